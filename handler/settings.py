@@ -1,0 +1,68 @@
+"""Every setting the handler reads from its environment, read once at the edge.
+
+The adapters build a `Settings` at import and pass explicit values down; nothing below them
+reads `os.environ`. The infrastructure (CDK stack, Pulumi program) sets these variables.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "model" / "artifacts"
+BACKENDS = ("auto", "onnx", "joblib")
+# Lambda's synchronous invocation payload limit; Cloud Functions allows 32 MiB, but one
+# contract on both clouds is easier to reason about than two.
+DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024
+DEFAULT_MAX_BATCH_ROWS = 1000
+
+
+class SettingsError(ValueError):
+    """When an environment variable holds a value the handler cannot use"""
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_dir: Path = DEFAULT_MODEL_DIR
+    backend: str = "auto"
+    max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    log_level: str = "INFO"
+    service_name: str = "sklearn-inference"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """`MODEL_DIR`, `MODEL_BACKEND` (auto|onnx|joblib), `MAX_BATCH_ROWS`, `MAX_BODY_BYTES`,
+        `LOG_LEVEL` and `POWERTOOLS_SERVICE_NAME`; unset or empty means the default."""
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        backend = (get("MODEL_BACKEND") or cls.backend).lower()
+        if backend not in BACKENDS:
+            raise SettingsError(f"MODEL_BACKEND must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        return cls(
+            model_dir=Path(get("MODEL_DIR") or DEFAULT_MODEL_DIR),
+            backend=backend,
+            max_batch_rows=_positive_int(env, "MAX_BATCH_ROWS", cls.max_batch_rows),
+            max_body_bytes=_positive_int(env, "MAX_BODY_BYTES", cls.max_body_bytes),
+            log_level=(get("LOG_LEVEL") or cls.log_level).upper(),
+            service_name=get("POWERTOOLS_SERVICE_NAME") or cls.service_name,
+        )
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 1:
+        raise SettingsError(f"{name} must be at least 1, got {value}")
+    return value
