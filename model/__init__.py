@@ -1,0 +1,1 @@
+"""Training pipeline and the artifacts it ships (model/artifacts/)."""

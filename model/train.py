@@ -1,0 +1,197 @@
+"""Train the model, export it to ONNX when ONNX Runtime reproduces it, and write the manifest.
+
+    python -m model.train [--out DIR] [--version 1.0.0] [--min-accuracy 0.9]
+
+To serve another scikit-learn classifier, change `build_model()` (and `load_data()` for other
+data); everything downstream reads names, classes and artifacts from the manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import joblib
+import numpy as np
+import sklearn
+from sklearn.base import ClassifierMixin
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+
+from handler.manifest import MANIFEST_FILE, sha256_file
+
+SEED = 42
+HOLDOUT_FRACTION = 0.2
+DEFAULT_OUT = Path(__file__).resolve().parent / "artifacts"
+MODEL_NAME = "iris-logistic-regression"
+MODEL_VERSION = "1.0.0"
+ACCURACY_FLOOR = 0.9
+# ONNX Runtime computes in float32, scikit-learn in float64: probabilities may differ in the
+# last float32 digits, labels must not differ at all.
+ONNX_PROBA_TOLERANCE = 1e-5
+
+
+@dataclass(frozen=True)
+class Dataset:
+    X: np.ndarray
+    y: np.ndarray
+    feature_names: list[str]
+
+
+def load_data() -> Dataset:
+    """Iris as bundled with scikit-learn (no download); labels are the class names."""
+    iris = load_iris()
+    names = [n.removesuffix(" (cm)").replace(" ", "_") for n in iris.feature_names]
+    return Dataset(X=iris.data, y=iris.target_names[iris.target], feature_names=names)
+
+
+def build_model() -> ClassifierMixin:
+    """The estimator to train: any scikit-learn classifier or Pipeline with predict_proba."""
+    return LogisticRegression(max_iter=1000, random_state=SEED)
+
+
+class AccuracyBelowFloor(RuntimeError):
+    """When the hold-out accuracy is too low to ship the model"""
+
+
+def train(
+    out_dir: Path = DEFAULT_OUT,
+    *,
+    version: str = MODEL_VERSION,
+    min_accuracy: float = ACCURACY_FLOOR,
+    model: ClassifierMixin | None = None,
+) -> dict:
+    """Train, verify and write the artifacts and manifest into `out_dir`; return the manifest."""
+    data = load_data()
+    X_train, X_test, y_train, y_test = train_test_split(
+        data.X, data.y, test_size=HOLDOUT_FRACTION, stratify=data.y, random_state=SEED
+    )
+    model = build_model() if model is None else model
+    model.fit(X_train, y_train)
+    accuracy = float(accuracy_score(y_test, model.predict(X_test)))
+    if accuracy < min_accuracy:
+        raise AccuracyBelowFloor(
+            f"hold-out accuracy {accuracy:.4f} is below the floor {min_accuracy:.4f}; "
+            "nothing was written"
+        )
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    joblib_path = out_dir / "model.joblib"
+    onnx_path = out_dir / "model.onnx"
+    joblib.dump(model, joblib_path)
+    artifacts = {"joblib": _describe(joblib_path)}
+
+    onnx_status = export_onnx(model, X_train, X_test, onnx_path)
+    if onnx_status["status"] == "verified":
+        artifacts["onnx"] = _describe(onnx_path)
+    else:
+        # A stale file must not ship beside a manifest that does not vouch for it.
+        onnx_path.unlink(missing_ok=True)
+
+    manifest = {
+        "name": MODEL_NAME,
+        "version": version,
+        "created_at": _created_at(),
+        "estimator": _estimator_name(model),
+        "sklearn_version": sklearn.__version__,
+        "feature_names": data.feature_names,
+        "class_names": [str(c) for c in model.classes_],
+        "holdout": {
+            "accuracy": round(accuracy, 6),
+            "rows": len(y_test),
+            "floor": min_accuracy,
+            "seed": SEED,
+        },
+        "onnx": onnx_status,
+        "artifacts": artifacts,
+    }
+    (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def export_onnx(model: ClassifierMixin, X_train: np.ndarray, X_test: np.ndarray, path: Path) -> dict:
+    """Write `path` and report it verified only if ONNX Runtime reproduces scikit-learn on the
+    hold-out set; otherwise report why not (and the handler serves joblib)."""
+    try:
+        import onnxruntime as ort
+        from skl2onnx import to_onnx
+
+        final = model[-1] if isinstance(model, Pipeline) else model
+        onx = to_onnx(
+            model,
+            X_train[:1].astype(np.float32),
+            options={id(final): {"zipmap": False}},
+        )
+        path.write_bytes(onx.SerializeToString())
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        input_name = session.get_inputs()[0].name
+        labels, proba = session.run(None, {input_name: X_test.astype(np.float32)})
+    except Exception as exc:  # any converter or runtime failure means "ship joblib only"
+        return {"status": "skipped", "reason": f"export failed: {type(exc).__name__}: {exc}"}
+
+    expected_labels = model.predict(X_test)
+    expected_proba = model.predict_proba(X_test)
+    if not np.array_equal(np.asarray(labels).astype(str), expected_labels.astype(str)):
+        mismatches = int(np.sum(np.asarray(labels).astype(str) != expected_labels.astype(str)))
+        return {"status": "skipped", "reason": f"{mismatches} hold-out labels differ from scikit-learn"}
+    max_diff = float(np.max(np.abs(np.asarray(proba) - expected_proba)))
+    if max_diff > ONNX_PROBA_TOLERANCE:
+        return {
+            "status": "skipped",
+            "reason": f"probabilities differ by up to {max_diff:.2e} (> {ONNX_PROBA_TOLERANCE:.0e})",
+        }
+    return {
+        "status": "verified",
+        "onnxruntime_version": ort.__version__,
+        "max_abs_proba_diff": float(f"{max_diff:.3e}"),
+        "holdout_rows": len(X_test),
+    }
+
+
+def _describe(path: Path) -> dict:
+    return {"file": path.name, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
+
+
+def _estimator_name(model: ClassifierMixin) -> str:
+    if isinstance(model, Pipeline):
+        return "Pipeline(" + ", ".join(type(step).__name__ for _, step in model.steps) + ")"
+    return type(model).__name__
+
+
+def _created_at() -> str:
+    # SOURCE_DATE_EPOCH (reproducible-builds.org) pins the timestamp for byte-identical rebuilds.
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(epoch) if epoch else None))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="artifact directory")
+    parser.add_argument("--version", default=MODEL_VERSION, help="model version to record")
+    parser.add_argument("--min-accuracy", type=float, default=ACCURACY_FLOOR)
+    args = parser.parse_args(argv)
+    try:
+        manifest = train(args.out, version=args.version, min_accuracy=args.min_accuracy)
+    except AccuracyBelowFloor as exc:
+        print(f"model.train: {exc}", file=sys.stderr)
+        return 1
+    onnx = manifest["onnx"]
+    print(
+        f"{manifest['name']} {manifest['version']}: hold-out accuracy "
+        f"{manifest['holdout']['accuracy']:.4f} -> {args.out}\n"
+        f"ONNX: {onnx['status']}" + (f" ({onnx['reason']})" if "reason" in onnx else "")
+        + f"; artifacts: {', '.join(a['file'] for a in manifest['artifacts'].values())}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
