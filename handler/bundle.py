@@ -36,5 +36,7 @@ def gcf_source_files(root: Path = REPO_ROOT) -> dict[str, Path]:
 
     missing = sorted(name for name, path in files.items() if not path.is_file())
     if missing:
-        raise FileNotFoundError(f"Cloud Function source is incomplete, missing: {', '.join(missing)}")
+        raise FileNotFoundError(
+            f"Cloud Function source is incomplete, missing: {', '.join(missing)}"
+        )
     return dict(sorted(files.items()))

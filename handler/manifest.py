@@ -35,7 +35,9 @@ class Artifact:
         try:
             data = self.path.read_bytes()
         except OSError as exc:
-            raise ManifestError(f"{self.backend} artifact {self.path} cannot be read: {exc}") from None
+            raise ManifestError(
+                f"{self.backend} artifact {self.path} cannot be read: {exc}"
+            ) from None
         actual = hashlib.sha256(data).hexdigest()
         if len(data) != self.size or actual != self.sha256:
             raise ManifestError(
@@ -78,7 +80,9 @@ class Manifest:
                 raw=raw,
             )
         except FileNotFoundError:
-            raise ManifestError(f"no model manifest at {path}: run `python -m model.train`") from None
+            raise ManifestError(
+                f"no model manifest at {path}: run `python -m model.train`"
+            ) from None
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ManifestError(f"model manifest {path} is unreadable: {exc!r}") from None
         if not manifest.feature_names or not manifest.class_names or not artifacts:

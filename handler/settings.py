@@ -31,11 +31,16 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     log_level: str = "INFO"
     service_name: str = "sklearn-inference"
+    metrics_namespace: str = "SklearnInference"
+    # Lambda sets AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency on instances it
+    # initialises ahead of traffic: no request they serve waits on a cold start.
+    prewarmed: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """`MODEL_DIR`, `MODEL_BACKEND` (auto|onnx|joblib), `MAX_BATCH_ROWS`, `MAX_BODY_BYTES`,
-        `LOG_LEVEL` and `POWERTOOLS_SERVICE_NAME`; unset or empty means the default."""
+        `LOG_LEVEL`, `POWERTOOLS_SERVICE_NAME`, `POWERTOOLS_METRICS_NAMESPACE` and Lambda's
+        `AWS_LAMBDA_INITIALIZATION_TYPE`; unset or empty means the default."""
         env = os.environ if env is None else env
 
         def get(name: str) -> str | None:
@@ -44,7 +49,9 @@ class Settings:
 
         backend = (get("MODEL_BACKEND") or cls.backend).lower()
         if backend not in BACKENDS:
-            raise SettingsError(f"MODEL_BACKEND must be one of {', '.join(BACKENDS)}, got {backend!r}")
+            raise SettingsError(
+                f"MODEL_BACKEND must be one of {', '.join(BACKENDS)}, got {backend!r}"
+            )
         return cls(
             model_dir=Path(get("MODEL_DIR") or DEFAULT_MODEL_DIR),
             backend=backend,
@@ -52,6 +59,8 @@ class Settings:
             max_body_bytes=_positive_int(env, "MAX_BODY_BYTES", cls.max_body_bytes),
             log_level=(get("LOG_LEVEL") or cls.log_level).upper(),
             service_name=get("POWERTOOLS_SERVICE_NAME") or cls.service_name,
+            metrics_namespace=get("POWERTOOLS_METRICS_NAMESPACE") or cls.metrics_namespace,
+            prewarmed=get("AWS_LAMBDA_INITIALIZATION_TYPE") == "provisioned-concurrency",
         )
 
 

@@ -1,0 +1,74 @@
+"""What can go wrong with a request, each mapped to one HTTP status in one place.
+
+Adapters turn any `RequestError` into `{"error": {"code": ..., "message": ...}}` with its
+`status`; anything else that escapes the core becomes a 500 `internal_error`.
+"""
+
+from __future__ import annotations
+
+
+class RequestError(Exception):
+    """When a request cannot be answered with a prediction"""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class InvalidInput(RequestError):
+    """When the request body cannot be turned into feature rows"""
+
+    status = 400
+    code = "invalid_input"
+
+
+class PayloadTooLarge(RequestError):
+    """When the body is larger than the configured limit"""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class RouteNotFound(RequestError):
+    """When no route matches the request path"""
+
+    status = 404
+    code = "not_found"
+
+
+class MethodNotAllowed(RequestError):
+    """When the path exists but not for this HTTP method"""
+
+    status = 405
+    code = "method_not_allowed"
+
+    def __init__(self, message: str, *, allow: str) -> None:
+        super().__init__(message)
+        self.allow = allow
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Allow": self.allow}
+
+
+class ModelUnavailable(RequestError):
+    """When the model failed to load at init: every request fails closed"""
+
+    status = 503
+    code = "model_unavailable"
+
+
+class PredictionFailed(RequestError):
+    """When a validated request makes the model itself fail"""
+
+    status = 500
+    code = "prediction_failed"

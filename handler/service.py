@@ -1,0 +1,193 @@
+"""The cloud-agnostic core: route a request, predict, shape the answer.
+
+Adapters call `InferenceService.load(settings)` once at import and `handle(method, path, body)`
+per request; they only translate their platform's event into those three values and the
+`Response` back. Nothing here raises to the caller: every failure is a `Response`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from handler.errors import (
+    MethodNotAllowed,
+    ModelUnavailable,
+    PayloadTooLarge,
+    PredictionFailed,
+    RequestError,
+    RouteNotFound,
+)
+from handler.model import LoadedModel, load_model
+from handler.request import parse_rows
+from handler.settings import Settings, SettingsError
+
+log = logging.getLogger(__name__)
+
+ROUTES = {"/predict": "POST", "/health": "GET"}
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=lambda: dict(JSON_HEADERS))
+
+    def body_bytes(self) -> bytes:
+        return json.dumps(self.body, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_error(cls, error: RequestError) -> Response:
+        body = {"error": {"code": error.code, "message": error.message}}
+        return cls(error.status, body, {**JSON_HEADERS, **error.headers})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A response plus what the access log needs to know about it."""
+
+    response: Response
+    route: str
+    rows: int
+    cold_start: bool
+
+
+class InferenceService:
+    def __init__(
+        self,
+        settings: Settings,
+        model: LoadedModel | None,
+        load_error: str | None = None,
+        *,
+        load_ms: float = 0.0,
+    ) -> None:
+        self.settings = settings
+        self.model = model
+        self.load_error = load_error
+        self.load_ms = load_ms
+        # Pre-initialised instances (provisioned concurrency) never serve a cold request.
+        self._cold = not settings.prewarmed
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> InferenceService:
+        """What the adapters call at import: settings from the environment, then the model."""
+        try:
+            settings = Settings.from_env(env)
+        except SettingsError as exc:
+            log.error("invalid settings: %s", exc)
+            return cls(Settings(), None, f"invalid settings: {exc}")
+        return cls.load(settings)
+
+    @classmethod
+    def load(cls, settings: Settings) -> InferenceService:
+        """Load the model, or remember why not: the instance then answers 503 to every request."""
+        started = time.perf_counter()
+        try:
+            model, error = load_model(settings.model_dir, settings.backend), None
+        except Exception as exc:  # fail closed on anything, including a corrupt pickle
+            model, error = None, str(exc) or type(exc).__name__
+            log.error("model failed to load: %s", error)
+        return cls(settings, model, error, load_ms=(time.perf_counter() - started) * 1000)
+
+    def init_report(self, import_ms: float) -> dict[str, Any]:
+        """The fields of the one init log line."""
+        report: dict[str, Any] = {
+            "import_ms": round(import_ms, 1),
+            "model_loaded_ms": round(self.load_ms, 1),
+            "model_loaded": self.model is not None,
+        }
+        if self.model is not None:
+            manifest = self.model.manifest
+            report.update(
+                backend=self.model.backend,
+                model_name=manifest.name,
+                model_version=manifest.version,
+                model_sha256=self.model.artifact.sha256[:12],
+            )
+        else:
+            report["error"] = self.load_error
+        return report
+
+    def take_cold_start(self) -> bool:
+        """True for the first request (or warm-up) this instance serves, then False."""
+        cold, self._cold = self._cold, False
+        return cold
+
+    def handle(self, method: str, path: str, body: bytes = b"") -> Outcome:
+        cold = self.take_cold_start()
+        route = _normalise(path)
+        rows = 0
+        try:
+            allowed = ROUTES.get(route)
+            if allowed is None:
+                routes = ", ".join(f"{m} {p}" for p, m in ROUTES.items())
+                raise RouteNotFound(f"no route for {method} {path}; this API serves {routes}")
+            if method.upper() != allowed:
+                raise MethodNotAllowed(
+                    f"{route} accepts {allowed} only, not {method}", allow=allowed
+                )
+            if self.model is None:
+                raise ModelUnavailable(
+                    f"the model is unavailable on this instance: {self.load_error}"
+                )
+            if route == "/health":
+                response = self._health(cold)
+            else:
+                response, rows = self._predict(body)
+        except RequestError as error:
+            response = Response.from_error(error)
+        except Exception:
+            log.exception("unhandled error in %s %s", method, route)
+            response = Response.from_error(RequestError("internal error; see the function's logs"))
+        return Outcome(response=response, route=route, rows=rows, cold_start=cold)
+
+    def _health(self, cold: bool) -> Response:
+        assert self.model is not None
+        manifest = self.model.manifest
+        return Response(
+            200,
+            {
+                "status": "ok",
+                "model": {
+                    "name": manifest.name,
+                    "version": manifest.version,
+                    "sha256": self.model.artifact.sha256[:12],
+                    "backend": self.model.backend,
+                },
+                "cold_start": cold,
+            },
+        )
+
+    def _predict(self, body: bytes) -> tuple[Response, int]:
+        assert self.model is not None
+        if len(body) > self.settings.max_body_bytes:
+            # Adapters may read only limit + 1 bytes, so the size is "over", not exact.
+            raise PayloadTooLarge(
+                f"request body is larger than the limit of {self.settings.max_body_bytes} bytes"
+            )
+        manifest = self.model.manifest
+        rows = parse_rows(body, manifest.feature_names, self.settings.max_batch_rows)
+        try:
+            labels, probabilities = self.model.predict(rows)
+        except Exception as exc:
+            log.exception("prediction failed")
+            raise PredictionFailed(f"the model failed to predict: {type(exc).__name__}") from None
+        predictions = [
+            {"label": label, "probabilities": proba}
+            for label, proba in zip(labels, probabilities, strict=True)
+        ]
+        body_out = {
+            "predictions": predictions,
+            "classes": list(manifest.class_names),
+            "model": {"name": manifest.name, "version": manifest.version},
+        }
+        return Response(200, body_out), len(predictions)
+
+
+def _normalise(path: str) -> str:
+    return "/" + path.strip("/") if path else "/"

@@ -1,0 +1,6 @@
+"""Cloud Functions entry point: the runtime imports `main.py` from the source root and calls the
+function named by `--entry-point` (here `predict`)."""
+
+from handler.gcp import predict
+
+__all__ = ["predict"]

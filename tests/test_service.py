@@ -1,0 +1,255 @@
+"""The core: routes, responses, cold flag, fail-closed model loading and limits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from handler.model import LoadedModel
+from handler.service import InferenceService
+from handler.settings import Settings
+from tests.conftest import ARTIFACTS, SETOSA, VERSICOLOR, VIRGINICA
+
+CLASSES = ["setosa", "versicolor", "virginica"]
+
+
+def predict(service: InferenceService, body: object) -> tuple[int, dict]:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    outcome = service.handle("POST", "/predict", raw)
+    return outcome.response.status, outcome.response.body
+
+
+def test_predict_returns_label_probabilities_classes_and_version(service: InferenceService) -> None:
+    status, body = predict(service, {"features": SETOSA})
+    assert status == 200
+    assert body["classes"] == CLASSES
+    assert body["model"] == {"name": "iris-logistic-regression", "version": "1.0.0"}
+    [prediction] = body["predictions"]
+    assert prediction["label"] == "setosa"
+    assert len(prediction["probabilities"]) == 3
+    assert prediction["probabilities"][0] > 0.9
+    assert sum(prediction["probabilities"]) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_predict_batch_keeps_order(service: InferenceService) -> None:
+    rows = [VIRGINICA, SETOSA, VERSICOLOR, SETOSA]
+    status, body = predict(service, {"instances": rows})
+    assert status == 200
+    assert [p["label"] for p in body["predictions"]] == [
+        "virginica",
+        "setosa",
+        "versicolor",
+        "setosa",
+    ]
+
+
+def test_outcome_counts_rows_for_the_access_log(service: InferenceService) -> None:
+    outcome = service.handle("POST", "/predict", json.dumps({"features": [SETOSA] * 7}).encode())
+    assert (outcome.route, outcome.rows) == ("/predict", 7)
+
+
+def test_onnx_and_joblib_backends_agree(
+    service: InferenceService, joblib_service: InferenceService
+) -> None:
+    rng = np.random.default_rng(0)
+    rows = rng.uniform([4, 2, 1, 0.1], [8, 4.5, 7, 2.5], size=(200, 4)).round(1).tolist()
+    _, onnx = predict(service, {"features": rows})
+    _, sk = predict(joblib_service, {"features": rows})
+    assert service.model is not None and service.model.backend == "onnx"
+    assert joblib_service.model is not None and joblib_service.model.backend == "joblib"
+    assert [p["label"] for p in onnx["predictions"]] == [p["label"] for p in sk["predictions"]]
+    np.testing.assert_allclose(
+        [p["probabilities"] for p in onnx["predictions"]],
+        [p["probabilities"] for p in sk["predictions"]],
+        atol=1e-5,
+    )
+
+
+def test_health_reports_model_backend_and_hash_prefix(service: InferenceService) -> None:
+    outcome = service.handle("GET", "/health")
+    manifest = json.loads((ARTIFACTS / "manifest.json").read_text())
+    assert outcome.response.status == 200
+    assert outcome.response.body["status"] == "ok"
+    assert outcome.response.body["model"] == {
+        "name": manifest["name"],
+        "version": manifest["version"],
+        "sha256": manifest["artifacts"]["onnx"]["sha256"][:12],
+        "backend": "onnx",
+    }
+
+
+def test_first_request_is_cold_and_later_ones_are_warm(fresh_service: InferenceService) -> None:
+    first = fresh_service.handle("GET", "/health")
+    second = fresh_service.handle("GET", "/health")
+    assert (first.cold_start, first.response.body["cold_start"]) == (True, True)
+    assert (second.cold_start, second.response.body["cold_start"]) == (False, False)
+
+
+def test_provisioned_instance_is_never_cold() -> None:
+    service = InferenceService.load(Settings(prewarmed=True))
+    assert service.handle("GET", "/health").response.body["cold_start"] is False
+
+
+@pytest.mark.parametrize("path", ["/", "/predictions", "/predict/extra", "/healthz"])
+def test_unknown_path_is_404_naming_the_routes(service: InferenceService, path: str) -> None:
+    response = service.handle("POST", path, b"{}").response
+    assert response.status == 404
+    assert response.body["error"]["code"] == "not_found"
+    assert "POST /predict, GET /health" in response.body["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("GET", "/predict", "POST"),
+        ("PUT", "/predict", "POST"),
+        ("POST", "/health", "GET"),
+        ("DELETE", "/health", "GET"),
+    ],
+)
+def test_wrong_method_is_405_with_allow_header(
+    service: InferenceService, method: str, path: str, allow: str
+) -> None:
+    response = service.handle(method, path, b"").response
+    assert response.status == 405
+    assert response.headers["Allow"] == allow
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.body["error"]["code"] == "method_not_allowed"
+
+
+def test_trailing_slash_and_lowercase_method_still_route(service: InferenceService) -> None:
+    outcome = service.handle("post", "/predict/", json.dumps({"features": SETOSA}).encode())
+    assert outcome.response.status == 200
+
+
+def test_body_over_the_limit_is_413() -> None:
+    service = InferenceService.load(Settings(max_body_bytes=100))
+    response = service.handle("POST", "/predict", b" " * 101).response
+    assert response.status == 413
+    assert response.body["error"] == {
+        "code": "payload_too_large",
+        "message": "request body is larger than the limit of 100 bytes",
+    }
+
+
+def test_default_body_limit_is_lambdas_six_mib(service: InferenceService) -> None:
+    body = json.dumps({"features": SETOSA}).encode().ljust(6 * 1024 * 1024 + 1)
+    assert service.handle("POST", "/predict", body).response.status == 413
+
+
+def test_batch_limit_comes_from_settings() -> None:
+    service = InferenceService.load(Settings(max_batch_rows=2))
+    status, body = predict(service, {"features": [SETOSA] * 3})
+    assert status == 400
+    assert body["error"]["code"] == "batch_too_large"
+
+
+def test_default_batch_limit_is_1000(service: InferenceService) -> None:
+    assert predict(service, {"features": [SETOSA] * 1000})[0] == 200
+    assert predict(service, {"features": [SETOSA] * 1001})[0] == 400
+
+
+def _unavailable(service: InferenceService) -> tuple[dict, dict]:
+    health = service.handle("GET", "/health").response
+    pred = service.handle("POST", "/predict", json.dumps({"features": SETOSA}).encode()).response
+    assert (health.status, pred.status) == (503, 503)
+    return health.body["error"], pred.body["error"]
+
+
+def test_tampered_artifact_fails_closed_with_503(model_copy: Path) -> None:
+    onnx = model_copy / "model.onnx"
+    onnx.write_bytes(onnx.read_bytes()[:-1] + b"\x00")
+    service = InferenceService.load(Settings(model_dir=model_copy))
+    health, pred = _unavailable(service)
+    assert health["code"] == pred["code"] == "model_unavailable"
+    assert "model.onnx does not match the manifest" in pred["message"]
+    assert "Traceback" not in pred["message"]
+
+
+def test_missing_artifact_fails_closed_with_503(model_copy: Path) -> None:
+    (model_copy / "model.onnx").unlink()
+    _, pred = _unavailable(InferenceService.load(Settings(model_dir=model_copy)))
+    assert "onnx artifact" in pred["message"] and "cannot be read" in pred["message"]
+
+
+def test_missing_manifest_fails_closed_with_503(tmp_path: Path) -> None:
+    _, pred = _unavailable(InferenceService.load(Settings(model_dir=tmp_path)))
+    assert "no model manifest" in pred["message"]
+    assert "python -m model.train" in pred["message"]
+
+
+def test_corrupt_manifest_fails_closed_with_503(model_copy: Path) -> None:
+    (model_copy / "manifest.json").write_text("{not json")
+    _, pred = _unavailable(InferenceService.load(Settings(model_dir=model_copy)))
+    assert "manifest" in pred["message"] and "unreadable" in pred["message"]
+
+
+def test_tampered_joblib_fails_closed_before_unpickling(model_copy: Path) -> None:
+    # A pickle runs code when loaded: the hash check must come first.
+    (model_copy / "model.joblib").write_bytes(b"cos\nsystem\n(S'echo pwned'\ntR.")
+    _, pred = _unavailable(InferenceService.load(Settings(model_dir=model_copy, backend="joblib")))
+    assert "model.joblib does not match the manifest" in pred["message"]
+
+
+def test_forcing_an_unlisted_backend_fails_closed(model_copy: Path) -> None:
+    manifest = json.loads((model_copy / "manifest.json").read_text())
+    del manifest["artifacts"]["onnx"]
+    manifest["onnx"] = {"status": "skipped", "reason": "converter unavailable"}
+    (model_copy / "manifest.json").write_text(json.dumps(manifest))
+    _, pred = _unavailable(InferenceService.load(Settings(model_dir=model_copy, backend="onnx")))
+    assert "MODEL_BACKEND=onnx but the manifest lists no onnx artifact" in pred["message"]
+    assert "converter unavailable" in pred["message"]
+
+
+def test_auto_backend_falls_back_to_joblib_without_onnx(model_copy: Path) -> None:
+    manifest = json.loads((model_copy / "manifest.json").read_text())
+    del manifest["artifacts"]["onnx"]
+    (model_copy / "manifest.json").write_text(json.dumps(manifest))
+    service = InferenceService.load(Settings(model_dir=model_copy))
+    assert service.model is not None and service.model.backend == "joblib"
+    assert predict(service, {"features": SETOSA})[1]["predictions"][0]["label"] == "setosa"
+
+
+def test_invalid_settings_fail_closed() -> None:
+    service = InferenceService.from_env({"MODEL_BACKEND": "tensorflow"})
+    _, pred = _unavailable(service)
+    assert "MODEL_BACKEND must be one of auto, onnx, joblib" in pred["message"]
+
+
+class _BrokenPredictor:
+    def predict(self, rows: np.ndarray) -> tuple[list[str], list[list[float]]]:
+        raise RuntimeError("segfault-adjacent")
+
+
+def test_model_failure_at_predict_time_is_a_json_500(service: InferenceService) -> None:
+    assert service.model is not None
+    broken = InferenceService(
+        service.settings,
+        LoadedModel(service.model.manifest, "onnx", service.model.artifact, _BrokenPredictor()),
+    )
+    status, body = predict(broken, {"features": SETOSA})
+    assert status == 500
+    assert body["error"] == {
+        "code": "prediction_failed",
+        "message": "the model failed to predict: RuntimeError",
+    }
+
+
+def test_init_report_carries_timings_backend_and_version(service: InferenceService) -> None:
+    report = service.init_report(import_ms=12.34)
+    assert report["import_ms"] == 12.3
+    assert report["model_loaded_ms"] > 0
+    assert (report["backend"], report["model_version"], report["model_loaded"]) == (
+        "onnx",
+        "1.0.0",
+        True,
+    )
+
+
+def test_init_report_of_a_failed_load_carries_the_reason(tmp_path: Path) -> None:
+    report = InferenceService.load(Settings(model_dir=tmp_path)).init_report(import_ms=1.0)
+    assert report["model_loaded"] is False
+    assert "no model manifest" in report["error"]
