@@ -41,9 +41,8 @@ else:
 def predict(request: flask.Request) -> tuple[bytes, int, dict[str, str]]:
     started = time.perf_counter()
     try:
-        path = request.path
-        if path in ("", "/") and request.method == "POST":
-            path = "/predict"  # the function URL itself predicts
+        # The function URL itself is the predict route (so GET / is a 405, not a 404).
+        path = "/predict" if request.path in ("", "/") else request.path
         # One byte past the limit is enough to know the body is too large; never read more.
         body = request.stream.read(SETTINGS.max_body_bytes + 1)
         outcome = SERVICE.handle(request.method, path, body)

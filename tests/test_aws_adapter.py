@@ -1,0 +1,202 @@
+"""The Lambda adapter on genuine API Gateway and Function URL events."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from handler import aws
+from handler.service import InferenceService
+from handler.settings import Settings
+from tests.conftest import SETOSA, LambdaContext, body_of, load_event, with_body
+
+
+@pytest.fixture
+def fresh(monkeypatch: pytest.MonkeyPatch) -> InferenceService:
+    """A cold service in place of the module's, so cold/warm assertions do not depend on order."""
+    service = InferenceService.load(Settings())
+    monkeypatch.setattr(aws, "SERVICE", service)
+    return service
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.parametrize("name", ["http_api_predict", "rest_api_predict", "function_url_predict"])
+def test_predict_event_returns_setosa(name: str, context: LambdaContext) -> None:
+    response = aws.lambda_handler(load_event(name), context)
+    assert response["statusCode"] == 200
+    assert response["headers"]["Content-Type"] == "application/json"
+    assert response["isBase64Encoded"] is False
+    assert body_of(response)["predictions"][0]["label"] == "setosa"
+
+
+def test_sam_events_arrive_base64_encoded_and_are_decoded(context: LambdaContext) -> None:
+    event = load_event("http_api_predict")
+    assert event["isBase64Encoded"] is True and not event["body"].startswith("{")
+    assert aws.lambda_handler(event, context)["statusCode"] == 200
+
+
+@pytest.mark.parametrize("name", ["http_api_health", "rest_api_health"])
+def test_health_event_routes_by_path_not_route_key(name: str, context: LambdaContext) -> None:
+    event = load_event(name)
+    response = aws.lambda_handler(event, context)
+    assert response["statusCode"] == 200
+    assert body_of(response)["model"]["backend"] == "onnx"
+
+
+def test_http_api_route_key_is_default_and_ignored(context: LambdaContext) -> None:
+    event = load_event("http_api_health")
+    assert event["routeKey"] == "$default"
+    event["routeKey"] = "POST /predict"  # a misleading routeKey must not change the route
+    assert body_of(aws.lambda_handler(event, context))["status"] == "ok"
+
+
+def test_named_stage_prefix_is_stripped(context: LambdaContext) -> None:
+    event = load_event("http_api_predict")
+    event["requestContext"]["stage"] = "prod"
+    event["rawPath"] = "/prod/predict"
+    assert aws.lambda_handler(event, context)["statusCode"] == 200
+
+
+def test_plain_text_body_is_accepted(context: LambdaContext) -> None:
+    event = with_body(
+        load_event("http_api_predict"),
+        json.dumps({"features": SETOSA}).encode(),
+        base64_encoded=False,
+    )
+    assert aws.lambda_handler(event, context)["statusCode"] == 200
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "status", "code"),
+    [
+        ("http_api_predict", b"not json", 400, "invalid_json"),
+        ("rest_api_predict", b'{"features": [1, 2]}', 400, "wrong_feature_count"),
+        ("function_url_predict", b'{"features": [NaN, 1, 2, 3]}', 400, "non_finite_value"),
+        ("http_api_predict", b"\xff\xfe\x00", 400, "invalid_json"),
+        ("http_api_predict", b" " * (6 * 1024 * 1024 + 1), 413, "payload_too_large"),
+    ],
+)
+def test_malformed_bodies_get_4xx_json(
+    name: str, body: bytes, status: int, code: str, context: LambdaContext
+) -> None:
+    event = with_body(load_event(name), body, base64_encoded=name != "function_url_predict")
+    response = aws.lambda_handler(event, context)
+    assert response["statusCode"] == status
+    assert body_of(response)["error"]["code"] == code
+
+
+def test_invalid_base64_is_400(context: LambdaContext) -> None:
+    event = load_event("http_api_predict")
+    event["body"] = "%%% not base64 %%%"
+    response = aws.lambda_handler(event, context)
+    assert response["statusCode"] == 400
+    assert body_of(response)["error"]["code"] == "invalid_body"
+
+
+def test_unknown_path_is_404_and_wrong_method_is_405_with_allow(context: LambdaContext) -> None:
+    event = load_event("http_api_predict")
+    event["rawPath"] = "/nope"
+    assert aws.lambda_handler(event, context)["statusCode"] == 404
+    event = load_event("rest_api_health")
+    event["httpMethod"] = "DELETE"
+    response = aws.lambda_handler(event, context)
+    assert response["statusCode"] == 405
+    assert response["headers"]["Allow"] == "GET"
+
+
+@pytest.mark.parametrize(
+    "event", [None, [], "predict", 42, {"foo": "bar"}, {"requestContext": "x"}]
+)
+def test_non_http_events_get_400_json_not_an_exception(event: Any, context: LambdaContext) -> None:
+    response = aws.lambda_handler(event, context)
+    assert response["statusCode"] == 400
+    assert body_of(response)["error"]["code"] == "invalid_event"
+
+
+def test_unexpected_exception_never_escapes(
+    monkeypatch: pytest.MonkeyPatch, context: LambdaContext
+) -> None:
+    def explode(*args: object) -> None:
+        raise MemoryError("boom")
+
+    monkeypatch.setattr(aws, "http_request", explode)
+    response = aws.lambda_handler(load_event("http_api_predict"), context)
+    assert response["statusCode"] == 500
+    assert body_of(response)["error"]["code"] == "internal_error"
+    assert "boom" not in response["body"]
+
+
+def test_warmup_answers_without_predicting(
+    fresh: InferenceService, monkeypatch: pytest.MonkeyPatch, context: LambdaContext
+) -> None:
+    assert fresh.model is not None
+    monkeypatch.setattr(
+        fresh.model.predictor, "predict", lambda rows: pytest.fail("warm-up must not predict")
+    )
+    assert aws.lambda_handler({"warmup": True}, context) == {
+        "warmup": "ok",
+        "cold_start": True,
+        "model_loaded": True,
+    }
+    assert aws.lambda_handler({"warmup": True}, context)["cold_start"] is False
+
+
+def test_warmup_key_inside_an_http_event_is_just_a_request(context: LambdaContext) -> None:
+    event = load_event("http_api_health")
+    event["warmup"] = True
+    assert aws.lambda_handler(event, context)["statusCode"] == 200
+
+
+def test_one_access_log_line_per_request(
+    fresh: InferenceService, capsys: pytest.CaptureFixture[str], context: LambdaContext
+) -> None:
+    aws.lambda_handler(
+        with_body(load_event("http_api_predict"), json.dumps({"features": [SETOSA] * 3}).encode()),
+        context,
+    )
+    aws.lambda_handler(load_event("http_api_health"), context)
+    lines = [
+        line for line in json_lines(capsys.readouterr().out) if line.get("message") == "request"
+    ]
+    assert len(lines) == 2
+    first, second = lines
+    assert {
+        k: first[k] for k in ("level", "request_id", "route", "status", "rows", "cold_start")
+    } == {
+        "level": "INFO",
+        "request_id": context.aws_request_id,
+        "route": "/predict",
+        "status": 200,
+        "rows": 3,
+        "cold_start": True,
+    }
+    assert first["latency_ms"] > 0 and "timestamp" in first
+    assert (second["route"], second["rows"], second["cold_start"]) == ("/health", 0, False)
+
+
+def test_cold_start_metric_is_emitted_once_in_emf(
+    fresh: InferenceService, capsys: pytest.CaptureFixture[str], context: LambdaContext
+) -> None:
+    aws.lambda_handler(load_event("http_api_health"), context)
+    aws.lambda_handler(load_event("http_api_health"), context)
+    emf = [line for line in json_lines(capsys.readouterr().out) if "_aws" in line]
+    assert len(emf) == 1
+    [directive] = emf[0]["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "SklearnInference"
+    assert directive["Metrics"] == [{"Name": "ColdStart", "Unit": "Count"}]
+    assert emf[0]["function_name"] == context.function_name
+    assert emf[0]["ColdStart"] == [1.0]
+
+
+def test_failed_model_answers_503_through_the_adapter(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, context: LambdaContext
+) -> None:
+    monkeypatch.setattr(aws, "SERVICE", InferenceService.load(Settings(model_dir=tmp_path)))
+    response = aws.lambda_handler(load_event("http_api_predict"), context)
+    assert response["statusCode"] == 503
+    assert body_of(response)["error"]["code"] == "model_unavailable"

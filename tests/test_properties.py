@@ -1,0 +1,120 @@
+"""Property-based: no body, however malformed, yields a 5xx or an exception, and the handler
+keeps serving correctly afterwards."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+from functions_framework import create_app
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from handler import aws
+from handler.service import InferenceService
+from tests.conftest import ROOT, SETOSA, LambdaContext, load_event
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda children: (
+        st.lists(children, max_size=6) | st.dictionaries(st.text(max_size=8), children, max_size=6)
+    ),
+    max_leaves=30,
+)
+feature_like = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=4),
+    st.lists(st.floats(), max_size=5),
+)
+# Bodies shaped almost like real requests reach the deeper validation paths.
+near_valid = st.fixed_dictionaries(
+    {},
+    optional={
+        "features": st.one_of(
+            st.lists(feature_like, max_size=6),
+            st.lists(st.lists(feature_like, max_size=6), max_size=4),
+            st.dictionaries(
+                st.sampled_from(
+                    ["sepal_length", "sepal_width", "petal_length", "petal_width", "x"]
+                ),
+                feature_like,
+            ),
+            json_values,
+        ),
+        "instances": json_values,
+    },
+)
+
+
+def encode(value: Any) -> bytes:
+    # allow_nan: Python writes NaN/Infinity literals, which the handler must refuse cleanly.
+    return json.dumps(value, allow_nan=True).encode()
+
+
+def assert_still_serves(service: InferenceService) -> None:
+    outcome = service.handle("POST", "/predict", json.dumps({"features": SETOSA}).encode())
+    assert outcome.response.status == 200
+    assert outcome.response.body["predictions"][0]["label"] == "setosa"
+
+
+PROFILE = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@PROFILE
+@given(body=st.one_of(json_values.map(encode), near_valid.map(encode), st.binary(max_size=300)))
+def test_core_answers_every_body_with_2xx_or_4xx_json(
+    service: InferenceService, body: bytes
+) -> None:
+    response = service.handle("POST", "/predict", body).response
+    assert response.status == 200 or 400 <= response.status < 500
+    if response.status != 200:
+        assert set(response.body["error"]) == {"code", "message"}
+    json.loads(response.body_bytes())  # the body always serialises as strict JSON
+    assert_still_serves(service)
+
+
+@PROFILE
+@given(body=st.one_of(st.binary(max_size=300), near_valid.map(encode)), encoded=st.booleans())
+def test_lambda_adapter_never_raises_or_answers_5xx(body: bytes, encoded: bool) -> None:
+    event = load_event("http_api_predict")
+    if encoded:
+        event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
+    else:
+        event["body"], event["isBase64Encoded"] = body.decode("utf-8", "surrogateescape"), False
+    response = aws.lambda_handler(event, LambdaContext())
+    assert 200 <= response["statusCode"] < 500
+    assert isinstance(json.loads(response["body"]), dict)
+    assert_still_serves(aws.SERVICE)
+
+
+@PROFILE
+@given(event=json_values)
+def test_lambda_adapter_survives_arbitrary_events(event: Any) -> None:
+    response = aws.lambda_handler(event, LambdaContext())
+    assert isinstance(response, dict)
+    if "statusCode" in response:
+        assert 200 <= response["statusCode"] < 500
+
+
+@pytest.fixture(scope="module")
+def gcf_client() -> Any:
+    return create_app(target="predict", source=str(ROOT / "main.py")).test_client()
+
+
+@PROFILE
+@given(body=st.one_of(st.binary(max_size=300), near_valid.map(encode)))
+def test_cloud_function_never_answers_5xx(gcf_client: Any, body: bytes) -> None:
+    response = gcf_client.post("/", data=body)
+    assert 200 <= response.status_code < 500
+    assert isinstance(response.get_json(), dict)
+    assert (
+        gcf_client.post("/", json={"features": SETOSA}).get_json()["predictions"][0]["label"]
+        == "setosa"
+    )
