@@ -1,6 +1,6 @@
 """Run the Pulumi program under mocks the way `pulumi up` would, and print its resource graph.
 
-    python tests/gcp/harness.py <Pulumi.<stack>.yaml> [key=value ...]
+    python tests/gcp/harness.py <Pulumi.<stack>.yaml> [key=value ...]   (`key=` unsets key)
 
 Each run is its own process: Pulumi's runtime settings, root stack and config are process-wide,
 so separate processes are the clean way to run the dev and prod stacks side by side. Like the
@@ -87,7 +87,11 @@ def config_values(stack_file: Path, overrides: list[str]) -> dict[str, str]:
         values[key] = _config_string(value)
     for override in overrides:
         key, _, value = override.partition("=")
-        values[key if ":" in key else f"{PROJECT}:{key}"] = value
+        key = key if ":" in key else f"{PROJECT}:{key}"
+        if value:
+            values[key] = value
+        else:  # `key=` removes the key: the program's default applies
+            values.pop(key, None)
     return values
 
 
