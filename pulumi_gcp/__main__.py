@@ -81,6 +81,7 @@ Invokers(
         public=cfg.public,
         members=cfg.invokers,
     ),
+    after_apis,
 )
 Monitoring(
     "monitoring",
@@ -100,7 +101,11 @@ pulumi.export(
     function.url.apply(
         lambda url: (
             f"curl -sS -X POST {url} -H 'Content-Type: application/json'"
-            + ("" if cfg.public else ' -H "Authorization: Bearer $(gcloud auth print-identity-token)"')
+            + (
+                ""
+                if cfg.public
+                else ' -H "Authorization: Bearer $(gcloud auth print-identity-token)"'
+            )
             + " -d '{\"features\": [5.1, 3.5, 1.4, 0.2]}'"
         )
     ),

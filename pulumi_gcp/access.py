@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 
 import pulumi
+from options import children_of
+
 import pulumi_gcp as gcp
 
 INVOKER_ROLE = "roles/run.invoker"
@@ -40,7 +42,7 @@ class Invokers(pulumi.ComponentResource):
                 name=args.service_name,
                 role=INVOKER_ROLE,
                 member=member,
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=children_of(self, opts),
             )
             for member in members
         ]

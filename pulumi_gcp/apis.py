@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
+from options import children_of
+
 import pulumi_gcp as gcp
 
 # What each API is for; the function cannot build or serve without any of them.
@@ -43,7 +45,7 @@ class Apis(pulumi.ComponentResource):
                     # Other workloads in the project may use these APIs: never switch them off.
                     disable_on_destroy=False,
                     disable_dependent_services=False,
-                    opts=pulumi.ResourceOptions(parent=self),
+                    opts=children_of(self, opts),
                 )
                 for service in SERVICES
             ]

@@ -82,7 +82,9 @@ class StackConfig:
         try:
             return float(self.cpu)
         except ValueError:
-            raise ConfigError(f"cpu must be a number such as 0.5, 1 or 2, got {self.cpu!r}") from None
+            raise ConfigError(
+                f"cpu must be a number such as 0.5, 1 or 2, got {self.cpu!r}"
+            ) from None
 
     @property
     def handler_environment(self) -> dict[str, str]:
@@ -114,7 +116,9 @@ class StackConfig:
                 f"start with a letter and not end with a hyphen; got {self.function_name!r}"
             )
         if self.public and self.invokers:
-            problems.append("set either public or invokers, not both: public already admits everyone")
+            problems.append(
+                "set either public or invokers, not both: public already admits everyone"
+            )
         problems += [
             f"invoker {member!r} must look like user:, serviceAccount:, group: or domain:..."
             for member in self.invokers

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
+from options import children_of
+
 import pulumi_gcp as gcp
 
 RUNTIME = "python312"
@@ -66,7 +68,7 @@ class Function(pulumi.ComponentResource):
                 environment_variables=dict(args.environment),
                 all_traffic_on_latest_revision=True,
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=children_of(self, opts),
         )
         self.url = self.function.url
         # A 2nd gen function's Cloud Run service carries the function's name.

@@ -19,8 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_gcp as gcp
 import pulumiverse_time as time
+from options import children_of
+
+import pulumi_gcp as gcp
 
 RUNTIME_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter")
 BUILD_PROJECT_ROLES = ("roles/logging.logWriter", "roles/artifactregistry.writer")
@@ -40,7 +42,7 @@ class Identities(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: IdentitiesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("sklearn-inference:gcp:Identities", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = children_of(self, opts)
 
         self.runtime = gcp.serviceaccount.Account(
             f"{name}-runtime",
@@ -108,8 +110,6 @@ class Identities(pulumi.ComponentResource):
             create_duration=IAM_PROPAGATION,
             # Wait again whenever an account is replaced (its grants are new then too).
             triggers={"runtime": self.runtime.email, "build": self.build.email},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=grants),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*child.depends_on, *grants]),
         )
-        self.register_outputs(
-            {"runtime": self.runtime.email, "build": self.build.email}
-        )
+        self.register_outputs({"runtime": self.runtime.email, "build": self.build.email})

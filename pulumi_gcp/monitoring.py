@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
+from options import children_of
+
 import pulumi_gcp as gcp
 
 WINDOW = "300s"
@@ -46,7 +48,7 @@ class Monitoring(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("sklearn-inference:gcp:Monitoring", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = children_of(self, opts)
 
         self.channel = None
         if args.alert_email:
@@ -64,7 +66,9 @@ class Monitoring(pulumi.ComponentResource):
         self.server_errors = gcp.monitoring.AlertPolicy(
             f"{name}-server-errors",
             project=args.project,
-            display_name=service.apply(lambda s: f"{s}: more than {args.server_errors} 5xx in 5 min"),
+            display_name=service.apply(
+                lambda s: f"{s}: more than {args.server_errors} 5xx in 5 min"
+            ),
             combiner="OR",
             severity="ERROR",
             conditions=[
@@ -108,7 +112,9 @@ class Monitoring(pulumi.ComponentResource):
         self.latency = gcp.monitoring.AlertPolicy(
             f"{name}-latency-p99",
             project=args.project,
-            display_name=service.apply(lambda s: f"{s}: p99 latency above {args.latency_p99_ms} ms"),
+            display_name=service.apply(
+                lambda s: f"{s}: p99 latency above {args.latency_p99_ms} ms"
+            ),
             combiner="OR",
             severity="WARNING",
             conditions=[

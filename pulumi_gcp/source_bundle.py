@@ -1,55 +1,23 @@
 """The function's source: a private bucket and a deterministic zip named by its content hash.
 
 Cloud Functions rebuilds only when `build_config.source.storage_source.object` changes, so the
-object name carries the SHA-256 of the archive. The archive holds exactly the files
-`handler.bundle.gcf_source_files()` names, stored (not deflated) with fixed timestamps and
-permissions in sorted order: the same files give the same bytes on every machine and Python
-(a deflated stream depends on the zlib build), and nothing else (caches, tests, this program)
-can reach the archive or its hash.
+object name carries the SHA-256 of the archive. The archive (archive.py) holds exactly the
+files `handler.bundle.gcf_source_files()` names, so nothing else (caches, tests, this program)
+can reach it or change its hash.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
+from archive import build_archive, object_name, write_archive
+from options import children_of
+
 import pulumi_gcp as gcp
-
-# ZIP cannot store dates before 1980; any fixed value works.
-FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
-FILE_MODE = 0o100644  # regular file, rw-r--r--
-
-
-def build_archive(files: Mapping[str, Path]) -> bytes:
-    """The zip of `files` (archive name -> file on disk), byte-for-byte reproducible."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
-        for name in sorted(files):
-            info = zipfile.ZipInfo(name, date_time=FIXED_DATE_TIME)
-            info.compress_type = zipfile.ZIP_STORED
-            info.create_system = 3  # Unix, so external_attr means POSIX permissions everywhere
-            info.external_attr = FILE_MODE << 16
-            archive.writestr(info, files[name].read_bytes())
-    return buffer.getvalue()
-
-
-def object_name(function_name: str, archive: bytes) -> str:
-    """`<function>/source-<sha256>.zip`: a new name exactly when the archive's bytes change."""
-    return f"{function_name}/source-{hashlib.sha256(archive).hexdigest()}.zip"
-
-
-def write_archive(archive: bytes, build_dir: Path, name: str) -> Path:
-    """Write the archive where Pulumi can read it as a FileAsset; same content, same path."""
-    path = build_dir / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.is_file() or path.read_bytes() != archive:
-        path.write_bytes(archive)
-    return path
 
 
 @dataclass(frozen=True)
@@ -68,9 +36,11 @@ class SourceBundle(pulumi.ComponentResource):
     Exposes `bucket` and `object` (the BucketObject; `object.name` carries the hash).
     """
 
-    def __init__(self, name: str, args: SourceBundleArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self, name: str, args: SourceBundleArgs, opts: pulumi.ResourceOptions | None = None
+    ):
         super().__init__("sklearn-inference:gcp:SourceBundle", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = children_of(self, opts)
 
         archive = build_archive(args.files)
         self.object_name = object_name(args.function_name, archive)
@@ -89,9 +59,7 @@ class SourceBundle(pulumi.ComponentResource):
             lifecycle_rules=[
                 gcp.storage.BucketLifecycleRuleArgs(
                     action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
-                    condition=gcp.storage.BucketLifecycleRuleConditionArgs(
-                        age=args.retention_days
-                    ),
+                    condition=gcp.storage.BucketLifecycleRuleConditionArgs(age=args.retention_days),
                 )
             ],
             # Holds only build inputs that `pulumi up` recreates: let destroy empty it.

@@ -67,7 +67,7 @@ class GraphMonitor(MockMonitor):
         super().__init__(mocks)
         self.edges: dict[str, dict[str, Any]] = {}
 
-    def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
+    def RegisterResource(self, request):
         response = super().RegisterResource(request)
         self.edges[response.urn] = {
             "type": request.type,
@@ -117,7 +117,9 @@ def main(argv: list[str]) -> None:
     stack_file = Path(argv[0]).resolve()
     stack = stack_file.stem.split(".", 1)[1]
     monitor = GraphMonitor(Recorder())
-    pulumi.runtime.set_mocks(Recorder(), project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(
+        Recorder(), project=PROJECT, stack=stack, preview=False, monitor=monitor
+    )
     pulumi.runtime.set_all_config(config_values(stack_file, argv[1:]))
 
     os.chdir(PROGRAM_DIR)

@@ -16,7 +16,7 @@ from program_modules import load
 
 from handler.bundle import gcf_source_files
 
-bundle = load("source_bundle")
+bundle = load("archive")
 
 
 def name_for(root: Path) -> str:
@@ -108,7 +108,8 @@ import json, sys
 sys.path.insert(0, sys.argv[1])
 import functions_framework, handler
 assert handler.__file__.startswith(sys.argv[1]), handler.__file__
-client = functions_framework.create_app(target="predict", source=sys.argv[1] + "/main.py").test_client()
+app = functions_framework.create_app(target="predict", source=sys.argv[1] + "/main.py")
+client = app.test_client()
 health = client.get("/health")
 predicted = client.post("/", json={"features": [5.1, 3.5, 1.4, 0.2]})
 print(json.dumps({"health": health.status_code, "status": predicted.status_code,

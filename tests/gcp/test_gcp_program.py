@@ -98,14 +98,24 @@ def test_function_runs_and_builds_as_the_dedicated_accounts(graphs, stack):
 
 
 def test_function_waits_for_iam_propagation_and_apis(graphs, stack):
+    # The function resource itself must list them: a component's depends_on does not reach
+    # its children, and the engine orders creation by each resource's own dependencies.
     graph = graphs[stack]
-    component = graph.by_urn(graph.one(FUNCTION).parent)
+    fn = graph.one(FUNCTION)
     sleep = graph.one(SLEEP)
-    assert sleep.urn in component.dependencies, component.urn
+    assert sleep.urn in fn.dependencies, fn.urn
     assert sleep.state["createDuration"] == "60s"
     grants = {r.urn for r in graph.of_type(PROJECT_MEMBER) + graph.of_type(BUCKET_MEMBER)}
     assert grants <= set(sleep.dependencies), sleep.urn
-    assert {r.urn for r in graph.of_type(SERVICE)} <= set(component.dependencies)
+    assert {r.urn for r in graph.of_type(SERVICE)} <= set(fn.dependencies), fn.urn
+
+
+def test_every_cloud_resource_waits_for_the_apis(graphs, stack):
+    graph = graphs[stack]
+    services = {r.urn for r in graph.of_type(SERVICE)}
+    for resource in graph.resources:
+        if resource.custom and resource.type != SERVICE:
+            assert services <= set(resource.dependencies), resource.urn
 
 
 # --- source bundle ----------------------------------------------------------------------------
@@ -174,9 +184,7 @@ def test_build_account_has_the_minimal_build_roles(graphs, stack):
 def test_build_account_reads_only_source_buckets(graphs, stack):
     graph = graphs[stack]
     [project_reader] = [
-        r
-        for r in graph.of_type(PROJECT_MEMBER)
-        if r.state["role"] == "roles/storage.objectViewer"
+        r for r in graph.of_type(PROJECT_MEMBER) if r.state["role"] == "roles/storage.objectViewer"
     ]
     expression = project_reader.state["condition"]["expression"]
     assert expression == 'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-")'
@@ -274,4 +282,6 @@ def test_outputs_name_everything_an_operator_needs(graphs, stack):
     assert outputs["bucket_name"] == graphs[stack].one(BUCKET).state["name"]
     assert outputs["runtime_service_account"].startswith(f"sklearn-inference-{stack}-run@")
     assert outputs["build_service_account"].startswith(f"sklearn-inference-{stack}-build@")
-    assert re.fullmatch(r"curl -sS -X POST https://\S+ .*-d '\{\"features\": \[.*\]\}'", outputs["curl"])
+    assert re.fullmatch(
+        r"curl -sS -X POST https://\S+ .*-d '\{\"features\": \[.*\]\}'", outputs["curl"]
+    )
