@@ -101,3 +101,13 @@ def test_example_stack_files_hold_no_secrets_and_only_known_keys(stack_file: Pat
         assert namespace in ("gcp", config.PROJECT), key
         assert namespace == "gcp" or name in camel, f"{stack_file.name}: unknown key {key}"
         assert not isinstance(value, dict) or "secure" not in value, f"secret in {key}"
+
+
+def test_project_file_uses_the_repository_virtualenv():
+    project = yaml.safe_load((PROGRAM_DIR / "Pulumi.yaml").read_text())
+    assert project["name"] == config.PROJECT
+    assert project["runtime"] == {
+        "name": "python",
+        "options": {"toolchain": "pip", "virtualenv": "../.venv"},
+    }
+    assert (PROGRAM_DIR / ".." / ".venv").resolve() == PROGRAM_DIR.parent / ".venv"
