@@ -38,3 +38,25 @@ lint: $(VENV_STAMP) ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy handler
+
+# --- GCP: Pulumi program in pulumi_gcp/ (README, "Deploy to GCP") -------------------------------
+STACK ?= dev
+PULUMI ?= pulumi
+PULUMI_FLAGS ?=
+.PHONY: preview-gcp deploy-gcp destroy-gcp pulumi-cli
+
+pulumi-cli:
+	@command -v $(PULUMI) >/dev/null 2>&1 || { \
+	  echo "error: the Pulumi CLI ('$(PULUMI)') is not installed or not on PATH." >&2; \
+	  echo "Install it (https://www.pulumi.com/docs/install/), run 'pulumi login', then retry." >&2; \
+	  exit 1; }
+
+# --refresh: picks up drift, e.g. a source bundle the bucket's lifecycle rule has deleted.
+preview-gcp: pulumi-cli model ## Preview the Cloud Function stack (STACK=dev|prod)
+	cd pulumi_gcp && $(PULUMI) preview --stack $(STACK) --refresh --diff $(PULUMI_FLAGS)
+
+deploy-gcp: pulumi-cli model ## Deploy the Cloud Function stack with pulumi up (STACK=dev|prod)
+	cd pulumi_gcp && $(PULUMI) up --stack $(STACK) --refresh $(PULUMI_FLAGS)
+
+destroy-gcp: pulumi-cli $(VENV_STAMP) ## Tear down the Cloud Function stack (STACK=dev|prod)
+	cd pulumi_gcp && $(PULUMI) destroy --stack $(STACK) $(PULUMI_FLAGS)

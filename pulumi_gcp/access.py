@@ -1,0 +1,54 @@
+"""Who may call the function: roles/run.invoker on its Cloud Run service.
+
+A 2nd gen HTTP function checks run.invoker on the underlying Cloud Run service;
+roles/cloudfunctions.invoker alone still gets 403s.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pulumi
+from options import children_of
+
+import pulumi_gcp as gcp
+
+INVOKER_ROLE = "roles/run.invoker"
+PUBLIC_MEMBER = "allUsers"
+
+
+@dataclass(frozen=True)
+class InvokersArgs:
+    project: str
+    region: str
+    service_name: pulumi.Input[str]
+    public: bool
+    members: tuple[str, ...]
+
+
+class Invokers(pulumi.ComponentResource):
+    """One ServiceIamMember per caller: `allUsers` when public, else each configured member.
+    Members are added to the service's policy, never replacing bindings made elsewhere."""
+
+    def __init__(self, name: str, args: InvokersArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("sklearn-inference:gcp:Invokers", name, None, opts)
+        members = (PUBLIC_MEMBER,) if args.public else args.members
+        self.bindings = [
+            gcp.cloudrunv2.ServiceIamMember(
+                f"{name}-{_slug(member)}",
+                project=args.project,
+                location=args.region,
+                name=args.service_name,
+                role=INVOKER_ROLE,
+                member=member,
+                opts=children_of(self, opts),
+            )
+            for member in members
+        ]
+        self.register_outputs({"members": list(members)})
+
+
+def _slug(member: str) -> str:
+    """A stable resource name for a member: `user:a@b.com` -> `user-a-b-com`."""
+    return re.sub(r"[^a-z0-9]+", "-", member.lower()).strip("-")

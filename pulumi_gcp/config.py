@@ -1,0 +1,251 @@
+"""Every setting of the GCP program, read from `pulumi.Config` once into a frozen dataclass.
+
+Components never call `pulumi.Config`: `__main__.py` builds a `StackConfig` with `load()` and
+hands each component the plain values it needs. `StackConfig.validate()` rejects combinations
+Cloud Run would refuse at deploy time (minutes into `pulumi up`), so they fail in preview.
+
+This module imports nothing from the rest of the program, so tests can load it by file path.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Project-level namespace of every key below: `pulumi config set sklearn-inference-gcp:<key>`
+# or, inside this project, just `pulumi config set <key>`.
+PROJECT = "sklearn-inference-gcp"
+PROGRAM_DIR = Path(__file__).resolve().parent
+
+INGRESS_SETTINGS = ("ALLOW_ALL", "ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB")
+MODEL_BACKENDS = ("auto", "onnx", "joblib")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# 2nd gen functions: Cloud Run service names are 1-63 characters; 24 keeps the derived
+# service-account ids ("<name>-build", at most 30 characters) valid.
+FUNCTION_NAME = re.compile(r"^[a-z](?:[a-z0-9-]{0,22}[a-z0-9])?$")
+MEMORY = re.compile(r"^(\d+)(Mi|Gi)$")
+MEMBER = re.compile(r"^(user|serviceAccount|group|domain|principal|principalSet):\S+$")
+
+MAX_TIMEOUT_SECONDS = 3600  # HTTP functions, 2nd gen
+MAX_CONCURRENCY = 1000
+
+
+class ConfigError(ValueError):
+    """When the stack configuration holds a value or combination Cloud Run would reject"""
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """The stack's settings. Defaults are what `prod` should run with unless it says otherwise."""
+
+    project: str
+    region: str = "us-central1"
+    function_name: str = "sklearn-inference"
+    # Warm instances: the model loads at instance start, so 1 means no cold start for the
+    # first caller. Idle instances are billed (see README, "Deploy to GCP").
+    min_instances: int = 1
+    max_instances: int = 10
+    memory: str = "512Mi"
+    # A whole vCPU: needed for concurrency above 1, and start-up (model load) runs faster.
+    cpu: str = "1"
+    concurrency: int = 8
+    timeout_seconds: int = 30
+    ingress: str = "ALLOW_ALL"
+    # Who may call: `public` grants allUsers; otherwise only `invokers` (plus project owners
+    # and editors, who hold run.routes.invoke already).
+    public: bool = False
+    invokers: tuple[str, ...] = ()
+    enable_apis: bool = True
+    alert_email: str | None = None
+    alert_server_errors: int = 5
+    alert_latency_p99_ms: int = 1000
+    bundle_retention_days: int = 30
+    model_backend: str = "auto"
+    max_batch_rows: int = 1000
+    max_body_bytes: int = 6 * 1024 * 1024
+    log_level: str = "INFO"
+    # Repository root holding main.py, handler/ and model/artifacts/ (relative to pulumi_gcp/).
+    source_root: Path = field(default=PROGRAM_DIR.parent)
+
+    @property
+    def memory_mib(self) -> int:
+        match = MEMORY.match(self.memory)
+        if match is None:
+            raise ConfigError(f"memory must look like 512Mi or 2Gi, got {self.memory!r}")
+        amount, unit = int(match.group(1)), match.group(2)
+        return amount * (1024 if unit == "Gi" else 1)
+
+    @property
+    def cpu_count(self) -> float:
+        try:
+            return float(self.cpu)
+        except ValueError:
+            raise ConfigError(
+                f"cpu must be a number such as 0.5, 1 or 2, got {self.cpu!r}"
+            ) from None
+
+    @property
+    def handler_environment(self) -> dict[str, str]:
+        """The variables handler/settings.py reads, plus gunicorn's thread count.
+
+        functions-framework serves with gunicorn threads (default 4 per CPU); matching THREADS to
+        the request concurrency keeps Cloud Run from routing requests an instance cannot start.
+        """
+        return {
+            "MODEL_BACKEND": self.model_backend,
+            "MAX_BATCH_ROWS": str(self.max_batch_rows),
+            "MAX_BODY_BYTES": str(self.max_body_bytes),
+            "LOG_LEVEL": self.log_level,
+            "THREADS": str(self.concurrency),
+        }
+
+    def validate(self) -> StackConfig:
+        """Raise ConfigError naming every problem at once; return self when there is none."""
+        problems = [*self._identity_problems(), *self._scaling_problems(), *self._other_problems()]
+        if problems:
+            raise ConfigError("invalid stack configuration:\n  - " + "\n  - ".join(problems))
+        return self
+
+    def _identity_problems(self) -> list[str]:
+        problems = []
+        if not FUNCTION_NAME.match(self.function_name):
+            problems.append(
+                "functionName must be 1-24 characters of lowercase letters, digits and hyphens, "
+                f"start with a letter and not end with a hyphen; got {self.function_name!r}"
+            )
+        if self.public and self.invokers:
+            problems.append(
+                "set either public or invokers, not both: public already admits everyone"
+            )
+        problems += [
+            f"invoker {member!r} must look like user:, serviceAccount:, group: or domain:..."
+            for member in self.invokers
+            if not MEMBER.match(member)
+        ]
+        if self.alert_email is not None and "@" not in self.alert_email:
+            problems.append(f"alertEmail must be an e-mail address, got {self.alert_email!r}")
+        return problems
+
+    def _scaling_problems(self) -> list[str]:
+        problems: list[str] = []
+        try:
+            memory, cpu = self.memory_mib, self.cpu_count
+        except ConfigError as error:
+            return [str(error)]
+        if not 0 <= self.min_instances <= self.max_instances:
+            problems.append(
+                f"need 0 <= minInstances <= maxInstances, got {self.min_instances} and "
+                f"{self.max_instances}"
+            )
+        if self.max_instances < 1:
+            problems.append(f"maxInstances must be at least 1, got {self.max_instances}")
+        if not 1 <= self.concurrency <= MAX_CONCURRENCY:
+            problems.append(f"concurrency must be 1-{MAX_CONCURRENCY}, got {self.concurrency}")
+        problems += _cpu_memory_problems(cpu, memory, self.concurrency)
+        return problems
+
+    def _other_problems(self) -> list[str]:
+        problems = []
+        if not 1 <= self.timeout_seconds <= MAX_TIMEOUT_SECONDS:
+            problems.append(
+                f"timeoutSeconds must be 1-{MAX_TIMEOUT_SECONDS}, got {self.timeout_seconds}"
+            )
+        if self.ingress not in INGRESS_SETTINGS:
+            problems.append(f"ingress must be one of {', '.join(INGRESS_SETTINGS)}")
+        if self.model_backend not in MODEL_BACKENDS:
+            problems.append(f"modelBackend must be one of {', '.join(MODEL_BACKENDS)}")
+        if self.log_level not in LOG_LEVELS:
+            problems.append(f"logLevel must be one of {', '.join(LOG_LEVELS)}")
+        for name, value in (
+            ("maxBatchRows", self.max_batch_rows),
+            ("maxBodyBytes", self.max_body_bytes),
+            ("alertServerErrors", self.alert_server_errors),
+            ("alertLatencyP99Ms", self.alert_latency_p99_ms),
+            ("bundleRetentionDays", self.bundle_retention_days),
+        ):
+            if value < 1:
+                problems.append(f"{name} must be at least 1, got {value}")
+        # Cloud Run's request size limit is 32 MiB.
+        if self.max_body_bytes > 32 * 1024 * 1024:
+            problems.append("maxBodyBytes above 32 MiB can never arrive: Cloud Run rejects them")
+        return problems
+
+
+def _cpu_memory_problems(cpu: float, memory_mib: int, concurrency: int) -> list[str]:
+    """Cloud Run's CPU/memory rules (cloud.google.com/run/docs/configuring/services/cpu and
+    .../memory-limits), which 2nd gen functions inherit."""
+    problems = []
+    if not 128 <= memory_mib <= 32 * 1024:
+        problems.append(f"memory must be 128Mi-32Gi, got {memory_mib}Mi")
+    if cpu < 0.08 or cpu > 8:
+        problems.append(f"cpu must be 0.08-8, got {cpu:g}")
+        return problems
+    if cpu > 1 and cpu not in (2, 4, 6, 8):
+        problems.append(f"cpu above 1 must be 2, 4, 6 or 8, got {cpu:g}")
+    if cpu < 1:
+        if concurrency > 1:
+            problems.append(
+                f"concurrency {concurrency} needs cpu >= 1 (fractional CPU serves one request "
+                "at a time); set cpu to 1 or concurrency to 1"
+            )
+        if memory_mib > 512 and cpu < 0.5:
+            problems.append("memory above 512Mi needs cpu >= 0.5")
+        if memory_mib > 1024:
+            problems.append("memory above 1Gi needs cpu >= 1")
+    for above_gib, min_cpu in ((4, 2), (8, 4), (16, 6), (24, 8)):
+        if memory_mib > above_gib * 1024 and cpu < min_cpu:
+            problems.append(f"memory above {above_gib}Gi needs cpu >= {min_cpu}")
+    for min_cpu_for, min_memory_gib in ((4, 2), (6, 4), (8, 4)):
+        if cpu >= min_cpu_for and memory_mib < min_memory_gib * 1024:
+            problems.append(f"cpu {cpu:g} needs memory >= {min_memory_gib}Gi")
+    return problems
+
+
+def load(stack: str, config: Any, gcp_config: Any) -> StackConfig:
+    """Build the StackConfig from `pulumi.Config()` and `pulumi.Config("gcp")`.
+
+    Takes the config objects as arguments so tests can pass fakes; only `__main__.py` calls it.
+    """
+    project = gcp_config.get("project")
+    if not project:
+        raise ConfigError("gcp:project is not set: run `pulumi config set gcp:project <id>`")
+    defaults = StackConfig(project=project)
+    source_root = config.get("sourceRoot")
+    invokers = config.get_object("invokers") or []
+    if not isinstance(invokers, list) or not all(isinstance(m, str) for m in invokers):
+        raise ConfigError("invokers must be a list of member strings")
+
+    def get_int(key: str, default: int) -> int:
+        value = config.get_int(key)
+        return default if value is None else value
+
+    def get_bool(key: str, default: bool) -> bool:
+        value = config.get_bool(key)
+        return default if value is None else value
+
+    return StackConfig(
+        project=project,
+        region=gcp_config.get("region") or defaults.region,
+        function_name=config.get("functionName") or f"{defaults.function_name}-{stack}",
+        min_instances=get_int("minInstances", defaults.min_instances),
+        max_instances=get_int("maxInstances", defaults.max_instances),
+        memory=config.get("memory") or defaults.memory,
+        cpu=config.get("cpu") or defaults.cpu,
+        concurrency=get_int("concurrency", defaults.concurrency),
+        timeout_seconds=get_int("timeoutSeconds", defaults.timeout_seconds),
+        ingress=config.get("ingress") or defaults.ingress,
+        public=get_bool("public", defaults.public),
+        invokers=tuple(invokers),
+        enable_apis=get_bool("enableApis", defaults.enable_apis),
+        alert_email=config.get("alertEmail") or None,
+        alert_server_errors=get_int("alertServerErrors", defaults.alert_server_errors),
+        alert_latency_p99_ms=get_int("alertLatencyP99Ms", defaults.alert_latency_p99_ms),
+        bundle_retention_days=get_int("bundleRetentionDays", defaults.bundle_retention_days),
+        model_backend=config.get("modelBackend") or defaults.model_backend,
+        max_batch_rows=get_int("maxBatchRows", defaults.max_batch_rows),
+        max_body_bytes=get_int("maxBodyBytes", defaults.max_body_bytes),
+        log_level=(config.get("logLevel") or defaults.log_level).upper(),
+        source_root=(PROGRAM_DIR / source_root).resolve() if source_root else defaults.source_root,
+    ).validate()

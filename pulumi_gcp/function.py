@@ -1,0 +1,76 @@
+"""The 2nd gen Cloud Function serving the shared handler (root main.py, entry point `predict`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+from options import children_of
+
+import pulumi_gcp as gcp
+
+RUNTIME = "python312"
+ENTRY_POINT = "predict"
+
+
+@dataclass(frozen=True)
+class FunctionArgs:
+    project: str
+    region: str
+    function_name: str
+    source_bucket: pulumi.Input[str]
+    source_object: pulumi.Input[str]
+    runtime_service_account: pulumi.Input[str]  # e-mail
+    build_service_account: pulumi.Input[str]  # projects/<p>/serviceAccounts/<e-mail>
+    min_instances: int
+    max_instances: int
+    memory: str
+    cpu: str
+    concurrency: int
+    timeout_seconds: int
+    ingress: str
+    environment: Mapping[str, str]
+
+
+class Function(pulumi.ComponentResource):
+    """Exposes `function`, `url` and `service_name` (the Cloud Run service behind it)."""
+
+    def __init__(self, name: str, args: FunctionArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("sklearn-inference:gcp:Function", name, None, opts)
+        self.function = gcp.cloudfunctionsv2.Function(
+            f"{name}-function",
+            project=args.project,
+            location=args.region,
+            name=args.function_name,
+            description="scikit-learn inference (shared handler, ONNX Runtime)",
+            labels={"app": "sklearn-inference"},
+            build_config=gcp.cloudfunctionsv2.FunctionBuildConfigArgs(
+                runtime=RUNTIME,
+                entry_point=ENTRY_POINT,
+                source=gcp.cloudfunctionsv2.FunctionBuildConfigSourceArgs(
+                    storage_source=gcp.cloudfunctionsv2.FunctionBuildConfigSourceStorageSourceArgs(
+                        bucket=args.source_bucket,
+                        object=args.source_object,
+                    )
+                ),
+                service_account=args.build_service_account,
+            ),
+            service_config=gcp.cloudfunctionsv2.FunctionServiceConfigArgs(
+                min_instance_count=args.min_instances,
+                max_instance_count=args.max_instances,
+                available_memory=args.memory,
+                available_cpu=args.cpu,
+                max_instance_request_concurrency=args.concurrency,
+                timeout_seconds=args.timeout_seconds,
+                ingress_settings=args.ingress,
+                service_account_email=args.runtime_service_account,
+                environment_variables=dict(args.environment),
+                all_traffic_on_latest_revision=True,
+            ),
+            opts=children_of(self, opts),
+        )
+        self.url = self.function.url
+        # A 2nd gen function's Cloud Run service carries the function's name.
+        self.service_name = self.function.name
+        self.register_outputs({"url": self.url, "name": self.function.name})

@@ -1,0 +1,98 @@
+"""Fixtures for the Pulumi GCP program: fake source trees and mock runs of each example stack.
+
+Each program run is a separate process (tests/gcp/harness.py), which keeps Pulumi's process-wide
+runtime state of one stack away from the next, and runs the program exactly as Pulumi does.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PROGRAM_DIR = REPO_ROOT / "pulumi_gcp"
+HARNESS = Path(__file__).resolve().parent / "harness.py"
+STACKS = ("dev", "prod")
+
+
+@dataclass(frozen=True)
+class Resource:
+    urn: str
+    type: str
+    name: str
+    parent: str
+    dependencies: list[str]
+    custom: bool
+    id: str
+    state: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Graph:
+    """What one program run registered, and its stack outputs."""
+
+    resources: list[Resource]
+    outputs: dict[str, Any]
+
+    def of_type(self, type_: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name: str | None = None) -> Resource:
+        found = [r for r in self.of_type(type_) if name is None or r.name == name]
+        assert len(found) == 1, f"expected one {type_} {name or ''}, found {[r.urn for r in found]}"
+        return found[0]
+
+    def by_urn(self, urn: str) -> Resource:
+        return next(r for r in self.resources if r.urn == urn)
+
+
+def write_fake_root(root: Path, *, handler_code: str = "VALUE = 1\n") -> Path:
+    """A minimal tree with everything gcf_source_files() lists (not a working handler)."""
+    (root / "handler").mkdir(parents=True, exist_ok=True)
+    (root / "model" / "artifacts").mkdir(parents=True, exist_ok=True)
+    (root / "main.py").write_text("from handler.gcp import predict  # noqa: F401\n")
+    (root / "handler" / "requirements.txt").write_text("numpy==2.4.6\n")
+    (root / "handler" / "__init__.py").write_text("")
+    (root / "handler" / "core.py").write_text(handler_code)
+    (root / "model" / "artifacts" / "manifest.json").write_text(
+        json.dumps({"artifacts": {"onnx": {"file": "model.onnx"}}})
+    )
+    (root / "model" / "artifacts" / "model.onnx").write_bytes(b"\x08\x07fake-onnx")
+    return root
+
+
+def run_program(stack: str, *overrides: str) -> Graph:
+    """Run pulumi_gcp/__main__.py under mocks with Pulumi.<stack>.yaml plus key=value overrides."""
+    completed = subprocess.run(
+        [sys.executable, str(HARNESS), str(PROGRAM_DIR / f"Pulumi.{stack}.yaml"), *overrides],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, f"program run failed:\n{completed.stderr[-4000:]}"
+    data = json.loads(completed.stdout)
+    return Graph([Resource(**r) for r in data["resources"]], data["outputs"])
+
+
+@pytest.fixture(scope="session")
+def fake_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_fake_root(tmp_path_factory.mktemp("source"))
+
+
+@pytest.fixture(scope="session")
+def graphs(fake_root: Path) -> dict[str, Graph]:
+    """One program run per example stack file, built from the same fake source tree."""
+    return {stack: run_program(stack, f"sourceRoot={fake_root}") for stack in STACKS}
+
+
+@pytest.fixture(scope="session")
+def program() -> Callable[..., Graph]:
+    return run_program

@@ -1,0 +1,72 @@
+"""Who may invoke, and the optional alert e-mail: example stacks plus config overrides."""
+
+from __future__ import annotations
+
+import pytest
+from test_gcp_program import ALERT, CHANNEL, FUNCTION, RUN_INVOKER
+
+
+def invoker_members(graph) -> dict[str, str]:
+    return {r.state["member"]: r.state["role"] for r in graph.of_type(RUN_INVOKER)}
+
+
+def test_dev_example_is_public_through_run_invoker_on_the_service(graphs):
+    graph = graphs["dev"]
+    [binding] = graph.of_type(RUN_INVOKER)
+    assert (binding.state["member"], binding.state["role"]) == ("allUsers", "roles/run.invoker")
+    # The Cloud Run service behind a 2nd gen function carries the function's name.
+    assert binding.state["name"] == graph.one(FUNCTION).state["name"], binding.urn
+    assert binding.state["location"] == "us-central1", binding.urn
+
+
+def test_prod_example_is_private(graphs):
+    graph = graphs["prod"]
+    assert invoker_members(graph) == {}, [r.urn for r in graph.of_type(RUN_INVOKER)]
+    assert graph.outputs["public"] is False
+    assert "gcloud auth print-identity-token" in graph.outputs["curl"]
+
+
+def test_private_by_default_without_any_access_setting(program, fake_root):
+    graph = program("prod", f"sourceRoot={fake_root}", "public=", "invokers=")
+    assert "allUsers" not in invoker_members(graph)
+
+
+def test_configured_members_each_get_run_invoker(program, fake_root):
+    members = '["serviceAccount:caller@acme.iam.gserviceaccount.com", "group:ml@acme.com"]'
+    graph = program("prod", f"sourceRoot={fake_root}", f"invokers={members}")
+    assert invoker_members(graph) == {
+        "serviceAccount:caller@acme.iam.gserviceaccount.com": "roles/run.invoker",
+        "group:ml@acme.com": "roles/run.invoker",
+    }
+
+
+def test_alert_email_creates_a_channel_both_policies_notify(program, fake_root):
+    graph = program("prod", f"sourceRoot={fake_root}", "alertEmail=oncall@acme.com")
+    channel = graph.one(CHANNEL)
+    assert channel.state["type"] == "email"
+    assert channel.state["labels"] == {"email_address": "oncall@acme.com"}, channel.urn
+    for policy in graph.of_type(ALERT):
+        assert policy.state["notificationChannels"] == [channel.id], policy.urn
+
+
+def test_api_enablement_can_be_left_to_a_central_team(program, fake_root):
+    graph = program("prod", f"sourceRoot={fake_root}", "enableApis=false")
+    assert graph.of_type("gcp:projects/service:Service") == []
+    assert graph.one(FUNCTION)  # the rest deploys as before
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("concurrency=4", None),
+        ("cpu=0.5", "needs cpu >= 1"),
+        ("public=true", "either public or invokers"),
+    ],
+)
+def test_invalid_combinations_fail_before_anything_deploys(program, fake_root, override, message):
+    extra = ['invokers=["user:a@acme.com"]'] if override == "public=true" else []
+    if message is None:
+        assert program("prod", f"sourceRoot={fake_root}", override).one(FUNCTION)
+        return
+    with pytest.raises(AssertionError, match=message):
+        program("prod", f"sourceRoot={fake_root}", override, *extra)

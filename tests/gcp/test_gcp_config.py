@@ -1,0 +1,113 @@
+"""Stack configuration: defaults and the combinations Cloud Run would reject."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+from program_modules import PROGRAM_DIR, load
+
+config = load("config")
+VALID = config.StackConfig(project="acme")
+
+
+def problems_of(**changes) -> str:
+    with pytest.raises(config.ConfigError) as raised:
+        dataclasses.replace(VALID, **changes).validate()
+    return str(raised.value)
+
+
+def test_defaults_are_valid_and_production_worthy():
+    assert VALID.validate() is VALID
+    assert (VALID.min_instances, VALID.memory, VALID.cpu, VALID.concurrency) == (1, "512Mi", "1", 8)
+    assert VALID.public is False and VALID.invokers == ()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"cpu": "0.5", "concurrency": 8}, "needs cpu >= 1"),
+        ({"cpu": "0.333", "memory": "1Gi", "concurrency": 1}, "above 512Mi needs cpu >= 0.5"),
+        ({"cpu": "0.5", "memory": "2Gi", "concurrency": 1}, "above 1Gi needs cpu >= 1"),
+        ({"cpu": "1", "memory": "8Gi"}, "above 4Gi needs cpu >= 2"),
+        ({"cpu": "4", "memory": "1Gi"}, "cpu 4 needs memory >= 2Gi"),
+        ({"cpu": "3"}, "must be 2, 4, 6 or 8"),
+        ({"memory": "512MB"}, "memory must look like"),
+        ({"memory": "64Mi"}, "128Mi-32Gi"),
+        ({"min_instances": 5, "max_instances": 2}, "minInstances <= maxInstances"),
+        ({"timeout_seconds": 4000}, "timeoutSeconds"),
+        ({"ingress": "PUBLIC"}, "ingress must be one of"),
+        ({"function_name": "Sklearn_Inference"}, "functionName"),
+        ({"function_name": "a-very-long-function-name-here"}, "functionName"),
+        ({"public": True, "invokers": ("user:a@acme.com",)}, "either public or invokers"),
+        ({"invokers": ("a@acme.com",)}, "must look like user:"),
+        ({"alert_email": "oncall"}, "alertEmail"),
+        ({"max_body_bytes": 64 * 1024 * 1024}, "32 MiB"),
+    ],
+)
+def test_rejects_what_cloud_run_would_refuse(changes, message):
+    assert message in problems_of(**changes)
+
+
+def test_fractional_cpu_with_concurrency_one_is_accepted():
+    assert dataclasses.replace(VALID, cpu="0.333", concurrency=1).validate()
+
+
+def test_every_problem_is_reported_at_once():
+    text = problems_of(cpu="0.5", ingress="X", timeout_seconds=0)
+    assert text.count("\n  - ") == 3
+
+
+class FakeConfig:
+    """pulumi.Config's getters over a dict of raw strings."""
+
+    def __init__(self, values: dict[str, str]):
+        self.values = values
+
+    def get(self, key: str) -> str | None:
+        return self.values.get(key)
+
+    def get_int(self, key: str) -> int | None:
+        return int(self.values[key]) if key in self.values else None
+
+    def get_bool(self, key: str) -> bool | None:
+        return self.values[key] == "true" if key in self.values else None
+
+    def get_object(self, key: str):
+        return yaml.safe_load(self.values[key]) if key in self.values else None
+
+
+def test_missing_project_says_how_to_set_it():
+    with pytest.raises(config.ConfigError, match="pulumi config set gcp:project"):
+        config.load("dev", FakeConfig({}), FakeConfig({}))
+
+
+def test_function_name_defaults_to_the_stack_and_source_root_to_the_repository():
+    loaded = config.load("prod", FakeConfig({}), FakeConfig({"project": "acme"}))
+    assert loaded.function_name == "sklearn-inference-prod"
+    assert loaded.source_root == PROGRAM_DIR.parent
+    assert loaded.region == "us-central1"
+
+
+@pytest.mark.parametrize("stack_file", sorted(PROGRAM_DIR.glob("Pulumi.*.yaml")))
+def test_example_stack_files_hold_no_secrets_and_only_known_keys(stack_file: Path):
+    values = yaml.safe_load(stack_file.read_text())["config"]
+    known = {f.name for f in dataclasses.fields(config.StackConfig)}
+    camel = {"".join(w.title() if i else w for i, w in enumerate(k.split("_"))) for k in known}
+    for key, value in values.items():
+        namespace, _, name = key.partition(":")
+        assert namespace in ("gcp", config.PROJECT), key
+        assert namespace == "gcp" or name in camel, f"{stack_file.name}: unknown key {key}"
+        assert not isinstance(value, dict) or "secure" not in value, f"secret in {key}"
+
+
+def test_project_file_uses_the_repository_virtualenv():
+    project = yaml.safe_load((PROGRAM_DIR / "Pulumi.yaml").read_text())
+    assert project["name"] == config.PROJECT
+    assert project["runtime"] == {
+        "name": "python",
+        "options": {"toolchain": "pip", "virtualenv": "../.venv"},
+    }
+    assert (PROGRAM_DIR / ".." / ".venv").resolve() == PROGRAM_DIR.parent / ".venv"

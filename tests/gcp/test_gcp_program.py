@@ -1,0 +1,287 @@
+"""The program's resources under each example stack config (mocked; no CLI, plugin or cloud)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import STACKS, Graph
+
+FUNCTION = "gcp:cloudfunctionsv2/function:Function"
+BUCKET = "gcp:storage/bucket:Bucket"
+OBJECT = "gcp:storage/bucketObject:BucketObject"
+ACCOUNT = "gcp:serviceaccount/account:Account"
+PROJECT_MEMBER = "gcp:projects/iAMMember:IAMMember"
+BUCKET_MEMBER = "gcp:storage/bucketIAMMember:BucketIAMMember"
+RUN_INVOKER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
+ALERT = "gcp:monitoring/alertPolicy:AlertPolicy"
+CHANNEL = "gcp:monitoring/notificationChannel:NotificationChannel"
+SERVICE = "gcp:projects/service:Service"
+SLEEP = "time:index/sleep:Sleep"
+
+pytestmark = pytest.mark.parametrize("stack", STACKS)
+
+
+def service_config(graph: Graph) -> dict:
+    return graph.one(FUNCTION).state["serviceConfig"]
+
+
+def roles_of(graph: Graph, email_prefix: str) -> set[tuple[str, str]]:
+    """(resource type, role) of every grant to the account whose id starts with the prefix."""
+    return {
+        (r.type, r.state["role"])
+        for r in graph.resources
+        if r.type in (PROJECT_MEMBER, BUCKET_MEMBER)
+        and r.state["member"].startswith(f"serviceAccount:{email_prefix}")
+    }
+
+
+# --- function ---------------------------------------------------------------------------------
+
+
+def test_function_builds_python312_from_entry_point_predict(graphs, stack):
+    fn = graphs[stack].one(FUNCTION)
+    build = fn.state["buildConfig"]
+    assert (build["runtime"], build["entryPoint"]) == ("python312", "predict"), fn.urn
+
+
+def test_function_is_http_triggered(graphs, stack):
+    fn = graphs[stack].one(FUNCTION)
+    assert "eventTrigger" not in fn.state, f"{fn.urn} must be HTTP-triggered"
+    assert graphs[stack].outputs["url"].startswith("https://"), fn.urn
+
+
+def test_min_and_max_instances_follow_the_stack_file(graphs, stack):
+    expected = {"dev": (0, 3), "prod": (1, 20)}[stack]
+    config = service_config(graphs[stack])
+    assert (config["minInstanceCount"], config["maxInstanceCount"]) == expected
+
+
+def test_memory_defaults_to_512mi_with_a_whole_cpu(graphs, stack):
+    config = service_config(graphs[stack])
+    assert (config["availableMemory"], config["availableCpu"]) == ("512Mi", "1")
+
+
+def test_concurrency_is_explicit_and_backed_by_at_least_one_cpu(graphs, stack):
+    config = service_config(graphs[stack])
+    assert config["maxInstanceRequestConcurrency"] == 8
+    assert float(config["availableCpu"]) >= 1, "concurrency above 1 needs a whole vCPU"
+    assert config["environmentVariables"]["THREADS"] == "8", "gunicorn threads match concurrency"
+
+
+def test_timeout_ingress_and_traffic_on_latest_revision(graphs, stack):
+    config = service_config(graphs[stack])
+    assert config["timeoutSeconds"] == 30
+    assert config["ingressSettings"] == "ALLOW_ALL"
+    assert config["allTrafficOnLatestRevision"] is True
+
+
+def test_handler_environment_is_set(graphs, stack):
+    env = service_config(graphs[stack])["environmentVariables"]
+    assert env["MODEL_BACKEND"] == "auto"
+    assert env["MAX_BATCH_ROWS"] == "1000"
+    assert env["MAX_BODY_BYTES"] == str(6 * 1024 * 1024)
+    assert env["LOG_LEVEL"] == {"dev": "DEBUG", "prod": "INFO"}[stack]
+
+
+def test_function_runs_and_builds_as_the_dedicated_accounts(graphs, stack):
+    graph = graphs[stack]
+    fn = graph.one(FUNCTION)
+    runtime = graph.one(ACCOUNT, "identities-runtime")
+    build = graph.one(ACCOUNT, "identities-build")
+    assert fn.state["serviceConfig"]["serviceAccountEmail"] == runtime.state["email"], fn.urn
+    # Cloud Functions wants the build account's resource name, not its e-mail.
+    assert fn.state["buildConfig"]["serviceAccount"] == build.id, fn.urn
+
+
+def test_function_waits_for_iam_propagation_and_apis(graphs, stack):
+    # The function resource itself must list them: a component's depends_on does not reach
+    # its children, and the engine orders creation by each resource's own dependencies.
+    graph = graphs[stack]
+    fn = graph.one(FUNCTION)
+    sleep = graph.one(SLEEP)
+    assert sleep.urn in fn.dependencies, fn.urn
+    assert sleep.state["createDuration"] == "60s"
+    grants = {r.urn for r in graph.of_type(PROJECT_MEMBER) + graph.of_type(BUCKET_MEMBER)}
+    assert grants <= set(sleep.dependencies), sleep.urn
+    assert {r.urn for r in graph.of_type(SERVICE)} <= set(fn.dependencies), fn.urn
+
+
+def test_every_cloud_resource_waits_for_the_apis(graphs, stack):
+    graph = graphs[stack]
+    services = {r.urn for r in graph.of_type(SERVICE)}
+    for resource in graph.resources:
+        if resource.custom and resource.type != SERVICE:
+            assert services <= set(resource.dependencies), resource.urn
+
+
+# --- source bundle ----------------------------------------------------------------------------
+
+
+def test_source_bucket_is_private_with_uniform_access(graphs, stack):
+    bucket = graphs[stack].one(BUCKET)
+    assert bucket.state["uniformBucketLevelAccess"] is True, bucket.urn
+    assert bucket.state["publicAccessPrevention"] == "enforced", bucket.urn
+
+
+def test_source_bucket_deletes_old_bundles(graphs, stack):
+    bucket = graphs[stack].one(BUCKET)
+    [rule] = bucket.state["lifecycleRules"]
+    assert rule["action"]["type"] == "Delete", bucket.urn
+    assert rule["condition"]["age"] == 30, bucket.urn
+
+
+def test_function_source_is_the_uploaded_object(graphs, stack):
+    graph = graphs[stack]
+    source = graph.one(FUNCTION).state["buildConfig"]["source"]["storageSource"]
+    obj = graph.one(OBJECT)
+    assert source == {"bucket": graph.one(BUCKET).state["name"], "object": obj.state["name"]}
+
+
+def test_object_name_is_the_archive_content_hash(graphs, stack, fake_root):
+    obj = graphs[stack].one(OBJECT)
+    archive = Path(obj.state["source"]["path"]).read_bytes()
+    digest = hashlib.sha256(archive).hexdigest()
+    assert obj.state["name"] == f"sklearn-inference-{stack}/source-{digest}.zip", obj.urn
+
+
+def test_uploaded_archive_holds_exactly_the_file_list(graphs, stack):
+    obj = graphs[stack].one(OBJECT)
+    with zipfile.ZipFile(obj.state["source"]["path"]) as archive:
+        names = archive.namelist()
+    assert names == [
+        "handler/__init__.py",
+        "handler/core.py",
+        "main.py",
+        "model/artifacts/manifest.json",
+        "model/artifacts/model.onnx",
+        "requirements.txt",
+    ], obj.urn
+
+
+# --- identities -------------------------------------------------------------------------------
+
+
+def test_runtime_account_only_writes_logs_and_metrics(graphs, stack):
+    assert roles_of(graphs[stack], f"sklearn-inference-{stack}-run@") == {
+        (PROJECT_MEMBER, "roles/logging.logWriter"),
+        (PROJECT_MEMBER, "roles/monitoring.metricWriter"),
+    }
+
+
+def test_build_account_has_the_minimal_build_roles(graphs, stack):
+    assert roles_of(graphs[stack], f"sklearn-inference-{stack}-build@") == {
+        (PROJECT_MEMBER, "roles/logging.logWriter"),
+        (PROJECT_MEMBER, "roles/artifactregistry.writer"),
+        (PROJECT_MEMBER, "roles/storage.objectViewer"),
+        (BUCKET_MEMBER, "roles/storage.objectViewer"),
+    }
+
+
+def test_build_account_reads_only_source_buckets(graphs, stack):
+    graph = graphs[stack]
+    [project_reader] = [
+        r for r in graph.of_type(PROJECT_MEMBER) if r.state["role"] == "roles/storage.objectViewer"
+    ]
+    expression = project_reader.state["condition"]["expression"]
+    assert expression == 'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-")'
+    bucket_reader = graph.one(BUCKET_MEMBER)
+    assert bucket_reader.state["bucket"] == graph.one(BUCKET).state["name"], bucket_reader.urn
+
+
+def test_no_grant_uses_a_basic_role(graphs, stack):
+    roles = {r.state["role"] for r in graphs[stack].of_type(PROJECT_MEMBER)}
+    assert not roles & {"roles/owner", "roles/editor", "roles/viewer"}
+
+
+# --- APIs -------------------------------------------------------------------------------------
+
+
+def test_every_needed_api_is_enabled_and_never_disabled_on_destroy(graphs, stack):
+    services = graphs[stack].of_type(SERVICE)
+    assert {s.state["service"] for s in services} >= {
+        "cloudfunctions.googleapis.com",
+        "cloudbuild.googleapis.com",
+        "run.googleapis.com",
+        "artifactregistry.googleapis.com",
+        "storage.googleapis.com",
+        "logging.googleapis.com",
+        "monitoring.googleapis.com",
+    }
+    assert all(s.state["disableOnDestroy"] is False for s in services), [s.urn for s in services]
+
+
+# --- alerts -----------------------------------------------------------------------------------
+
+
+def threshold(graph: Graph, name: str) -> dict:
+    [condition] = graph.one(ALERT, name).state["conditions"]
+    return condition["conditionThreshold"]
+
+
+def test_server_error_alert_counts_5xx_of_the_function_service(graphs, stack):
+    rule = threshold(graphs[stack], "monitoring-server-errors")
+    assert 'metric.type = "run.googleapis.com/request_count"' in rule["filter"]
+    assert 'metric.labels.response_code_class = "5xx"' in rule["filter"]
+    assert f'resource.labels.service_name = "sklearn-inference-{stack}"' in rule["filter"]
+    assert 'resource.type = "cloud_run_revision"' in rule["filter"]
+
+
+def test_server_error_alert_fires_above_5_in_5_minutes(graphs, stack):
+    rule = threshold(graphs[stack], "monitoring-server-errors")
+    [aggregation] = rule["aggregations"]
+    assert aggregation == {
+        "alignmentPeriod": "300s",
+        "perSeriesAligner": "ALIGN_DELTA",
+        "crossSeriesReducer": "REDUCE_SUM",
+        "groupByFields": ["resource.labels.service_name"],
+    }
+    assert (rule["comparison"], rule["thresholdValue"], rule["duration"]) == (
+        "COMPARISON_GT",
+        5,
+        "0s",
+    )
+
+
+def test_latency_alert_watches_p99_above_1000_ms_over_5_minutes(graphs, stack):
+    rule = threshold(graphs[stack], "monitoring-latency-p99")
+    assert 'metric.type = "run.googleapis.com/request_latencies"' in rule["filter"]
+    assert f'resource.labels.service_name = "sklearn-inference-{stack}"' in rule["filter"]
+    [aggregation] = rule["aggregations"]
+    assert aggregation["alignmentPeriod"] == "300s"
+    assert aggregation["perSeriesAligner"] == "ALIGN_PERCENTILE_99"
+    assert aggregation["crossSeriesReducer"] == "REDUCE_MAX"
+    assert (rule["comparison"], rule["thresholdValue"], rule["duration"]) == (
+        "COMPARISON_GT",
+        1000,
+        "0s",
+    )
+
+
+def test_idle_function_raises_no_alert(graphs, stack):
+    for name in ("monitoring-server-errors", "monitoring-latency-p99"):
+        rule = threshold(graphs[stack], name)
+        assert rule["evaluationMissingData"] == "EVALUATION_MISSING_DATA_INACTIVE", name
+
+
+def test_no_email_channel_unless_configured(graphs, stack):
+    graph = graphs[stack]
+    assert graph.of_type(CHANNEL) == []
+    assert all(not a.state.get("notificationChannels") for a in graph.of_type(ALERT))
+
+
+# --- outputs ----------------------------------------------------------------------------------
+
+
+def test_outputs_name_everything_an_operator_needs(graphs, stack):
+    outputs = graphs[stack].outputs
+    assert outputs["function_name"] == f"sklearn-inference-{stack}"
+    assert outputs["bucket_name"] == graphs[stack].one(BUCKET).state["name"]
+    assert outputs["runtime_service_account"].startswith(f"sklearn-inference-{stack}-run@")
+    assert outputs["build_service_account"].startswith(f"sklearn-inference-{stack}-build@")
+    assert re.fullmatch(
+        r"curl -sS -X POST https://\S+ .*-d '\{\"features\": \[.*\]\}'", outputs["curl"]
+    )
