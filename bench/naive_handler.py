@@ -1,6 +1,6 @@
 """The reference handler the benchmark compares against: what most tutorials deploy.
 
-joblib.load at import and scikit-learn's predict per request, no validation, no logging.
+joblib.load at import and scikit-learn's predict per request; no validation, no logging.
 """
 
 import json
@@ -12,10 +12,12 @@ MODEL = joblib.load(Path(__file__).resolve().parent.parent / "model" / "artifact
 
 
 def lambda_handler(event, context):
-    features = json.loads(event["body"])["features"]
-    label = MODEL.predict([features])[0]
-    proba = MODEL.predict_proba([features])[0]
-    return {
-        "statusCode": 200,
-        "body": json.dumps({"label": str(label), "probabilities": proba.tolist()}),
-    }
+    rows = json.loads(event["body"])["features"]
+    rows = rows if isinstance(rows[0], list) else [rows]
+    labels = MODEL.predict(rows)
+    proba = MODEL.predict_proba(rows)
+    predictions = [
+        {"label": str(label), "probabilities": p}
+        for label, p in zip(labels, proba.tolist(), strict=True)
+    ]
+    return {"statusCode": 200, "body": json.dumps({"predictions": predictions})}

@@ -23,8 +23,8 @@ class ModelLoadError(RuntimeError):
 
 
 class Predictor(Protocol):
-    def predict(self, rows: np.ndarray) -> tuple[list[str], list[list[float]]]:
-        """Predicted class names and per-class probabilities (in manifest class order)."""
+    def predict_proba(self, rows: np.ndarray) -> np.ndarray:
+        """Class probabilities, one row per input row, columns in manifest class order."""
         ...
 
 
@@ -36,7 +36,14 @@ class LoadedModel:
     predictor: Predictor
 
     def predict(self, rows: np.ndarray) -> tuple[list[str], list[list[float]]]:
-        return self.predictor.predict(rows)
+        """The most probable class of each row and all class probabilities.
+
+        The label is the argmax of the probabilities on both backends: one model call per
+        request, and training refuses a model whose own `predict` disagrees (model/train.py).
+        """
+        proba = self.predictor.predict_proba(rows)
+        names = self.manifest.class_names
+        return [names[i] for i in proba.argmax(axis=1).tolist()], proba.tolist()
 
 
 class OnnxPredictor:
@@ -53,16 +60,20 @@ class OnnxPredictor:
             model_bytes, sess_options=options, providers=["CPUExecutionProvider"]
         )
         self._input = self._session.get_inputs()[0].name
-        outputs = self._session.get_outputs()
-        if len(outputs) != 2:
+        # skl2onnx (zipmap off) names its outputs label and probabilities; fetch only the latter.
+        matrices = [o.name for o in self._session.get_outputs() if len(o.shape) == 2]
+        if len(matrices) != 1:
             raise ModelLoadError(
-                f"the ONNX model has {len(outputs)} outputs; expected label and probabilities "
-                "(export with zipmap disabled)"
+                "the ONNX model has no single probabilities matrix output "
+                "(export it with skl2onnx and zipmap disabled, as model/train.py does)"
             )
+        self._outputs = matrices
 
-    def predict(self, rows: np.ndarray) -> tuple[list[str], list[list[float]]]:
-        labels, proba = self._session.run(None, {self._input: rows.astype(np.float32)})
-        return [str(label) for label in labels.tolist()], proba.tolist()
+    def predict_proba(self, rows: np.ndarray) -> np.ndarray:
+        result: np.ndarray = self._session.run(
+            self._outputs, {self._input: rows.astype(np.float32)}
+        )[0]
+        return result
 
 
 class SklearnPredictor:
@@ -75,10 +86,9 @@ class SklearnPredictor:
     def classes(self) -> list[str]:
         return [str(c) for c in self._model.classes_]
 
-    def predict(self, rows: np.ndarray) -> tuple[list[str], list[list[float]]]:
-        labels = self._model.predict(rows)
-        proba = self._model.predict_proba(rows)
-        return [str(label) for label in labels.tolist()], proba.tolist()
+    def predict_proba(self, rows: np.ndarray) -> np.ndarray:
+        result: np.ndarray = self._model.predict_proba(rows)
+        return result
 
 
 def choose_backend(manifest: Manifest, requested: str) -> str:

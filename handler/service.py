@@ -7,12 +7,13 @@ per request; they only translate their platform's event into those three values 
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from handler.errors import (
     MethodNotAllowed,
@@ -39,7 +40,7 @@ class Response:
     headers: dict[str, str] = field(default_factory=lambda: dict(JSON_HEADERS))
 
     def body_bytes(self) -> bytes:
-        return json.dumps(self.body, separators=(",", ":")).encode()
+        return orjson.dumps(self.body)
 
     @classmethod
     def from_error(cls, error: RequestError) -> Response:

@@ -58,8 +58,8 @@ def build_model() -> ClassifierMixin:
     return LogisticRegression(max_iter=1000, random_state=SEED)
 
 
-class AccuracyBelowFloor(RuntimeError):
-    """When the hold-out accuracy is too low to ship the model"""
+class ModelRejected(RuntimeError):
+    """When the trained model must not ship: too inaccurate, or not servable as trained"""
 
 
 def train(
@@ -78,9 +78,18 @@ def train(
     model.fit(X_train, y_train)
     accuracy = float(accuracy_score(y_test, model.predict(X_test)))
     if accuracy < min_accuracy:
-        raise AccuracyBelowFloor(
+        raise ModelRejected(
             f"hold-out accuracy {accuracy:.4f} is below the floor {min_accuracy:.4f}; "
             "nothing was written"
+        )
+    # The handler answers the most probable class; a model whose predict() says otherwise
+    # (e.g. SVC's Platt-scaled probabilities) would answer differently from scikit-learn.
+    argmax = model.classes_[model.predict_proba(X_test).argmax(axis=1)]
+    disagreements = int(np.sum(argmax != model.predict(X_test)))
+    if disagreements:
+        raise ModelRejected(
+            f"predict() disagrees with the most probable class of predict_proba() on "
+            f"{disagreements} hold-out rows; the handler serves the latter. Nothing was written"
         )
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -135,19 +144,19 @@ def export_onnx(
         path.write_bytes(onx.SerializeToString())
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         input_name = session.get_inputs()[0].name
-        labels, proba = session.run(None, {input_name: X_test.astype(np.float32)})
+        _, proba = session.run(None, {input_name: X_test.astype(np.float32)})
     except Exception as exc:  # any converter or runtime failure means "ship joblib only"
         return {"status": "skipped", "reason": f"export failed: {type(exc).__name__}: {exc}"}
 
-    expected_labels = model.predict(X_test)
-    expected_proba = model.predict_proba(X_test)
-    if not np.array_equal(np.asarray(labels).astype(str), expected_labels.astype(str)):
-        mismatches = int(np.sum(np.asarray(labels).astype(str) != expected_labels.astype(str)))
+    # The handler's label is the argmax of these probabilities, as in train()'s own check.
+    labels = model.classes_[np.asarray(proba).argmax(axis=1)]
+    mismatches = int(np.sum(labels != model.predict(X_test)))
+    if mismatches:
         return {
             "status": "skipped",
             "reason": f"{mismatches} hold-out labels differ from scikit-learn",
         }
-    max_diff = float(np.max(np.abs(np.asarray(proba) - expected_proba)))
+    max_diff = float(np.max(np.abs(np.asarray(proba) - model.predict_proba(X_test))))
     if max_diff > ONNX_PROBA_TOLERANCE:
         return {
             "status": "skipped",
@@ -186,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         manifest = train(args.out, version=args.version, min_accuracy=args.min_accuracy)
-    except AccuracyBelowFloor as exc:
+    except ModelRejected as exc:
         print(f"model.train: {exc}", file=sys.stderr)
         return 1
     onnx = manifest["onnx"]

@@ -136,7 +136,7 @@ def test_warmup_answers_without_predicting(
 ) -> None:
     assert fresh.model is not None
     monkeypatch.setattr(
-        fresh.model.predictor, "predict", lambda rows: pytest.fail("warm-up must not predict")
+        fresh.model.predictor, "predict_proba", lambda rows: pytest.fail("warm-up must not predict")
     )
     assert aws.lambda_handler({"warmup": True}, context) == {
         "warmup": "ok",

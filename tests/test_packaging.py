@@ -120,6 +120,7 @@ def test_every_third_party_import_of_the_handler_is_a_runtime_requirement() -> N
     # Import name -> distribution; joblib/sklearn are imported only on the opt-in joblib path.
     provided = {
         "numpy": "numpy",
+        "orjson": "orjson",
         "onnxruntime": "onnxruntime",
         "aws_lambda_powertools": "aws-lambda-powertools",
         "functions_framework": "functions-framework",

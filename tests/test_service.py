@@ -220,7 +220,7 @@ def test_invalid_settings_fail_closed() -> None:
 
 
 class _BrokenPredictor:
-    def predict(self, rows: np.ndarray) -> tuple[list[str], list[list[float]]]:
+    def predict_proba(self, rows: np.ndarray) -> np.ndarray:
         raise RuntimeError("segfault-adjacent")
 
 

@@ -1,0 +1,139 @@
+"""`make bench`: the handler on each backend against a naive tutorial handler, in one run.
+
+Each variant runs in fresh interpreters (BENCH_REPEATS, default 5; medians reported), so cold
+init is a real cold start of Python, its imports and the model load. Targets are ratios to the
+naive handler measured here, not absolute numbers, so a slower or busier machine moves both.
+Also prints the installed size of handler/requirements.txt for the Lambda image's platform
+beside the naive scikit-learn stack's (pip --target with manylinux wheels, cached in .bench/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / ".bench"
+VARIANTS = ("naive", "onnx", "joblib")
+METRICS = {
+    "cold_init_ms": ("cold init (import + model load)", "ms"),
+    "first_request_ms": ("first request", "ms"),
+    "warm_p50_us": ("warm single row p50", "us"),
+    "warm_p99_us": ("warm single row p99", "us"),
+    "batch_1000_ms": ("1,000-row batch", "ms"),
+}
+# (variant, metric, highest allowed ratio to naive)
+TARGETS = [
+    ("onnx", "cold_init_ms", 0.25),
+    ("onnx", "warm_p50_us", 0.2),
+    ("joblib", "cold_init_ms", 1.0),
+    ("joblib", "warm_p50_us", 1.0),
+]
+# Amazon Linux 2023 (the python3.12 base image) has glibc 2.34: manylinux_2_28 wheels and older.
+PLATFORMS = {
+    "arm64": ["manylinux_2_28_aarch64", "manylinux2014_aarch64"],
+    "x86_64": ["manylinux_2_28_x86_64", "manylinux2014_x86_64"],
+}
+NAIVE_STACK = ["scikit-learn==1.9.1", "joblib==1.6.0"]
+
+
+def measure(variant: str, repeats: int) -> dict[str, float]:
+    runs = []
+    for _ in range(repeats):
+        out = subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "measure.py"), variant],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        ).stdout
+        runs.append(json.loads(out.splitlines()[-1]))
+    return {m: statistics.median(r[m] for r in runs) for m in METRICS}
+
+
+def installed_mb(name: str, requirements: list[str], platforms: list[str]) -> float | None:
+    target = CACHE / f"site-{name}-{platforms[0]}"
+    if not target.exists():
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--target",
+                str(target),
+                *(f"--platform={p}" for p in platforms),
+                "--python-version",
+                "3.12",
+                "--implementation",
+                "cp",
+                "--only-binary=:all:",
+                *requirements,
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            print(f"  (could not size {name}: {result.stderr.strip().splitlines()[-1:]})")
+            return None
+    size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
+    return size / 1e6
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=int(os.environ.get("BENCH_REPEATS", "5")))
+    parser.add_argument("--arch", choices=PLATFORMS, default=os.environ.get("BENCH_ARCH", "arm64"))
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args()
+
+    results = {v: measure(v, args.repeats) for v in VARIANTS}
+    print(
+        f"\nHandler benchmark: median of {args.repeats} fresh processes per variant "
+        f"(Python {sys.version.split()[0]}, {os.cpu_count()} CPUs)\n"
+    )
+    header = (
+        f"{'':34}"
+        + "".join(f"{v:>12}" for v in VARIANTS)
+        + f"{'onnx/naive':>12}{'joblib/naive':>13}"
+    )
+    print(header)
+    for metric, (label, unit) in METRICS.items():
+        row = [results[v][metric] for v in VARIANTS]
+        ratios = [row[1] / row[0], row[2] / row[0]]
+        print(
+            f"{label + ' (' + unit + ')':34}"
+            + "".join(f"{x:12.1f}" for x in row)
+            + f"{ratios[0]:11.2f}x{ratios[1]:12.2f}x"
+        )
+
+    print("\nTargets (ratio to the naive handler, this run):")
+    missed = 0
+    for variant, metric, limit in TARGETS:
+        ratio = results[variant][metric] / results["naive"][metric]
+        ok = ratio <= limit
+        missed += not ok
+        verdict = "met " if ok else "MISS"
+        print(f"  {verdict} {variant:6} {METRICS[metric][0]:32} {ratio:5.2f}x  (<= {limit}x)")
+
+    platforms = PLATFORMS[args.arch]
+    print(f"\nInstalled size for the Lambda image ({platforms[0]}, Python 3.12):")
+    ours = installed_mb("handler", ["-r", str(ROOT / "handler" / "requirements.txt")], platforms)
+    naive = installed_mb("naive", NAIVE_STACK, platforms)
+    for name, mb in (
+        ("handler/requirements.txt", ours),
+        ("naive: " + " ".join(NAIVE_STACK), naive),
+    ):
+        print(f"  {name:50} {'n/a' if mb is None else f'{mb:7.1f} MB'}")
+    return 1 if args.check and missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
