@@ -34,6 +34,15 @@ serve: model ## Serve the Cloud Functions adapter on $(HOST):$(PORT) with functi
 test: model ## Run the whole test suite
 	$(PY) -m pytest
 
+invoke-local: model ## Run the Lambda adapter on a generated HTTP API event (BODY=..., or EVENT=file)
+	$(PY) scripts/invoke_local.py $(if $(EVENT),--event $(EVENT)) $(if $(BODY),--body '$(BODY)')
+
+events: $(VENV_STAMP) ## Regenerate tests/events/ with sam local generate-event
+	$(PY) scripts/generate_events.py
+
+bench: model ## Cold init, warm latency and image size: this handler vs a naive one
+	$(PY) bench/run.py
+
 lint: $(VENV_STAMP) ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -17,9 +17,9 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from handler import IMPORT_STARTED
-from handler.errors import InvalidInput, RequestError
+from handler.errors import InvalidInput, RequestError, internal_error
 from handler.logs import access_record, write_json_line
-from handler.service import InferenceService, Outcome, Response
+from handler.service import InferenceService, Outcome
 
 SERVICE = InferenceService.from_env()
 SETTINGS = SERVICE.settings
@@ -40,11 +40,10 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         method, path, body = http_request(event)
         outcome = SERVICE.handle(method, path, body)
     except RequestError as error:
-        outcome = Outcome(Response.from_error(error), route="-", rows=0, cold_start=False)
+        outcome = Outcome.rejected(error)
     except Exception:  # nothing escapes to the Lambda runtime
         logger.exception("unhandled error")
-        error = RequestError("internal error; see the function's logs")
-        outcome = Outcome(Response.from_error(error), route="-", rows=0, cold_start=False)
+        outcome = Outcome.rejected(internal_error())
     if outcome.cold_start:
         _emit_cold_start_metric(context)
     response = outcome.response

@@ -24,6 +24,11 @@ class RequestError(Exception):
         return {}
 
 
+def internal_error() -> RequestError:
+    """What the caller sees of an unexpected exception: never its text or stack trace."""
+    return RequestError("internal error; see the function's logs")
+
+
 class InvalidInput(RequestError):
     """When the request body cannot be turned into feature rows"""
 

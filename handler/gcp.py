@@ -16,9 +16,9 @@ import flask
 import functions_framework
 
 from handler import IMPORT_STARTED
-from handler.errors import RequestError
+from handler.errors import internal_error
 from handler.logs import access_record, write_json_line
-from handler.service import InferenceService, Outcome, Response
+from handler.service import InferenceService, Outcome
 
 SERVICE = InferenceService.from_env()
 SETTINGS = SERVICE.settings
@@ -49,8 +49,7 @@ def predict(request: flask.Request) -> tuple[bytes, int, dict[str, str]]:
     except Exception:  # nothing escapes to the framework (it would answer an HTML 500)
         # Error Reporting picks up a stack trace in `stack_trace`; the caller never sees it.
         _log("ERROR", "unhandled error", stack_trace=traceback.format_exc())
-        error = RequestError("internal error; see the function's logs")
-        outcome = Outcome(Response.from_error(error), route="-", rows=0, cold_start=False)
+        outcome = Outcome.rejected(internal_error())
     response = outcome.response
     _log(
         "ERROR" if response.status >= 500 else "INFO",

@@ -22,6 +22,7 @@ from handler.errors import (
     PredictionFailed,
     RequestError,
     RouteNotFound,
+    internal_error,
 )
 from handler.model import LoadedModel, load_model
 from handler.request import parse_rows
@@ -56,6 +57,11 @@ class Outcome:
     route: str
     rows: int
     cold_start: bool
+
+    @classmethod
+    def rejected(cls, error: RequestError) -> Outcome:
+        """An answer given before any route was matched (a bad event, an adapter failure)."""
+        return cls(Response.from_error(error), route="-", rows=0, cold_start=False)
 
 
 class InferenceService:
@@ -144,7 +150,7 @@ class InferenceService:
             response = Response.from_error(error)
         except Exception:
             log.exception("unhandled error in %s %s", method, route)
-            response = Response.from_error(RequestError("internal error; see the function's logs"))
+            response = Response.from_error(internal_error())
         return Outcome(response=response, route=route, rows=rows, cold_start=cold)
 
     def _health(self, cold: bool) -> Response:

@@ -27,7 +27,10 @@ def sam(*args: str) -> dict:
     env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
     out = subprocess.run(
         [exe, "local", "generate-event", "apigateway", *args],
-        check=True, capture_output=True, text=True, env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
     ).stdout
     return json.loads(out)
 
@@ -51,11 +54,17 @@ def function_url(http_api_event: dict) -> dict:
 
 def main() -> None:
     EVENTS.mkdir(parents=True, exist_ok=True)
-    http_predict = sam("http-api-proxy", "--method", "POST", "--path", "predict", "--body", PREDICT_BODY)
+    http_predict = sam(
+        "http-api-proxy", "--method", "POST", "--path", "predict", "--body", PREDICT_BODY
+    )
     events = {
         "http_api_predict": http_predict,
-        "http_api_health": sam("http-api-proxy", "--method", "GET", "--path", "health", "--body", ""),
-        "rest_api_predict": sam("aws-proxy", "--method", "POST", "--path", "predict", "--body", PREDICT_BODY),
+        "http_api_health": sam(
+            "http-api-proxy", "--method", "GET", "--path", "health", "--body", ""
+        ),
+        "rest_api_predict": sam(
+            "aws-proxy", "--method", "POST", "--path", "predict", "--body", PREDICT_BODY
+        ),
         "rest_api_health": sam("aws-proxy", "--method", "GET", "--path", "health", "--body", ""),
         "function_url_predict": function_url(http_predict),
     }
