@@ -41,7 +41,7 @@ events: $(VENV_STAMP) ## Regenerate tests/events/ with sam local generate-event
 	$(PY) scripts/generate_events.py
 
 bench: model ## Cold init, warm latency and image size: this handler vs a naive one
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(ARGS)
 
 lint: $(VENV_STAMP) ## ruff and mypy
 	$(VENV)/bin/ruff check .
