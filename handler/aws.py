@@ -11,6 +11,7 @@ import base64
 import binascii
 import os
 import time
+import traceback
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -42,8 +43,7 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     except RequestError as error:
         outcome = Outcome.rejected(error)
     except Exception:  # nothing escapes to the Lambda runtime
-        logger.exception("unhandled error")
-        outcome = Outcome.rejected(internal_error())
+        outcome = Outcome.rejected(internal_error(), traceback.format_exc())
     if outcome.cold_start:
         _emit_cold_start_metric(context)
     response = outcome.response
@@ -53,12 +53,9 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
             "message": "request",
             "service": SETTINGS.service_name,
             **access_record(
+                outcome,
                 request_id=getattr(context, "aws_request_id", "-"),
-                route=outcome.route,
-                status=response.status,
-                rows=outcome.rows,
                 latency_ms=(time.perf_counter() - started) * 1000,
-                cold_start=outcome.cold_start,
             ),
             "xray_trace_id": os.environ.get("_X_AMZN_TRACE_ID"),
         }

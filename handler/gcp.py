@@ -47,20 +47,15 @@ def predict(request: flask.Request) -> tuple[bytes, int, dict[str, str]]:
         body = request.stream.read(SETTINGS.max_body_bytes + 1)
         outcome = SERVICE.handle(request.method, path, body)
     except Exception:  # nothing escapes to the framework (it would answer an HTML 500)
-        # Error Reporting picks up a stack trace in `stack_trace`; the caller never sees it.
-        _log("ERROR", "unhandled error", stack_trace=traceback.format_exc())
-        outcome = Outcome.rejected(internal_error())
+        outcome = Outcome.rejected(internal_error(), traceback.format_exc())
     response = outcome.response
     _log(
         "ERROR" if response.status >= 500 else "INFO",
         "request",
         **access_record(
+            outcome,
             request_id=_request_id(request),
-            route=outcome.route,
-            status=response.status,
-            rows=outcome.rows,
             latency_ms=(time.perf_counter() - started) * 1000,
-            cold_start=outcome.cold_start,
         ),
     )
     return response.body_bytes(), response.status, response.headers

@@ -7,8 +7,8 @@ per request; they only translate their platform's event into those three values 
 
 from __future__ import annotations
 
-import logging
 import time
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,8 +27,6 @@ from handler.errors import (
 from handler.model import LoadedModel, load_model
 from handler.request import parse_rows
 from handler.settings import Settings, SettingsError
-
-log = logging.getLogger(__name__)
 
 ROUTES = {"/predict": "POST", "/health": "GET"}
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -57,11 +55,13 @@ class Outcome:
     route: str
     rows: int
     cold_start: bool
+    # For the adapter's log line when something failed inside: never sent to the caller.
+    stack_trace: str | None = None
 
     @classmethod
-    def rejected(cls, error: RequestError) -> Outcome:
+    def rejected(cls, error: RequestError, stack_trace: str | None = None) -> Outcome:
         """An answer given before any route was matched (a bad event, an adapter failure)."""
-        return cls(Response.from_error(error), route="-", rows=0, cold_start=False)
+        return cls(Response.from_error(error), "-", 0, cold_start=False, stack_trace=stack_trace)
 
 
 class InferenceService:
@@ -86,7 +86,6 @@ class InferenceService:
         try:
             settings = Settings.from_env(env)
         except SettingsError as exc:
-            log.error("invalid settings: %s", exc)
             return cls(Settings(), None, f"invalid settings: {exc}")
         return cls.load(settings)
 
@@ -98,7 +97,6 @@ class InferenceService:
             model, error = load_model(settings.model_dir, settings.backend), None
         except Exception as exc:  # fail closed on anything, including a corrupt pickle
             model, error = None, str(exc) or type(exc).__name__
-            log.error("model failed to load: %s", error)
         return cls(settings, model, error, load_ms=(time.perf_counter() - started) * 1000)
 
     def init_report(self, import_ms: float) -> dict[str, Any]:
@@ -128,7 +126,7 @@ class InferenceService:
     def handle(self, method: str, path: str, body: bytes = b"") -> Outcome:
         cold = self.take_cold_start()
         route = _normalise(path)
-        rows = 0
+        rows, stack_trace = 0, None
         try:
             allowed = ROUTES.get(route)
             if allowed is None:
@@ -148,10 +146,12 @@ class InferenceService:
                 response, rows = self._predict(body)
         except RequestError as error:
             response = Response.from_error(error)
+            if error.__cause__ is not None:
+                stack_trace = "".join(traceback.format_exception(error.__cause__))
         except Exception:
-            log.exception("unhandled error in %s %s", method, route)
             response = Response.from_error(internal_error())
-        return Outcome(response=response, route=route, rows=rows, cold_start=cold)
+            stack_trace = traceback.format_exc()
+        return Outcome(response, route=route, rows=rows, cold_start=cold, stack_trace=stack_trace)
 
     def _health(self, cold: bool) -> Response:
         assert self.model is not None
@@ -182,8 +182,7 @@ class InferenceService:
         try:
             labels, probabilities = self.model.predict(rows)
         except Exception as exc:
-            log.exception("prediction failed")
-            raise PredictionFailed(f"the model failed to predict: {type(exc).__name__}") from None
+            raise PredictionFailed(f"the model failed to predict: {type(exc).__name__}") from exc
         predictions = [
             {"label": label, "probabilities": proba}
             for label, proba in zip(labels, probabilities, strict=True)

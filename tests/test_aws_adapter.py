@@ -200,3 +200,23 @@ def test_failed_model_answers_503_through_the_adapter(
     response = aws.lambda_handler(load_event("http_api_predict"), context)
     assert response["statusCode"] == 503
     assert body_of(response)["error"]["code"] == "model_unavailable"
+
+
+def test_failure_inside_the_core_logs_its_stack_trace_but_never_sends_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], context: LambdaContext
+) -> None:
+    assert aws.SERVICE.model is not None
+
+    def explode(rows: object) -> None:
+        raise ValueError("shape mismatch deep inside the model")
+
+    monkeypatch.setattr(aws.SERVICE.model.predictor, "predict_proba", explode)
+    response = aws.lambda_handler(load_event("http_api_predict"), context)
+    assert response["statusCode"] == 500
+    assert body_of(response)["error"] == {
+        "code": "prediction_failed",
+        "message": "the model failed to predict: ValueError",
+    }
+    [line] = [x for x in json_lines(capsys.readouterr().out) if x.get("message") == "request"]
+    assert line["level"] == "ERROR"
+    assert "shape mismatch deep inside the model" in line["stack_trace"]
