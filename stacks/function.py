@@ -81,7 +81,7 @@ class InferenceFunction(Construct):
                 Acknowledgment(
                     id="AwsSolutions-IAM5[Resource::*]",
                     reason="X-Ray write actions do not support resource-level permissions; "
-                    "the statement grants only xray:Put*/GetSampling* actions.",
+                    "the statement grants only xray:PutTraceSegments and xray:PutTelemetryRecords.",
                 )
             )
 
