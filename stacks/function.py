@@ -29,10 +29,18 @@ _ARCHITECTURES = {
 class InferenceFunction(Construct):
     """`DockerImageFunction` plus the `live` alias every caller (API, alarms) goes through.
 
-    Exposes `function`, `alias`, `log_group` and `role`.
+    Exposes `function`, `alias`, `log_group` and `role`. `image_directory` is the Docker build
+    context (the repository root; tests point it at a scratch copy).
     """
 
-    def __init__(self, scope: Construct, id: str, *, settings: DeploySettings) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        settings: DeploySettings,
+        image_directory: Path = REPO_ROOT,
+    ) -> None:
         super().__init__(scope, id)
         architecture, platform = _ARCHITECTURES[settings.architecture]
 
@@ -55,7 +63,7 @@ class InferenceFunction(Construct):
         self.function = lambda_.DockerImageFunction(
             self,
             "Function",
-            code=_image_code(self, settings, platform),
+            code=_image_code(self, settings, platform, image_directory),
             architecture=architecture,
             memory_size=settings.memory_mb,
             timeout=Duration.seconds(settings.timeout_seconds),
@@ -103,7 +111,10 @@ class InferenceFunction(Construct):
 
 
 def _image_code(
-    scope: Construct, settings: DeploySettings, platform: ecr_assets.Platform
+    scope: Construct,
+    settings: DeploySettings,
+    platform: ecr_assets.Platform,
+    directory: Path,
 ) -> lambda_.DockerImageCode:
     if settings.image_repository is not None:
         # Built elsewhere (CI): synth needs no Docker, deploy needs the image to exist in the
@@ -120,7 +131,7 @@ def _image_code(
             repository, tag_or_digest=settings.image_digest or settings.image_tag
         )
     return lambda_.DockerImageCode.from_image_asset(
-        str(REPO_ROOT),
+        str(directory),
         file="Dockerfile",
         platform=platform,
         ignore_mode=IgnoreMode.DOCKER,

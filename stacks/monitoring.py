@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Acknowledgment, Duration, Stack, Validations
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -113,15 +113,9 @@ class InferenceMonitoring(Construct):
         self.topic = sns.Topic(
             self, "AlarmTopic", display_name=f"{settings.stack_name} alarms", enforce_ssl=True
         )
-        Validations.of(self.topic).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-SNS2",
-                reason="The topic carries only CloudWatch alarm state changes (alarm name, "
-                "metric, threshold), no customer or model data. CloudWatch cannot publish to a "
-                "topic encrypted with the AWS-managed SNS key; a customer-managed key would add "
-                "cost and a way to silently lose every alarm if its policy drifts.",
-            )
-        )
+        # No server-side encryption: the topic carries only alarm state changes (names, metrics,
+        # thresholds), and CloudWatch cannot publish to a topic encrypted with the AWS-managed
+        # SNS key; a customer-managed key would be one more policy that can silently drop alarms.
         if settings.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(settings.alarm_email))
 
