@@ -38,3 +38,33 @@ lint: $(VENV_STAMP) ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy handler
+
+# --- AWS (CDK): `make deploy-aws ENV=prod` -----------------------------------------------------
+# ENV is also a POSIX shell variable (the sh startup file), so only a command-line ENV=... counts.
+ifneq ($(origin ENV),command line)
+ENV := dev
+endif
+NPM_STAMP := node_modules/.installed
+# --no-install: never fetch an unpinned CLI (npm's `latest` aws-cdk cannot read these assemblies).
+CDK := npx --no-install cdk
+CDK_FLAGS := --no-notices -c env=$(ENV)
+.PHONY: npm synth diff deploy-aws destroy-aws
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+npm: $(NPM_STAMP) ## Install the pinned AWS CDK CLI from package-lock.json
+
+synth: $(VENV_STAMP) $(NPM_STAMP) ## Synthesize the AWS stack for ENV (dev|prod) into cdk.out/, offline
+	$(CDK) synth $(CDK_FLAGS) --quiet
+	@echo "cdk.out/SklearnInference-$(ENV).template.json"
+
+diff: model $(NPM_STAMP) ## Show what deploy-aws would change in ENV's deployed stack
+	$(CDK) diff $(CDK_FLAGS)
+
+deploy-aws: model $(NPM_STAMP) ## Build the image and deploy ENV's stack (credentials, Docker, cdk bootstrap)
+	$(CDK) deploy $(CDK_FLAGS) --outputs-file cdk.out/outputs-$(ENV).json
+
+destroy-aws: $(VENV_STAMP) $(NPM_STAMP) ## Delete ENV's stack (asks first)
+	$(CDK) destroy $(CDK_FLAGS)
