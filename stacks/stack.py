@@ -68,6 +68,12 @@ class InferenceStack(Stack):
         CfnOutput(self, "FunctionName", value=self.inference.function.function_name)
         CfnOutput(
             self,
+            "FunctionLogGroup",
+            value=self.inference.log_group.log_group_name,
+            description="Function logs, REPORT lines with Init Duration included",
+        )
+        CfnOutput(
+            self,
             "AliasArn",
             value=self.inference.alias.function_arn,
             description="The live alias (what the API invokes; use it for direct invokes too)",

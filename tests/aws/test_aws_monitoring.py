@@ -151,6 +151,7 @@ def test_outputs_give_url_curl_function_alias_dashboard_and_topic(prod):
         "ApiUrl",
         "PredictCommand",
         "FunctionName",
+        "FunctionLogGroup",
         "AliasArn",
         "DashboardUrl",
         "AlarmTopicArn",
@@ -158,6 +159,8 @@ def test_outputs_give_url_curl_function_alias_dashboard_and_topic(prod):
     alias_id, _ = prod.only("AWS::Lambda::Alias")
     topic_id, _ = prod.only("AWS::SNS::Topic")
     assert outputs["AliasArn"]["Value"] == {"Ref": alias_id}
+    _, fn = prod.only("AWS::Lambda::Function")
+    assert outputs["FunctionLogGroup"]["Value"] == fn["LoggingConfig"]["LogGroup"]
     assert outputs["AlarmTopicArn"]["Value"] == {"Ref": topic_id}
     curl = outputs["PredictCommand"]["Value"]["Fn::Join"][1]
     assert curl[0].startswith("curl -sS -X POST https://")

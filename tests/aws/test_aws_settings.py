@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -178,3 +179,31 @@ def test_unreadable_command_line_values_are_refused(field, value):
 
 def test_every_allowed_log_retention_maps_to_a_cdk_value():
     assert set(RETENTION_DAYS) == set(_RETENTION)
+
+
+def test_readme_settings_table_lists_every_setting_with_its_defaults():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Deploy to AWS", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("`"):
+            for name in cells[0].replace("`", "").split(" / "):
+                rows[name] = (cells[1], cells[2])
+    fields = {f.name for f in dataclasses.fields(DeploySettings)} - {"env_name"}
+    assert set(rows) == fields
+    for env, column in (("dev", 0), ("prod", 1)):
+        settings = build_settings({"env": env})
+        for name, cells in rows.items():
+            if " / " in cells[column]:  # a combined row: "1 / 4"
+                continue
+            value = getattr(settings, name)
+            shown = cells[column].strip("`")
+            if value in (None, (), {}):
+                assert shown == "none", f"{name} ({env})"
+            elif isinstance(value, bool):
+                assert shown == str(value).lower(), f"{name} ({env})"
+            elif isinstance(value, float):
+                assert float(shown) == value, f"{name} ({env})"
+            else:
+                assert shown == str(value), f"{name} ({env})"
