@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration, Stack
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
@@ -116,6 +117,30 @@ class InferenceMonitoring(Construct):
         # No server-side encryption: the topic carries only alarm state changes (names, metrics,
         # thresholds), and CloudWatch cannot publish to a topic encrypted with the AWS-managed
         # SNS key; a customer-managed key would be one more policy that can silently drop alarms.
+        # enforce_ssl gives the topic an explicit policy, which replaces SNS's default one (the
+        # one that lets same-account sources publish). CloudWatch, a service principal with no
+        # identity policy of its own, then needs this statement or every notification is
+        # dropped; it is scoped to this stack's alarms by the naming helper's pattern.
+        stack = Stack.of(self)
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowThisStacksAlarmsToPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={
+                    "ArnLike": {
+                        "aws:SourceArn": stack.format_arn(
+                            service="cloudwatch",
+                            resource="alarm",
+                            resource_name=alarm_name(stack_name, "*"),
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    },
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                },
+            )
+        )
         if settings.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(settings.alarm_email))
 

@@ -85,9 +85,25 @@ def test_topic_refuses_plain_http_publishers(prod):
     topic_id, _ = prod.only("AWS::SNS::Topic")
     _, policy = prod.only("AWS::SNS::TopicPolicy")
     assert policy["Topics"] == [{"Ref": topic_id}]
-    (statement,) = policy["PolicyDocument"]["Statement"]
-    assert statement["Effect"] == "Deny"
-    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    (deny,) = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+    assert deny["Action"] == "sns:Publish"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_topic_lets_only_this_stacks_alarms_publish(prod):
+    # The explicit topic policy replaces SNS's default one, so CloudWatch needs its own grant.
+    topic_id, _ = prod.only("AWS::SNS::Topic")
+    _, policy = prod.only("AWS::SNS::TopicPolicy")
+    (allow,) = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert allow["Action"] == "sns:Publish"
+    assert allow["Resource"] == {"Ref": topic_id}
+    assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    source_arn = allow["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Join"][1]
+    assert source_arn[-1] == ":alarm:SklearnInference-prod-*"
+    # ...and every alarm's name falls under that pattern
+    for alarm in prod.resources("AWS::CloudWatch::Alarm").values():
+        assert alarm["Properties"]["AlarmName"].startswith("SklearnInference-prod-")
 
 
 def test_email_subscription_only_when_configured(dev, options):
