@@ -46,10 +46,41 @@ bench: model ## Cold init, warm latency and image size: this handler vs a naive 
 lint: $(VENV_STAMP) ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy handler
+	$(VENV)/bin/mypy handler stacks app.py
+
+# --- AWS (CDK): `make deploy-aws ENV=prod` -----------------------------------------------------
+# ENV is also a POSIX shell variable (the sh startup file), so only a command-line ENV=... counts.
+ifneq ($(origin ENV),command line)
+ENV := dev
+endif
+NPM_STAMP := node_modules/.installed
+# --no-install: never fetch an unpinned CLI (npm's `latest` aws-cdk cannot read these assemblies).
+CDK := npx --no-install cdk
+CDK_FLAGS := --no-notices -c env=$(ENV)
+.PHONY: npm synth diff deploy-aws destroy-aws
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+npm: $(NPM_STAMP) ## Install the pinned AWS CDK CLI from package-lock.json
+
+synth: $(VENV_STAMP) $(NPM_STAMP) ## Synthesize the AWS stack for ENV (dev|prod) into cdk.out/, offline
+	$(CDK) synth $(CDK_FLAGS) --quiet
+	@echo "cdk.out/SklearnInference-$(ENV).template.json"
+
+diff: model $(NPM_STAMP) ## Show what deploy-aws would change in ENV's deployed stack
+	$(CDK) diff $(CDK_FLAGS)
+
+deploy-aws: model $(NPM_STAMP) ## Build the image and deploy ENV's stack (credentials, Docker, cdk bootstrap)
+	$(CDK) deploy $(CDK_FLAGS) --outputs-file cdk.out/outputs-$(ENV).json
+
+destroy-aws: $(VENV_STAMP) $(NPM_STAMP) ## Delete ENV's stack (asks first)
+	$(CDK) destroy $(CDK_FLAGS)
 
 # --- GCP: Pulumi program in pulumi_gcp/ (README, "Deploy to GCP") -------------------------------
-STACK ?= dev
+# STACK is the Pulumi stack; ENV=prod selects the same environment as on AWS.
+STACK ?= $(ENV)
 PULUMI ?= pulumi
 PULUMI_FLAGS ?=
 .PHONY: preview-gcp deploy-gcp destroy-gcp pulumi-cli
@@ -61,11 +92,11 @@ pulumi-cli:
 	  exit 1; }
 
 # --refresh: picks up drift, e.g. a source bundle the bucket's lifecycle rule has deleted.
-preview-gcp: pulumi-cli model ## Preview the Cloud Function stack (STACK=dev|prod)
+preview-gcp: pulumi-cli model ## Preview the Cloud Function stack (ENV=dev|prod, or STACK=<pulumi stack>)
 	cd pulumi_gcp && $(PULUMI) preview --stack $(STACK) --refresh --diff $(PULUMI_FLAGS)
 
-deploy-gcp: pulumi-cli model ## Deploy the Cloud Function stack with pulumi up (STACK=dev|prod)
+deploy-gcp: pulumi-cli model ## Deploy the Cloud Function stack with pulumi up (ENV=dev|prod, or STACK=<pulumi stack>)
 	cd pulumi_gcp && $(PULUMI) up --stack $(STACK) --refresh $(PULUMI_FLAGS)
 
-destroy-gcp: pulumi-cli $(VENV_STAMP) ## Tear down the Cloud Function stack (STACK=dev|prod)
+destroy-gcp: pulumi-cli $(VENV_STAMP) ## Tear down the Cloud Function stack (ENV=dev|prod, or STACK=<pulumi stack>)
 	cd pulumi_gcp && $(PULUMI) destroy --stack $(STACK) $(PULUMI_FLAGS)

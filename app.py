@@ -1,0 +1,36 @@
+#!/usr/bin/env python3
+"""CDK entry point: settings from context, cdk-nag, one stack for the chosen environment.
+
+npx cdk synth                                   # dev
+npx cdk deploy -c env=prod                      # prod
+npx cdk deploy -c env=prod -c alarm_email=oncall@example.com
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from aws_cdk import App, Environment, Validations
+from cdk_nag import AwsSolutionsChecks
+
+from stacks.settings import build_settings
+from stacks.stack import InferenceStack
+
+
+def build(app: App, environ: Mapping[str, str]) -> InferenceStack:
+    """Everything `cdk synth` runs, minus `synth()` itself, so tests build the very same app."""
+    settings = build_settings(app.node.get_all_context())
+    # Environment-agnostic unless the CLI resolved an account and region (it does when
+    # credentials are configured). Nothing in the stack needs lookups either way.
+    account, region = environ.get("CDK_DEFAULT_ACCOUNT"), environ.get("CDK_DEFAULT_REGION")
+    env = Environment(account=account, region=region) if account and region else None
+    stack = InferenceStack(app, settings.stack_name, settings=settings, env=env)
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return stack
+
+
+if __name__ == "__main__":
+    cdk_app = App()
+    build(cdk_app, os.environ)
+    cdk_app.synth()

@@ -1,0 +1,1 @@
+"""The AWS CDK app's stack and constructs: one construct per concern, composed by `stack.py`."""

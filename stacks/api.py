@@ -1,0 +1,159 @@
+"""The HTTP API in front of the `live` alias: routes, stage, throttling, access logs, CORS, auth."""
+
+from __future__ import annotations
+
+import json
+
+import jsii
+from aws_cdk import Acknowledgment, Duration, Validations
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_apigatewayv2_authorizers as authorizers
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from stacks.logs import log_group
+from stacks.settings import DeploySettings
+
+# The HTTP API stops waiting for any integration after 29 s; the function's own timeout
+# (settings, at most 29 s) is what normally ends a slow request.
+INTEGRATION_TIMEOUT = Duration.seconds(29)
+
+# One JSON object per request. Every value is quoted: API Gateway writes "-" for a missing
+# variable, which would be invalid JSON unquoted.
+ACCESS_LOG_FIELDS = {
+    "requestId": "$context.requestId",
+    "requestTime": "$context.requestTimeEpoch",
+    "ip": "$context.identity.sourceIp",
+    "userAgent": "$context.identity.userAgent",
+    "method": "$context.httpMethod",
+    "path": "$context.path",
+    "routeKey": "$context.routeKey",
+    "protocol": "$context.protocol",
+    "status": "$context.status",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "integrationStatus": "$context.integrationStatus",
+    "integrationLatency": "$context.integrationLatency",
+    "integrationError": "$context.integrationErrorMessage",
+    "error": "$context.error.message",
+    "authorizerError": "$context.authorizer.error",
+}
+
+
+@jsii.implements(apigwv2.IAccessLogSettings)
+class _AccessLogSettings:
+    """A plain dict is not accepted where jsii expects this interface (it fails at run time)."""
+
+    def __init__(
+        self, destination: apigwv2.IAccessLogDestination, format: apigw.AccessLogFormat
+    ) -> None:
+        self._destination = destination
+        self._format = format
+
+    @property
+    def destination(self) -> apigwv2.IAccessLogDestination:
+        return self._destination
+
+    @property
+    def format(self) -> apigw.AccessLogFormat:
+        return self._format
+
+
+class InferenceApi(Construct):
+    """`POST /predict` and `GET /health` on the alias, behind a throttled, logged `$default` stage.
+
+    Exposes `api`, `stage`, `access_logs` and `url` (ends with "/").
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        settings: DeploySettings,
+        alias: lambda_.IAlias,
+    ) -> None:
+        super().__init__(scope, id)
+
+        self.api = apigwv2.HttpApi(
+            self,
+            "Api",
+            description=f"scikit-learn inference ({settings.env_name})",
+            # An explicit stage below carries throttling and access logs.
+            create_default_stage=False,
+            cors_preflight=_cors(settings.cors_allowed_origins),
+            default_authorizer=_authorizer(settings),
+        )
+
+        # The integration targets the alias, never the bare function: invoking the function
+        # would run $LATEST and bypass the alias's provisioned concurrency. CDK also scopes the
+        # invoke permission to the alias and to each route.
+        integration = integrations.HttpLambdaIntegration(
+            "Alias",
+            alias,
+            payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0,
+            timeout=INTEGRATION_TIMEOUT,
+        )
+        self.api.add_routes(
+            path="/predict", methods=[apigwv2.HttpMethod.POST], integration=integration
+        )
+        self.api.add_routes(
+            path="/health", methods=[apigwv2.HttpMethod.GET], integration=integration
+        )
+
+        self.access_logs = log_group(
+            self,
+            "AccessLogs",
+            retention_days=settings.log_retention_days,
+            retain=settings.retain_logs,
+        )
+        self.stage = apigwv2.HttpStage(
+            self,
+            "DefaultStage",
+            http_api=self.api,
+            stage_name="$default",
+            auto_deploy=True,
+            throttle=apigwv2.ThrottleSettings(
+                rate_limit=settings.throttle_rate_limit,
+                burst_limit=settings.throttle_burst_limit,
+            ),
+            access_log_settings=_AccessLogSettings(
+                apigwv2.LogGroupLogDestination(self.access_logs),
+                apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS)),
+            ),
+        )
+        self.url: str = self.stage.url
+
+        if settings.auth == "none":
+            Validations.of(self.api).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions-APIG4",
+                    reason="Public demo API by design (settings auth=none): it serves "
+                    "predictions of a public model and holds no data; stage throttling caps "
+                    "abuse. Set auth=jwt or auth=iam to require authorization on every route.",
+                )
+            )
+
+
+def _cors(origins: tuple[str, ...]) -> apigwv2.CorsPreflightOptions | None:
+    if not origins:
+        return None
+    return apigwv2.CorsPreflightOptions(
+        allow_origins=list(origins),
+        allow_methods=[apigwv2.CorsHttpMethod.GET, apigwv2.CorsHttpMethod.POST],
+        allow_headers=["content-type", "authorization"],
+        max_age=Duration.hours(1),
+    )
+
+
+def _authorizer(settings: DeploySettings) -> apigwv2.IHttpRouteAuthorizer | None:
+    if settings.auth == "jwt":
+        assert settings.jwt_issuer is not None  # DeploySettings validated it
+        return authorizers.HttpJwtAuthorizer(
+            "Jwt", settings.jwt_issuer, jwt_audience=list(settings.jwt_audiences)
+        )
+    if settings.auth == "iam":
+        return authorizers.HttpIamAuthorizer()
+    return None

@@ -1,0 +1,139 @@
+"""The container-image function, its `live` alias and the alias's provisioned concurrency."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Acknowledgment, Duration, IgnoreMode, Validations
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.logs import log_group
+from stacks.settings import DeploySettings
+
+# The build context is the repository root; its .dockerignore allow-lists handler/ and
+# model/artifacts/, which is all the image asset's hash depends on (besides the Dockerfile).
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ALIAS_NAME = "live"
+
+_ARCHITECTURES = {
+    "arm64": (lambda_.Architecture.ARM_64, ecr_assets.Platform.LINUX_ARM64),
+    "x86_64": (lambda_.Architecture.X86_64, ecr_assets.Platform.LINUX_AMD64),
+}
+
+
+class InferenceFunction(Construct):
+    """`DockerImageFunction` plus the `live` alias every caller (API, alarms) goes through.
+
+    Exposes `function`, `alias`, `log_group` and `role`. `image_directory` is the Docker build
+    context (the repository root; tests point it at a scratch copy).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        settings: DeploySettings,
+        image_directory: Path = REPO_ROOT,
+    ) -> None:
+        super().__init__(scope, id)
+        architecture, platform = _ARCHITECTURES[settings.architecture]
+
+        self.log_group: logs.LogGroup = log_group(
+            self,
+            "Logs",
+            retention_days=settings.log_retention_days,
+            retain=settings.retain_logs,
+        )
+        # An explicit role instead of the default one: it may write to its own log group only,
+        # where AWSLambdaBasicExecutionRole would allow every log group in the account.
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{settings.stack_name} inference function",
+        )
+        self.log_group.grant_write(self.role)
+
+        self.function = lambda_.DockerImageFunction(
+            self,
+            "Function",
+            code=_image_code(self, settings, platform, image_directory),
+            architecture=architecture,
+            memory_size=settings.memory_mb,
+            timeout=Duration.seconds(settings.timeout_seconds),
+            reserved_concurrent_executions=settings.reserved_concurrency,
+            tracing=lambda_.Tracing.ACTIVE if settings.tracing else lambda_.Tracing.DISABLED,
+            log_group=self.log_group,
+            role=self.role,
+            description=f"scikit-learn inference ({settings.env_name})",
+            environment={
+                "MODEL_BACKEND": settings.model_backend,
+                "MAX_BATCH_ROWS": str(settings.max_batch_rows),
+                "MAX_BODY_BYTES": str(settings.max_body_bytes),
+                "LOG_LEVEL": settings.log_level,
+                "POWERTOOLS_SERVICE_NAME": settings.service_name,
+                "POWERTOOLS_METRICS_NAMESPACE": settings.metrics_namespace,
+            },
+        )
+        if settings.tracing:
+            Validations.of(self.role).acknowledge(
+                # Written by CDK for Tracing.ACTIVE: xray:PutTraceSegments/PutTelemetryRecords
+                # (and the sampling calls) have no resource-level permissions, so "*" is the
+                # only resource IAM accepts for them.
+                Acknowledgment(
+                    id="AwsSolutions-IAM5[Resource::*]",
+                    reason="X-Ray write actions do not support resource-level permissions; "
+                    "the statement grants only xray:PutTraceSegments and xray:PutTelemetryRecords.",
+                )
+            )
+
+        # Never alias $LATEST: provisioned concurrency needs a published version, and
+        # `current_version` publishes a new one whenever the image or configuration changes.
+        self.alias = lambda_.Alias(
+            self,
+            "Live",
+            alias_name=ALIAS_NAME,
+            version=self.function.current_version,
+            provisioned_concurrent_executions=settings.provisioned_concurrency or None,
+            description="What the HTTP API invokes and the alarms watch",
+        )
+        if settings.autoscaling_min is not None and settings.autoscaling_max is not None:
+            self.alias.add_auto_scaling(
+                min_capacity=settings.autoscaling_min,
+                max_capacity=settings.autoscaling_max,
+            ).scale_on_utilization(utilization_target=settings.autoscaling_target)
+
+
+def _image_code(
+    scope: Construct,
+    settings: DeploySettings,
+    platform: ecr_assets.Platform,
+    directory: Path,
+) -> lambda_.DockerImageCode:
+    if settings.image_repository is not None:
+        # Built elsewhere (CI): synth needs no Docker, deploy needs the image to exist in the
+        # repository, in this account and region (or a repository policy that lets Lambda pull).
+        if settings.image_repository.startswith("arn:"):
+            repository = ecr.Repository.from_repository_arn(
+                scope, "ImageRepository", settings.image_repository
+            )
+        else:
+            repository = ecr.Repository.from_repository_name(
+                scope, "ImageRepository", settings.image_repository
+            )
+        return lambda_.DockerImageCode.from_ecr(
+            repository, tag_or_digest=settings.image_digest or settings.image_tag
+        )
+    return lambda_.DockerImageCode.from_image_asset(
+        str(directory),
+        file="Dockerfile",
+        platform=platform,
+        ignore_mode=IgnoreMode.DOCKER,
+        display_name=f"{settings.stack_name} inference image",
+    )

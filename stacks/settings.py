@@ -1,0 +1,273 @@
+"""Every setting of the AWS deployment, in one frozen object built once by `app.py`.
+
+Defaults live here, per environment (`ENV_DEFAULTS`), and are the values a production
+deployment should run with; `cdk.json` (context key `environments`) and `-c key=value` on the
+command line override them. Stacks and constructs receive a `DeploySettings` and never read
+context or the process environment themselves.
+
+This module imports nothing from aws_cdk, so it validates and tests in milliseconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+ENVIRONMENTS = ("dev", "prod")
+ARCHITECTURES = ("arm64", "x86_64")
+AUTH_MODES = ("none", "jwt", "iam")
+MODEL_BACKENDS = ("auto", "onnx", "joblib")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# CloudWatch Logs accepts only these retention periods (days).
+RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827)
+# The HTTP API gives up on an integration after 29 s, so a longer function timeout only bills
+# for work nobody receives.
+MAX_TIMEOUT_SECONDS = 29
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class SettingsError(ValueError):
+    """When context holds a setting the stack cannot deploy"""
+
+
+@dataclass(frozen=True)
+class DeploySettings:
+    """One environment's deployment. Field comments are the README's settings table."""
+
+    env_name: str
+    stack_name: str
+    # Function
+    architecture: str = "arm64"  # arm64 (cheaper per GB-s) or x86_64; the image is built to match
+    memory_mb: int = 1024  # also buys CPU: 1769 MB is one full vCPU
+    timeout_seconds: int = 10  # at most 29, the HTTP API's integration limit
+    reserved_concurrency: int | None = None  # reserves and caps concurrency; None: unreserved
+    provisioned_concurrency: int = 1  # pre-initialised environments on the `live` alias; 0: none
+    autoscaling_min: int | None = None  # both set: scale provisioned concurrency on utilization
+    autoscaling_max: int | None = None
+    autoscaling_target: float = 0.7  # provisioned-concurrency utilization to track
+    tracing: bool = True  # X-Ray active tracing
+    log_retention_days: int = 90  # function and API access logs
+    retain_logs: bool = True  # keep log groups when the stack is destroyed
+    termination_protection: bool = True
+    # Handler environment (handler/settings.py reads these)
+    model_backend: str = "auto"
+    max_batch_rows: int = 1000
+    max_body_bytes: int = 6 * 1024 * 1024
+    log_level: str = "INFO"
+    service_name: str = "sklearn-inference"  # POWERTOOLS_SERVICE_NAME, a metric dimension
+    metrics_namespace: str = "SklearnInference"  # POWERTOOLS_METRICS_NAMESPACE (ColdStart metric)
+    # Image: built from ./Dockerfile unless a repository is given (then exactly one of tag/digest)
+    image_repository: str | None = None  # ECR repository name or ARN, same region
+    image_tag: str | None = None
+    image_digest: str | None = None  # sha256:<64 hex>; preferred over a tag (immutable)
+    # HTTP API
+    throttle_rate_limit: float = 100.0  # steady-state requests per second for the stage
+    throttle_burst_limit: int = 200
+    cors_allowed_origins: tuple[str, ...] = ()  # none: browsers on other origins are refused
+    auth: str = "none"  # none | jwt | iam
+    jwt_issuer: str | None = None
+    jwt_audiences: tuple[str, ...] = ()
+    # Monitoring
+    alarm_email: str | None = None  # subscribed to the alarm topic (confirm the e-mail AWS sends)
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        errors = list(_problems(self))
+        if errors:
+            raise SettingsError(
+                f"invalid settings for environment {self.env_name!r}:\n  - " + "\n  - ".join(errors)
+            )
+
+    @property
+    def autoscaling(self) -> bool:
+        return self.autoscaling_max is not None
+
+    @property
+    def uses_prebuilt_image(self) -> bool:
+        return self.image_repository is not None
+
+
+# Only what differs from the dataclass defaults (which are the production values).
+ENV_DEFAULTS: dict[str, dict[str, Any]] = {
+    "dev": {
+        "stack_name": "SklearnInference-dev",
+        "provisioned_concurrency": 0,
+        "log_retention_days": 7,
+        "retain_logs": False,
+        "termination_protection": False,
+        "throttle_rate_limit": 10.0,
+        "throttle_burst_limit": 20,
+    },
+    "prod": {
+        "stack_name": "SklearnInference-prod",
+        "provisioned_concurrency": 1,
+        "autoscaling_min": 1,
+        "autoscaling_max": 4,
+    },
+}
+
+
+def _problems(s: DeploySettings) -> typing.Iterator[str]:
+    def one_of(name: str, value: object, allowed: tuple[object, ...]) -> typing.Iterator[str]:
+        if value not in allowed:
+            yield f"{name} must be one of {', '.join(map(str, allowed))}, got {value!r}"
+
+    yield from one_of("architecture", s.architecture, ARCHITECTURES)
+    yield from one_of("auth", s.auth, AUTH_MODES)
+    yield from one_of("model_backend", s.model_backend, MODEL_BACKENDS)
+    yield from one_of("log_level", s.log_level, LOG_LEVELS)
+    yield from one_of("log_retention_days", s.log_retention_days, RETENTION_DAYS)
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,127}", s.stack_name):
+        yield f"stack_name must be letters, digits and hyphens, got {s.stack_name!r}"
+    if not 128 <= s.memory_mb <= 10240:
+        yield f"memory_mb must be between 128 and 10240, got {s.memory_mb}"
+    if not 1 <= s.timeout_seconds <= MAX_TIMEOUT_SECONDS:
+        yield (
+            f"timeout_seconds must be between 1 and {MAX_TIMEOUT_SECONDS} (the HTTP API's "
+            f"integration limit), got {s.timeout_seconds}"
+        )
+    if s.reserved_concurrency is not None and s.reserved_concurrency < 1:
+        yield f"reserved_concurrency must be at least 1 or unset, got {s.reserved_concurrency}"
+    if s.provisioned_concurrency < 0:
+        yield f"provisioned_concurrency must be 0 or more, got {s.provisioned_concurrency}"
+    if s.reserved_concurrency is not None and s.provisioned_concurrency > s.reserved_concurrency:
+        yield (
+            f"provisioned_concurrency ({s.provisioned_concurrency}) cannot exceed "
+            f"reserved_concurrency ({s.reserved_concurrency})"
+        )
+    yield from _autoscaling_problems(s)
+    for name in ("max_batch_rows", "max_body_bytes"):
+        if getattr(s, name) < 1:
+            yield f"{name} must be at least 1, got {getattr(s, name)}"
+    if s.throttle_rate_limit <= 0 or s.throttle_burst_limit < 1:
+        yield "throttle_rate_limit must be above 0 and throttle_burst_limit at least 1"
+    for origin in s.cors_allowed_origins:
+        if origin == "*" or not re.fullmatch(r"https?://[^/\s]+", origin):
+            yield f"cors_allowed_origins takes scheme://host[:port] (no '*'), got {origin!r}"
+    yield from _auth_problems(s)
+    yield from _image_problems(s)
+    if s.alarm_email is not None and not _EMAIL.fullmatch(s.alarm_email):
+        yield f"alarm_email is not an e-mail address: {s.alarm_email!r}"
+
+
+def _autoscaling_problems(s: DeploySettings) -> typing.Iterator[str]:
+    if (s.autoscaling_min is None) != (s.autoscaling_max is None):
+        yield "autoscaling_min and autoscaling_max are set together or not at all"
+        return
+    if s.autoscaling_min is None or s.autoscaling_max is None:
+        return
+    if not 1 <= s.autoscaling_min <= s.autoscaling_max:
+        yield (
+            f"autoscaling needs 1 <= autoscaling_min <= autoscaling_max, got "
+            f"{s.autoscaling_min}..{s.autoscaling_max}"
+        )
+    elif not s.autoscaling_min <= s.provisioned_concurrency <= s.autoscaling_max:
+        yield (
+            f"provisioned_concurrency ({s.provisioned_concurrency}) is the starting point of "
+            f"autoscaling and must lie within {s.autoscaling_min}..{s.autoscaling_max}"
+        )
+    if not 0.1 <= s.autoscaling_target <= 0.9:
+        yield f"autoscaling_target must be between 0.1 and 0.9, got {s.autoscaling_target}"
+
+
+def _auth_problems(s: DeploySettings) -> typing.Iterator[str]:
+    if s.auth == "jwt":
+        if not s.jwt_issuer or not s.jwt_issuer.startswith("https://"):
+            yield "auth=jwt needs jwt_issuer, an https:// URL"
+        if not s.jwt_audiences:
+            yield "auth=jwt needs at least one entry in jwt_audiences"
+    elif s.jwt_issuer or s.jwt_audiences:
+        yield f"jwt_issuer and jwt_audiences only apply with auth=jwt (auth is {s.auth!r})"
+
+
+def _image_problems(s: DeploySettings) -> typing.Iterator[str]:
+    if s.image_repository is None:
+        if s.image_tag or s.image_digest:
+            yield "image_tag and image_digest need image_repository"
+        return
+    if (s.image_tag is None) == (s.image_digest is None):
+        yield "image_repository needs exactly one of image_tag or image_digest"
+    if s.image_digest is not None and not _DIGEST.fullmatch(s.image_digest):
+        yield f"image_digest must look like sha256:<64 hex digits>, got {s.image_digest!r}"
+
+
+def build_settings(context: Mapping[str, Any]) -> DeploySettings:
+    """The settings for `context["env"]` (default dev).
+
+    Precedence, lowest first: dataclass defaults, `ENV_DEFAULTS[env]`, cdk.json's
+    `environments.<env>` block, then top-level context keys named like a field (`-c memory_mb=2048`;
+    strings from the command line are converted to the field's type).
+    """
+    env_name = str(context.get("env") or "dev")
+    if env_name not in ENVIRONMENTS:
+        raise SettingsError(f"env must be one of {', '.join(ENVIRONMENTS)}, got {env_name!r}")
+
+    fields = {f.name: f for f in dataclasses.fields(DeploySettings) if f.name != "env_name"}
+    hints = typing.get_type_hints(DeploySettings)
+
+    block = (context.get("environments") or {}).get(env_name) or {}
+    if isinstance(block, str):
+        block = json.loads(block)
+    unknown = sorted(set(block) - set(fields))
+    if unknown:
+        raise SettingsError(f"unknown settings in environments.{env_name}: {', '.join(unknown)}")
+
+    values: dict[str, Any] = dict(ENV_DEFAULTS[env_name])
+    values.update(block)
+    values.update({name: context[name] for name in fields if name in context})
+    converted = {name: _convert(name, value, hints[name]) for name, value in values.items()}
+    return DeploySettings(env_name=env_name, **converted)
+
+
+def _convert(name: str, value: Any, hint: Any) -> Any:
+    """Context from cdk.json arrives typed; from `-c key=value` it arrives as a string."""
+    optional = False
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        optional, hint = True, args[0]
+        origin = typing.get_origin(hint)
+
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+        if optional:
+            return None
+        if origin is tuple:
+            return ()
+        raise SettingsError(f"{name} cannot be empty")
+
+    try:
+        if origin is tuple:
+            if isinstance(value, str):
+                text = value.strip()
+                items = json.loads(text) if text.startswith("[") else text.split(",")
+            else:
+                items = value
+            return tuple(str(item).strip() for item in items if str(item).strip())
+        if hint is Mapping or (origin is not None and issubclass(origin, Mapping)):
+            mapping = json.loads(value) if isinstance(value, str) else value
+            return {str(k): str(v) for k, v in dict(mapping).items()}
+        if hint is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("true", "1", "yes"):
+                return True
+            if text in ("false", "0", "no"):
+                return False
+            raise ValueError(value)
+        if hint is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError(value)
+            return int(value)
+        if hint is float:
+            return float(value)
+        return str(value).strip()
+    except (TypeError, ValueError):
+        raise SettingsError(f"{name} cannot be read as {hint}: {value!r}") from None

@@ -1,0 +1,96 @@
+"""One environment's deployment: composes the constructs and emits the outputs, nothing else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Aws, CfnOutput, Fn, Stack, Tags
+from constructs import Construct
+
+from stacks.api import InferenceApi
+from stacks.function import InferenceFunction
+from stacks.monitoring import InferenceMetrics, InferenceMonitoring
+from stacks.settings import DeploySettings
+
+SAMPLE_BODY = '{"features": [5.1, 3.5, 1.4, 0.2]}'
+
+
+class InferenceStack(Stack):
+    """The container-image function and its alias, the HTTP API, alarms and dashboard."""
+
+    def __init__(
+        self, scope: Construct, id: str, *, settings: DeploySettings, **kwargs: Any
+    ) -> None:
+        super().__init__(
+            scope,
+            id,
+            stack_name=settings.stack_name,
+            description=f"scikit-learn inference: Lambda behind an HTTP API ({settings.env_name})",
+            termination_protection=settings.termination_protection,
+            **kwargs,
+        )
+        Tags.of(self).add("Project", "sklearn-serverless-inference")
+        Tags.of(self).add("Environment", settings.env_name)
+        for key, value in settings.tags.items():
+            Tags.of(self).add(key, value)
+
+        self.inference = InferenceFunction(self, "Inference", settings=settings)
+        self.http = InferenceApi(self, "Http", settings=settings, alias=self.inference.alias)
+        self.monitoring = InferenceMonitoring(
+            self,
+            "Monitoring",
+            settings=settings,
+            metrics=InferenceMetrics.of(
+                function=self.inference.function,
+                alias=self.inference.alias,
+                api=self.http.api,
+                settings=settings,
+            ),
+            function_log_group=self.inference.log_group,
+        )
+
+        CfnOutput(self, "ApiUrl", value=self.http.url, description="Base URL of the HTTP API")
+        CfnOutput(
+            self,
+            "PredictCommand",
+            value=Fn.join(
+                "",
+                [
+                    "curl -sS -X POST ",
+                    self.http.url,
+                    "predict -H 'content-type: application/json' -d '",
+                    SAMPLE_BODY,
+                    "'",
+                ],
+            ),
+            description="A prediction request to paste into a shell",
+        )
+        CfnOutput(self, "FunctionName", value=self.inference.function.function_name)
+        CfnOutput(
+            self,
+            "FunctionLogGroup",
+            value=self.inference.log_group.log_group_name,
+            description="Function logs, REPORT lines with Init Duration included",
+        )
+        CfnOutput(
+            self,
+            "AliasArn",
+            value=self.inference.alias.function_arn,
+            description="The live alias (what the API invokes; use it for direct invokes too)",
+        )
+        CfnOutput(
+            self,
+            "DashboardUrl",
+            value=Fn.join(
+                "",
+                [
+                    "https://",
+                    Aws.REGION,
+                    ".console.aws.amazon.com/cloudwatch/home?region=",
+                    Aws.REGION,
+                    "#dashboards:name=",
+                    self.monitoring.dashboard.dashboard_name,
+                ],
+            ),
+        )
+        CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)

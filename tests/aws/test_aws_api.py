@@ -1,0 +1,114 @@
+"""The HTTP API: routes on the alias, permissions, stage throttling, access logs, CORS, auth."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk.assertions import Match
+
+pytestmark = pytest.mark.slow
+
+
+def test_routes_are_post_predict_and_get_health(every_app):
+    routes = every_app.resources("AWS::ApiGatewayV2::Route").values()
+    assert sorted(r["Properties"]["RouteKey"] for r in routes) == ["GET /health", "POST /predict"]
+
+
+def test_integration_invokes_the_alias_not_the_function(every_app):
+    alias_id, _ = every_app.only("AWS::Lambda::Alias")
+    integration_id, integration = every_app.only("AWS::ApiGatewayV2::Integration")
+    assert integration["IntegrationType"] == "AWS_PROXY"
+    assert integration["IntegrationUri"] == {"Ref": alias_id}
+    assert integration["PayloadFormatVersion"] == "2.0"
+    assert integration["TimeoutInMillis"] == 29000
+    for route in every_app.resources("AWS::ApiGatewayV2::Route").values():
+        assert route["Properties"]["Target"] == {
+            "Fn::Join": ["", ["integrations/", {"Ref": integration_id}]]
+        }
+
+
+def test_invoke_permissions_are_on_the_alias_and_scoped_to_each_route(prod):
+    alias_id, _ = prod.only("AWS::Lambda::Alias")
+    api_id, _ = prod.only("AWS::ApiGatewayV2::Api")
+    permissions = prod.resources("AWS::Lambda::Permission").values()
+    suffixes = set()
+    for permission in permissions:
+        props = permission["Properties"]
+        assert props["FunctionName"] == {"Ref": alias_id}
+        assert props["Action"] == "lambda:InvokeFunction"
+        assert props["Principal"] == "apigateway.amazonaws.com"
+        parts = props["SourceArn"]["Fn::Join"][1]
+        assert {"Ref": api_id} in parts
+        suffixes.add(parts[-1])
+    assert suffixes == {"/*/*/predict", "/*/*/health"}
+
+
+@pytest.mark.parametrize(("app_name", "rate", "burst"), [("dev", 10, 20), ("prod", 100, 200)])
+def test_default_stage_throttles_and_auto_deploys(apps, app_name, rate, burst):
+    app = apps[app_name]
+    app.assertions.resource_count_is("AWS::ApiGatewayV2::Stage", 1)
+    app.assertions.has_resource_properties(
+        "AWS::ApiGatewayV2::Stage",
+        {
+            "StageName": "$default",
+            "AutoDeploy": True,
+            "DefaultRouteSettings": {"ThrottlingRateLimit": rate, "ThrottlingBurstLimit": burst},
+        },
+    )
+
+
+def test_stage_writes_json_access_logs_to_a_retained_group(prod):
+    _, stage = prod.only("AWS::ApiGatewayV2::Stage")
+    settings = stage["AccessLogSettings"]
+    group_id = settings["DestinationArn"]["Fn::GetAtt"][0]
+    group = prod.template["Resources"][group_id]
+    assert group["Type"] == "AWS::Logs::LogGroup"
+    assert group["Properties"]["RetentionInDays"] == 90
+    record = json.loads(settings["Format"])
+    assert record["requestId"] == "$context.requestId"
+    assert {"status", "routeKey", "ip", "responseLatency", "integrationError"} <= set(record)
+    assert all(value.startswith("$context.") for value in record.values())
+
+
+def test_no_cors_unless_origins_are_configured(dev, prod):
+    for app in (dev, prod):
+        app.assertions.has_resource_properties(
+            "AWS::ApiGatewayV2::Api", {"CorsConfiguration": Match.absent()}
+        )
+
+
+def test_cors_allows_only_the_configured_origins(options):
+    options.assertions.has_resource_properties(
+        "AWS::ApiGatewayV2::Api",
+        {
+            "CorsConfiguration": {
+                "AllowOrigins": ["https://app.example.com", "http://localhost:3000"],
+                "AllowMethods": ["GET", "POST"],
+            }
+        },
+    )
+
+
+def test_routes_are_public_by_default(dev, prod):
+    for app in (dev, prod):
+        app.assertions.resource_count_is("AWS::ApiGatewayV2::Authorizer", 0)
+        for route in app.resources("AWS::ApiGatewayV2::Route").values():
+            assert route["Properties"].get("AuthorizationType", "NONE") == "NONE"
+
+
+def test_jwt_setting_protects_every_route(options):
+    authorizer_id, authorizer = options.only("AWS::ApiGatewayV2::Authorizer")
+    assert authorizer["AuthorizerType"] == "JWT"
+    assert authorizer["JwtConfiguration"] == {
+        "Issuer": "https://issuer.example.com/",
+        "Audience": ["inference-api", "web"],
+    }
+    for route in options.resources("AWS::ApiGatewayV2::Route").values():
+        assert route["Properties"]["AuthorizationType"] == "JWT"
+        assert route["Properties"]["AuthorizerId"] == {"Ref": authorizer_id}
+
+
+def test_iam_setting_protects_every_route(prod_iam):
+    for route in prod_iam.resources("AWS::ApiGatewayV2::Route").values():
+        assert route["Properties"]["AuthorizationType"] == "AWS_IAM"

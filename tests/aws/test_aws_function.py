@@ -1,0 +1,155 @@
+"""The container-image function, its live alias and provisioned concurrency."""
+
+from __future__ import annotations
+
+import pytest
+from aws_cdk.assertions import Match
+
+pytestmark = pytest.mark.slow
+
+
+def test_function_is_an_arm64_container_image_with_production_sizing(prod):
+    _, fn = prod.only("AWS::Lambda::Function")
+    assert fn["PackageType"] == "Image"
+    assert fn["Architectures"] == ["arm64"]
+    assert fn["MemorySize"] == 1024
+    assert fn["Timeout"] == 10
+    assert fn["TracingConfig"] == {"Mode": "Active"}
+    assert "ReservedConcurrentExecutions" not in fn
+
+
+def test_function_image_is_the_repository_dockerfile_built_for_the_function_architecture(dev, prod):
+    for app, platform in ((dev, "linux/arm64"), (prod, "linux/arm64")):
+        (image,) = app.assets["dockerImages"].values()
+        assert image["source"]["dockerFile"] == "Dockerfile"
+        assert image["source"]["platform"] == platform
+        (destination,) = image["destinations"].values()
+        _, fn = app.only("AWS::Lambda::Function")
+        assert fn["Code"]["ImageUri"]["Fn::Sub"].endswith(":" + destination["imageTag"])
+
+
+def test_x86_setting_builds_and_runs_amd64(options):
+    _, fn = options.only("AWS::Lambda::Function")
+    assert fn["Architectures"] == ["x86_64"]
+
+
+def test_function_environment_is_what_the_handler_reads(dev):
+    dev.assertions.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Environment": {
+                "Variables": {
+                    "MODEL_BACKEND": "auto",
+                    "MAX_BATCH_ROWS": "1000",
+                    "MAX_BODY_BYTES": str(6 * 1024 * 1024),
+                    "LOG_LEVEL": "INFO",
+                    "POWERTOOLS_SERVICE_NAME": "sklearn-inference",
+                    "POWERTOOLS_METRICS_NAMESPACE": "SklearnInference",
+                }
+            }
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("app_name", "days", "policy"), [("dev", 7, "Delete"), ("prod", 90, "Retain")]
+)
+def test_function_logs_to_its_own_group_with_retention(apps, app_name, days, policy):
+    app = apps[app_name]
+    _, fn = app.only("AWS::Lambda::Function")
+    group_id = fn["LoggingConfig"]["LogGroup"]["Ref"]
+    group = app.template["Resources"][group_id]
+    assert group["Type"] == "AWS::Logs::LogGroup"
+    assert group["Properties"]["RetentionInDays"] == days
+    assert group["DeletionPolicy"] == policy
+
+
+def test_function_role_may_write_only_its_own_log_group(prod):
+    _, fn = prod.only("AWS::Lambda::Function")
+    group_id = fn["LoggingConfig"]["LogGroup"]["Ref"]
+    _, role = prod.only("AWS::IAM::Role")
+    assert "ManagedPolicyArns" not in role
+    _, policy = prod.only("AWS::IAM::Policy")
+    statements = policy["PolicyDocument"]["Statement"]
+    assert {
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        "Effect": "Allow",
+        "Resource": {"Fn::GetAtt": [group_id, "Arn"]},
+    } in statements
+    wildcard = [s for s in statements if s["Resource"] == "*"]
+    assert [s["Action"] for s in wildcard] == [
+        ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+    ]
+
+
+def test_tracing_off_removes_xray_and_its_permissions(options):
+    _, fn = options.only("AWS::Lambda::Function")
+    assert "TracingConfig" not in fn  # PassThrough: no active tracing
+    _, policy = options.only("AWS::IAM::Policy")
+    assert all(s["Resource"] != "*" for s in policy["PolicyDocument"]["Statement"])
+
+
+def test_prebuilt_image_by_digest_needs_no_docker_asset(options):
+    assert options.assets["dockerImages"] == {}
+    _, fn = options.only("AWS::Lambda::Function")
+    image_uri = fn["Code"]["ImageUri"]["Fn::Join"][1]
+    assert image_uri[-1] == "/inference@" + options.settings.image_digest
+
+
+def test_prebuilt_image_by_repository_arn_and_tag(prod_iam):
+    assert prod_iam.assets["dockerImages"] == {}
+    _, fn = prod_iam.only("AWS::Lambda::Function")
+    joined = fn["Code"]["ImageUri"]["Fn::Join"][1]
+    assert "".join(p for p in joined if isinstance(p, str)).endswith("/team/inference:v1.2.3")
+    assert "123456789012.dkr.ecr.eu-west-1." in "".join(p for p in joined if isinstance(p, str))
+
+
+def test_reserved_concurrency_from_settings(options):
+    _, fn = options.only("AWS::Lambda::Function")
+    assert fn["ReservedConcurrentExecutions"] == 10
+
+
+def test_alias_live_points_at_a_published_version_never_latest(every_app):
+    versions = every_app.resources("AWS::Lambda::Version")
+    assert len(versions) == 1
+    (version_id,) = versions
+    _, alias = every_app.only("AWS::Lambda::Alias")
+    assert alias["Name"] == "live"
+    assert alias["FunctionVersion"] == {"Fn::GetAtt": [version_id, "Version"]}
+
+
+def test_prod_alias_has_provisioned_concurrency(prod):
+    prod.assertions.has_resource_properties(
+        "AWS::Lambda::Alias",
+        {"Name": "live", "ProvisionedConcurrencyConfig": {"ProvisionedConcurrentExecutions": 1}},
+    )
+
+
+def test_dev_alias_has_no_provisioned_concurrency(dev):
+    dev.assertions.has_resource_properties(
+        "AWS::Lambda::Alias", {"Name": "live", "ProvisionedConcurrencyConfig": Match.absent()}
+    )
+    dev.assertions.resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", 0)
+
+
+def test_prod_scales_provisioned_concurrency_on_utilization(prod):
+    alias_id, _ = prod.only("AWS::Lambda::Alias")
+    target_id, target = prod.only("AWS::ApplicationAutoScaling::ScalableTarget")
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 4)
+    assert target["ScalableDimension"] == "lambda:function:ProvisionedConcurrency"
+    resource_id = target["ResourceId"]["Fn::Join"][1]
+    assert resource_id[-1] == ":live"
+    assert {"Ref": alias_id} in resource_id[1]["Fn::Select"][1]["Fn::Split"]
+    prod.assertions.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalingPolicy",
+        {
+            "ScalingTargetId": {"Ref": target_id},
+            "PolicyType": "TargetTrackingScaling",
+            "TargetTrackingScalingPolicyConfiguration": {
+                "PredefinedMetricSpecification": {
+                    "PredefinedMetricType": "LambdaProvisionedConcurrencyUtilization"
+                },
+                "TargetValue": 0.7,
+            },
+        },
+    )

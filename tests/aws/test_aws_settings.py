@@ -1,0 +1,209 @@
+"""DeploySettings: per-environment defaults, context overrides, and validation (no synthesis)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from stacks.logs import _RETENTION
+from stacks.settings import (
+    ENVIRONMENTS,
+    RETENTION_DAYS,
+    DeploySettings,
+    SettingsError,
+    build_settings,
+)
+
+CDK_JSON_CONTEXT = json.loads((Path(__file__).resolve().parents[2] / "cdk.json").read_text())[
+    "context"
+]
+
+
+def test_dev_is_the_default_environment():
+    assert build_settings({}).env_name == "dev"
+    assert build_settings(CDK_JSON_CONTEXT).env_name == "dev"
+
+
+def test_prod_defaults_keep_one_environment_warm_and_scale_on_utilization():
+    prod = build_settings({**CDK_JSON_CONTEXT, "env": "prod"})
+    assert prod.provisioned_concurrency == 1
+    assert (prod.autoscaling_min, prod.autoscaling_max, prod.autoscaling_target) == (1, 4, 0.7)
+    assert prod.architecture == "arm64"
+    assert prod.memory_mb == 1024
+    assert prod.auth == "none"
+    assert prod.cors_allowed_origins == ()
+    assert prod.termination_protection and prod.retain_logs
+
+
+def test_dev_defaults_are_cheap_and_disposable():
+    dev = build_settings({"env": "dev"})
+    assert dev.provisioned_concurrency == 0
+    assert not dev.autoscaling
+    assert not dev.termination_protection and not dev.retain_logs
+    assert dev.log_retention_days == 7
+
+
+def test_environments_have_distinct_stack_names():
+    names = {build_settings({"env": env}).stack_name for env in ENVIRONMENTS}
+    assert len(names) == len(ENVIRONMENTS)
+
+
+def test_command_line_strings_are_converted_to_field_types():
+    settings = build_settings(
+        {
+            "env": "prod",
+            "memory_mb": "2048",
+            "tracing": "false",
+            "provisioned_concurrency": "2",
+            "autoscaling_max": "8",
+            "throttle_rate_limit": "25.5",
+            "cors_allowed_origins": "https://a.example.com, https://b.example.com",
+            "reserved_concurrency": "none",
+            "tags": '{"CostCenter": "ml-42"}',
+        }
+    )
+    assert settings.memory_mb == 2048
+    assert settings.tracing is False
+    assert settings.provisioned_concurrency == 2
+    assert settings.autoscaling_max == 8
+    assert settings.throttle_rate_limit == 25.5
+    assert settings.cors_allowed_origins == ("https://a.example.com", "https://b.example.com")
+    assert settings.reserved_concurrency is None
+    assert settings.tags == {"CostCenter": "ml-42"}
+
+
+def test_cdk_json_block_overrides_defaults_and_command_line_overrides_the_block():
+    context = {
+        "env": "dev",
+        "environments": {"dev": {"memory_mb": 512, "log_level": "DEBUG"}},
+        "memory_mb": "768",
+    }
+    settings = build_settings(context)
+    assert (settings.memory_mb, settings.log_level) == (768, "DEBUG")
+
+
+def test_json_list_from_the_command_line():
+    settings = build_settings(
+        {"auth": "jwt", "jwt_issuer": "https://id.example.com", "jwt_audiences": '["a", "b"]'}
+    )
+    assert settings.jwt_audiences == ("a", "b")
+
+
+def test_unknown_environment_is_refused():
+    with pytest.raises(SettingsError, match="env must be one of dev, prod"):
+        build_settings({"env": "staging"})
+
+
+def test_typo_in_an_environment_block_is_refused():
+    with pytest.raises(SettingsError, match=r"unknown settings in environments\.dev: memory"):
+        build_settings({"environments": {"dev": {"memory": 512}}})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"timeout_seconds": 30}, "timeout_seconds must be between 1 and 29"),
+        ({"timeout_seconds": 0}, "timeout_seconds must be between 1 and 29"),
+        ({"memory_mb": 64}, "memory_mb must be between 128 and 10240"),
+        ({"memory_mb": 10241}, "memory_mb must be between 128 and 10240"),
+        ({"provisioned_concurrency": -1}, "provisioned_concurrency must be 0 or more"),
+        ({"reserved_concurrency": 0}, "reserved_concurrency must be at least 1"),
+        (
+            {"reserved_concurrency": 2, "provisioned_concurrency": 3},
+            "cannot exceed reserved_concurrency",
+        ),
+        ({"autoscaling_max": 4}, "set together or not at all"),
+        (
+            {"provisioned_concurrency": 5, "autoscaling_min": 5, "autoscaling_max": 2},
+            "1 <= autoscaling_min <= autoscaling_max",
+        ),
+        (
+            {"provisioned_concurrency": 0, "autoscaling_min": 1, "autoscaling_max": 2},
+            "must lie within 1..2",
+        ),
+        (
+            {
+                "provisioned_concurrency": 1,
+                "autoscaling_min": 1,
+                "autoscaling_max": 2,
+                "autoscaling_target": 1.5,
+            },
+            "autoscaling_target must be between 0.1 and 0.9",
+        ),
+        ({"architecture": "arm"}, "architecture must be one of arm64, x86_64"),
+        ({"log_retention_days": 10}, "log_retention_days must be one of"),
+        ({"model_backend": "torch"}, "model_backend must be one of"),
+        ({"cors_allowed_origins": ("*",)}, "no '*'"),
+        ({"cors_allowed_origins": ("app.example.com",)}, "cors_allowed_origins"),
+        ({"auth": "jwt"}, "auth=jwt needs jwt_issuer"),
+        ({"auth": "jwt", "jwt_issuer": "https://id.example.com"}, "at least one entry"),
+        ({"jwt_issuer": "https://id.example.com"}, "only apply with auth=jwt"),
+        ({"image_tag": "v1"}, "need image_repository"),
+        ({"image_repository": "inference"}, "exactly one of image_tag or image_digest"),
+        (
+            {
+                "image_repository": "inference",
+                "image_tag": "v1",
+                "image_digest": "sha256:" + "a" * 64,
+            },
+            "exactly one of image_tag or image_digest",
+        ),
+        ({"image_repository": "inference", "image_digest": "sha256:abc"}, "sha256:<64 hex"),
+        ({"alarm_email": "oncall"}, "not an e-mail address"),
+        ({"throttle_burst_limit": 0}, "throttle_burst_limit at least 1"),
+    ],
+)
+def test_invalid_settings_are_refused_with_a_clear_message(overrides, message):
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        DeploySettings(env_name="dev", stack_name="SklearnInference-dev", **overrides)
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(SettingsError) as error:
+        DeploySettings(env_name="dev", stack_name="S", memory_mb=1, timeout_seconds=99)
+    assert "memory_mb" in str(error.value) and "timeout_seconds" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("memory_mb", "lots"), ("tracing", "maybe"), ("memory_mb", "1.5"), ("stack_name", "")],
+)
+def test_unreadable_command_line_values_are_refused(field, value):
+    with pytest.raises(SettingsError, match=field):
+        build_settings({field: value})
+
+
+def test_every_allowed_log_retention_maps_to_a_cdk_value():
+    assert set(RETENTION_DAYS) == set(_RETENTION)
+
+
+def test_readme_settings_table_lists_every_setting_with_its_defaults():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Deploy to AWS", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("`"):
+            for name in cells[0].replace("`", "").split(" / "):
+                rows[name] = (cells[1], cells[2])
+    fields = {f.name for f in dataclasses.fields(DeploySettings)} - {"env_name"}
+    assert set(rows) == fields
+    for env, column in (("dev", 0), ("prod", 1)):
+        settings = build_settings({"env": env})
+        for name, cells in rows.items():
+            if " / " in cells[column]:  # a combined row: "1 / 4"
+                continue
+            value = getattr(settings, name)
+            shown = cells[column].strip("`")
+            if value in (None, (), {}):
+                assert shown == "none", f"{name} ({env})"
+            elif isinstance(value, bool):
+                assert shown == str(value).lower(), f"{name} ({env})"
+            elif isinstance(value, float):
+                assert float(shown) == value, f"{name} ({env})"
+            else:
+                assert shown == str(value), f"{name} ({env})"
