@@ -8,7 +8,9 @@ import pytest
 
 from costing import fmt
 from costing.analysis import analyse
+from costing.fargate import task_capacity_rps
 from costing.options import OPTIONS
+from costing.plot import curves, plot_range
 from costing.prices import load_prices
 from costing.report import render_text
 from costing.workload import Workload
@@ -111,6 +113,25 @@ def test_text_report_lists_every_option_with_its_assumptions():
     assert "compute: 14 tasks = max(2 for availability, ceil(100 / 7.5))" in text
     assert "nodes: 7 x t3.medium" in text
     assert "each request billed 100 ms (its 80 ms rounded up to 100 ms)" in text
+
+
+def test_plot_curves_are_the_quoted_costs_and_show_the_task_steps():
+    analysis = analyse(REFERENCE, PRICES)
+    data = curves(analysis)
+    assert list(data) == [option.name for option in OPTIONS]
+    low, high = plot_range(analysis)
+    assert low <= 0.01 and high >= 10 * 145.7  # reaches past the kubernetes crossing
+    for option in OPTIONS:
+        xs, ys = data[option.name]
+        assert xs == sorted(xs)
+        assert xs[0] >= low and xs[-1] <= high
+        for x, y in list(zip(xs, ys, strict=True))[::50]:
+            assert y == pytest.approx(option.monthly_usd(REFERENCE.at_rate(x), PRICES))
+    # Fargate's third task starts just above 2 x 7.5 req/s: both sides of the step are drawn.
+    xs, ys = data["fargate"]
+    edge = 2 * task_capacity_rps(REFERENCE)
+    at, after = xs.index(edge), xs.index(edge) + 1
+    assert ys[after] - ys[at] == pytest.approx(36.0401, rel=1e-3)  # one more task a month
 
 
 @pytest.mark.parametrize(
