@@ -46,7 +46,7 @@ bench: model ## Cold init, warm latency and image size: this handler vs a naive 
 lint: $(VENV_STAMP) ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy handler stacks app.py
+	$(VENV)/bin/mypy handler stacks app.py costing cost_analysis.py
 
 # --- AWS (CDK): `make deploy-aws ENV=prod` -----------------------------------------------------
 # ENV is also a POSIX shell variable (the sh startup file), so only a command-line ENV=... counts.
@@ -100,3 +100,9 @@ deploy-gcp: pulumi-cli model ## Deploy the Cloud Function stack with pulumi up (
 
 destroy-gcp: pulumi-cli $(VENV_STAMP) ## Tear down the Cloud Function stack (ENV=dev|prod, or STACK=<pulumi stack>)
 	cd pulumi_gcp && $(PULUMI) destroy --stack $(STACK) $(PULUMI_FLAGS)
+
+# --- Cost analysis (README, "Cost analysis") ------------------------------------------------
+.PHONY: cost
+cost: ARGS ?= --req-per-second-mean 100 --req-size-kb 1 --mem-mb 512 --duration-ms 80
+cost: $(VENV_STAMP) ## Monthly cost per platform and break-even rates: make cost ARGS="--req-per-second-mean 5 ..."
+	$(PY) cost_analysis.py $(ARGS)
