@@ -31,6 +31,21 @@ class MonitoringArgs:
     alert_email: str | None
 
 
+@dataclass(frozen=True)
+class _PolicySpec:
+    """What differs between the two alert policies; everything else is shared."""
+
+    title: str
+    severity: str
+    condition: str
+    metric: str
+    extra: str
+    aligner: str
+    reducer: str
+    threshold: int
+    documentation: str
+
+
 def service_filter(metric: str, service_name: str, extra: str = "") -> str:
     """A Monitoring filter for one metric of one Cloud Run service."""
     parts = [
@@ -63,93 +78,79 @@ class Monitoring(pulumi.ComponentResource):
         channels = [self.channel.id] if self.channel else []
         service = pulumi.Output.from_input(args.service_name)
 
-        self.server_errors = gcp.monitoring.AlertPolicy(
-            f"{name}-server-errors",
-            project=args.project,
-            display_name=service.apply(
-                lambda s: f"{s}: more than {args.server_errors} 5xx in 5 min"
-            ),
-            combiner="OR",
-            severity="ERROR",
-            conditions=[
-                gcp.monitoring.AlertPolicyConditionArgs(
-                    display_name="5xx responses",
-                    condition_threshold=gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
-                        filter=service.apply(
-                            lambda s: service_filter(
-                                REQUEST_COUNT, s, 'metric.labels.response_code_class = "5xx"'
-                            )
+        def threshold_policy(suffix: str, spec: _PolicySpec) -> gcp.monitoring.AlertPolicy:
+            return gcp.monitoring.AlertPolicy(
+                f"{name}-{suffix}",
+                project=args.project,
+                display_name=service.apply(lambda s: f"{s}: {spec.title}"),
+                combiner="OR",
+                severity=spec.severity,
+                conditions=[
+                    gcp.monitoring.AlertPolicyConditionArgs(
+                        display_name=spec.condition,
+                        condition_threshold=gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
+                            filter=service.apply(
+                                lambda s: service_filter(spec.metric, s, spec.extra)
+                            ),
+                            aggregations=[
+                                gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs(
+                                    alignment_period=WINDOW,
+                                    per_series_aligner=spec.aligner,
+                                    cross_series_reducer=spec.reducer,
+                                    group_by_fields=["resource.labels.service_name"],
+                                )
+                            ],
+                            comparison="COMPARISON_GT",
+                            threshold_value=spec.threshold,
+                            duration="0s",
+                            trigger=gcp.monitoring.AlertPolicyConditionConditionThresholdTriggerArgs(
+                                count=1
+                            ),
+                            evaluation_missing_data="EVALUATION_MISSING_DATA_INACTIVE",
                         ),
-                        aggregations=[
-                            gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs(
-                                alignment_period=WINDOW,
-                                per_series_aligner="ALIGN_DELTA",
-                                cross_series_reducer="REDUCE_SUM",
-                                group_by_fields=["resource.labels.service_name"],
-                            )
-                        ],
-                        comparison="COMPARISON_GT",
-                        threshold_value=args.server_errors,
-                        duration="0s",
-                        trigger=gcp.monitoring.AlertPolicyConditionConditionThresholdTriggerArgs(
-                            count=1
-                        ),
-                        evaluation_missing_data="EVALUATION_MISSING_DATA_INACTIVE",
-                    ),
-                )
-            ],
-            alert_strategy=gcp.monitoring.AlertPolicyAlertStrategyArgs(auto_close="1800s"),
-            documentation=gcp.monitoring.AlertPolicyDocumentationArgs(
-                mime_type="text/markdown",
-                content=(
+                    )
+                ],
+                alert_strategy=gcp.monitoring.AlertPolicyAlertStrategyArgs(auto_close="1800s"),
+                documentation=gcp.monitoring.AlertPolicyDocumentationArgs(
+                    mime_type="text/markdown", content=spec.documentation
+                ),
+                notification_channels=channels,
+                opts=child,
+            )
+
+        self.server_errors = threshold_policy(
+            "server-errors",
+            _PolicySpec(
+                title=f"more than {args.server_errors} 5xx in 5 min",
+                severity="ERROR",
+                condition="5xx responses",
+                metric=REQUEST_COUNT,
+                extra='metric.labels.response_code_class = "5xx"',
+                aligner="ALIGN_DELTA",
+                reducer="REDUCE_SUM",
+                threshold=args.server_errors,
+                documentation=(
                     "The inference function returned server errors. Check its logs: "
                     "`gcloud functions logs read <name> --gen2 --region <region>`."
                 ),
             ),
-            notification_channels=channels,
-            opts=child,
         )
-        self.latency = gcp.monitoring.AlertPolicy(
-            f"{name}-latency-p99",
-            project=args.project,
-            display_name=service.apply(
-                lambda s: f"{s}: p99 latency above {args.latency_p99_ms} ms"
-            ),
-            combiner="OR",
-            severity="WARNING",
-            conditions=[
-                gcp.monitoring.AlertPolicyConditionArgs(
-                    display_name="p99 request latency",
-                    condition_threshold=gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
-                        filter=service.apply(lambda s: service_filter(REQUEST_LATENCIES, s)),
-                        aggregations=[
-                            gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs(
-                                alignment_period=WINDOW,
-                                per_series_aligner="ALIGN_PERCENTILE_99",
-                                cross_series_reducer="REDUCE_MAX",
-                                group_by_fields=["resource.labels.service_name"],
-                            )
-                        ],
-                        comparison="COMPARISON_GT",
-                        threshold_value=args.latency_p99_ms,
-                        duration="0s",
-                        trigger=gcp.monitoring.AlertPolicyConditionConditionThresholdTriggerArgs(
-                            count=1
-                        ),
-                        evaluation_missing_data="EVALUATION_MISSING_DATA_INACTIVE",
-                    ),
-                )
-            ],
-            alert_strategy=gcp.monitoring.AlertPolicyAlertStrategyArgs(auto_close="1800s"),
-            documentation=gcp.monitoring.AlertPolicyDocumentationArgs(
-                mime_type="text/markdown",
-                content=(
+        self.latency = threshold_policy(
+            "latency-p99",
+            _PolicySpec(
+                title=f"p99 latency above {args.latency_p99_ms} ms",
+                severity="WARNING",
+                condition="p99 request latency",
+                metric=REQUEST_LATENCIES,
+                extra="",
+                aligner="ALIGN_PERCENTILE_99",
+                reducer="REDUCE_MAX",
+                threshold=args.latency_p99_ms,
+                documentation=(
                     "p99 latency of the inference function is above the threshold. Check "
                     "instance count against maxInstances and the request batch sizes."
                 ),
             ),
-            notification_channels=channels,
-            opts=child,
         )
         self.register_outputs(
             {"server_errors": self.server_errors.name, "latency": self.latency.name}
