@@ -63,23 +63,17 @@ class Identities(pulumi.ComponentResource):
 
         grants: list[pulumi.Resource] = [
             gcp.projects.IAMMember(
-                f"{name}-runtime-{role.split('/')[1].replace('.', '-')}",
+                f"{name}-{who}-{role.split('/')[1].replace('.', '-')}",
                 project=args.project,
                 role=role,
-                member=self.runtime.member,
+                member=member,
                 opts=child,
             )
-            for role in RUNTIME_ROLES
-        ]
-        grants += [
-            gcp.projects.IAMMember(
-                f"{name}-build-{role.split('/')[1].replace('.', '-')}",
-                project=args.project,
-                role=role,
-                member=self.build.member,
-                opts=child,
+            for who, member, roles in (
+                ("runtime", self.runtime.member, RUNTIME_ROLES),
+                ("build", self.build.member, BUILD_PROJECT_ROLES),
             )
-            for role in BUILD_PROJECT_ROLES
+            for role in roles
         ]
         grants.append(
             gcp.storage.BucketIAMMember(
