@@ -29,7 +29,7 @@ train: $(VENV_STAMP) ## Retrain and rewrite model/artifacts (commit the result)
 	$(PY) -m model.train
 
 serve: model ## Serve the Cloud Functions adapter on $(HOST):$(PORT) with functions-framework
-	$(VENV)/bin/functions-framework --source main.py --target predict --host $(HOST) --port $(PORT) --debug
+	$(VENV)/bin/functions-framework --source main.py --target predict --host $(HOST) --port $(PORT)
 
 test: model ## Run the whole test suite
 	$(PY) -m pytest
