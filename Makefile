@@ -31,7 +31,10 @@ train: $(VENV_STAMP) ## Retrain and rewrite model/artifacts (commit the result)
 serve: model ## Serve the Cloud Functions adapter on $(HOST):$(PORT) with functions-framework
 	$(VENV)/bin/functions-framework --source main.py --target predict --host $(HOST) --port $(PORT)
 
-test: model ## Run the whole test suite
+test: model ## The quality gate CI runs: ruff, mypy on handler/, then the whole test suite
+	$(VENV)/bin/ruff check --quiet .
+	$(VENV)/bin/ruff format --check --quiet .
+	$(VENV)/bin/mypy handler
 	$(PY) -m pytest
 
 invoke-local: model ## Run the Lambda adapter on a generated HTTP API event (BODY=..., or EVENT=file)
@@ -43,7 +46,7 @@ events: $(VENV_STAMP) ## Regenerate tests/events/ with sam local generate-event
 bench: model ## Cold init, warm latency and image size: this handler vs a naive one
 	$(PY) bench/run.py $(ARGS)
 
-lint: $(VENV_STAMP) ## ruff and mypy
+lint: $(VENV_STAMP) ## ruff, and mypy on everything (slow the first time: the CDK's type stubs)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy handler stacks app.py costing cost_analysis.py
