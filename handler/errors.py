@@ -33,7 +33,10 @@ class InvalidInput(RequestError):
     """When the request body cannot be turned into feature rows"""
 
     status = 400
-    code = "invalid_input"
+
+    def __init__(self, message: str, *, code: str) -> None:
+        # Always a specific code (invalid_json, ragged_batch, ...): callers branch on it.
+        super().__init__(message, code=code)
 
 
 class PayloadTooLarge(RequestError):
