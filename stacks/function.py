@@ -72,14 +72,7 @@ class InferenceFunction(Construct):
             log_group=self.log_group,
             role=self.role,
             description=f"scikit-learn inference ({settings.env_name})",
-            environment={
-                "MODEL_BACKEND": settings.model_backend,
-                "MAX_BATCH_ROWS": str(settings.max_batch_rows),
-                "MAX_BODY_BYTES": str(settings.max_body_bytes),
-                "LOG_LEVEL": settings.log_level,
-                "POWERTOOLS_SERVICE_NAME": settings.service_name,
-                "POWERTOOLS_METRICS_NAMESPACE": settings.metrics_namespace,
-            },
+            environment=_handler_environment(settings),
         )
         if settings.tracing:
             Validations.of(self.role).acknowledge(
@@ -108,6 +101,21 @@ class InferenceFunction(Construct):
                 min_capacity=settings.autoscaling_min,
                 max_capacity=settings.autoscaling_max,
             ).scale_on_utilization(utilization_target=settings.autoscaling_target)
+
+
+def _handler_environment(settings: DeploySettings) -> dict[str, str]:
+    """What handler/settings.py reads. MAX_BODY_BYTES only when set: unset, the handler derives
+    the limit from the model's width and the row limit, which no constant here could track."""
+    environment = {
+        "MODEL_BACKEND": settings.model_backend,
+        "MAX_BATCH_ROWS": str(settings.max_batch_rows),
+        "LOG_LEVEL": settings.log_level,
+        "POWERTOOLS_SERVICE_NAME": settings.service_name,
+        "POWERTOOLS_METRICS_NAMESPACE": settings.metrics_namespace,
+    }
+    if settings.max_body_bytes is not None:
+        environment["MAX_BODY_BYTES"] = str(settings.max_body_bytes)
+    return environment
 
 
 def _image_code(

@@ -29,6 +29,8 @@ RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
 # The HTTP API gives up on an integration after 29 s, so a longer function timeout only bills
 # for work nobody receives.
 MAX_TIMEOUT_SECONDS = 29
+# Lambda's synchronous invoke payload limit: no request body larger than this reaches the handler.
+MAX_INVOKE_BYTES = 6 * 1024 * 1024
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -47,7 +49,14 @@ class DeploySettings:
     architecture: str = "arm64"  # arm64 (cheaper per GB-s) or x86_64; the image is built to match
     memory_mb: int = 1024  # also buys CPU: 1769 MB is one full vCPU
     timeout_seconds: int = 10  # at most 29, the HTTP API's integration limit
-    reserved_concurrency: int | None = None  # reserves and caps concurrency; None: unreserved
+    # Reserves and caps concurrent executions; None: unreserved. Prod reserves 20: the stage
+    # admits 100 requests/s (burst 200) and this model answers in a few milliseconds, so even a
+    # full stage needs a handful of environments (Little's law: 100/s x 20 ms = 2); 20 leaves
+    # room for the autoscaled provisioned environments, a canary's on-demand share and slow
+    # outliers, while a flood can take no more than 20 of the account's concurrency and no
+    # other function can starve this one. Dev stays unreserved: a reservation comes out of the
+    # account's unreserved pool, which new accounts (quota 10) cannot spare at all.
+    reserved_concurrency: int | None = 20
     provisioned_concurrency: int = 1  # pre-initialised environments on the `live` alias; 0: none
     autoscaling_min: int | None = None  # both set: scale provisioned concurrency on utilization
     autoscaling_max: int | None = None
@@ -59,7 +68,9 @@ class DeploySettings:
     # Handler environment (handler/settings.py reads these)
     model_backend: str = "auto"
     max_batch_rows: int = 1000
-    max_body_bytes: int = 6 * 1024 * 1024
+    max_body_bytes: int | None = (
+        None  # None: the handler derives it from the model and the row limit
+    )
     log_level: str = "INFO"
     service_name: str = "sklearn-inference"  # POWERTOOLS_SERVICE_NAME, a metric dimension
     metrics_namespace: str = "SklearnInference"  # POWERTOOLS_METRICS_NAMESPACE (ColdStart metric)
@@ -71,7 +82,7 @@ class DeploySettings:
     throttle_rate_limit: float = 100.0  # steady-state requests per second for the stage
     throttle_burst_limit: int = 200
     cors_allowed_origins: tuple[str, ...] = ()  # none: browsers on other origins are refused
-    auth: str = "none"  # none | jwt | iam
+    auth: str = "iam"  # iam (SigV4 callers) | jwt | none (public)
     jwt_issuer: str | None = None
     jwt_audiences: tuple[str, ...] = ()
     # Monitoring
@@ -98,6 +109,8 @@ class DeploySettings:
 ENV_DEFAULTS: dict[str, dict[str, Any]] = {
     "dev": {
         "stack_name": "SklearnInference-dev",
+        "reserved_concurrency": None,
+        "auth": "none",
         "provisioned_concurrency": 0,
         "log_retention_days": 7,
         "retain_logs": False,
@@ -143,9 +156,13 @@ def _problems(s: DeploySettings) -> typing.Iterator[str]:
             f"reserved_concurrency ({s.reserved_concurrency})"
         )
     yield from _autoscaling_problems(s)
-    for name in ("max_batch_rows", "max_body_bytes"):
-        if getattr(s, name) < 1:
-            yield f"{name} must be at least 1, got {getattr(s, name)}"
+    if s.max_batch_rows < 1:
+        yield f"max_batch_rows must be at least 1, got {s.max_batch_rows}"
+    if s.max_body_bytes is not None and not 1 <= s.max_body_bytes <= MAX_INVOKE_BYTES:
+        yield (
+            f"max_body_bytes must be between 1 and {MAX_INVOKE_BYTES} (Lambda's invoke payload "
+            f"limit) or unset, got {s.max_body_bytes}"
+        )
     if s.throttle_rate_limit <= 0 or s.throttle_burst_limit < 1:
         yield "throttle_rate_limit must be above 0 and throttle_burst_limit at least 1"
     for origin in s.cors_allowed_origins:
@@ -235,12 +252,14 @@ def _convert(name: str, value: Any, hint: Any) -> Any:
         optional, hint = True, args[0]
         origin = typing.get_origin(hint)
 
+    # "none" empties an optional setting or a list; elsewhere it is a value (`-c auth=none`).
     if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
         if optional:
             return None
         if origin is tuple:
             return ()
-        raise SettingsError(f"{name} cannot be empty")
+        if value is None or not value.strip():
+            raise SettingsError(f"{name} cannot be empty")
 
     try:
         if origin is tuple:

@@ -15,6 +15,23 @@ from stacks.settings import DeploySettings
 SAMPLE_BODY = '{"features": [5.1, 3.5, 1.4, 0.2]}'
 
 
+def _predict_command(auth: str, url: str) -> list[str]:
+    """curl signs SigV4 itself (7.75+); the session token header is for temporary credentials."""
+    credentials = {
+        "none": "",
+        "jwt": '-H "authorization: Bearer $TOKEN" ',
+        "iam": '--aws-sigv4 "aws:amz:'
+        + Aws.REGION
+        + ':execute-api" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" '
+        '-H "x-amz-security-token: $AWS_SESSION_TOKEN" ',
+    }[auth]
+    return [
+        "curl -sS " + credentials + "-X POST ",
+        url,
+        "predict -H 'content-type: application/json' -d '" + SAMPLE_BODY + "'",
+    ]
+
+
 class InferenceStack(Stack):
     """The container-image function and its alias, the HTTP API, alarms and dashboard."""
 
@@ -52,17 +69,20 @@ class InferenceStack(Stack):
         CfnOutput(self, "ApiUrl", value=self.http.url, description="Base URL of the HTTP API")
         CfnOutput(
             self,
+            "ApiAuth",
+            value=settings.auth,
+            description="What every route requires: none, jwt (a bearer token) or iam (SigV4)",
+        )
+        CfnOutput(
+            self,
+            "ApiInvokeArn",
+            value=self.http.api.arn_for_execute_api("*", "/*", "$default"),
+            description="Grant execute-api:Invoke on this to the IAM callers of an auth=iam API",
+        )
+        CfnOutput(
+            self,
             "PredictCommand",
-            value=Fn.join(
-                "",
-                [
-                    "curl -sS -X POST ",
-                    self.http.url,
-                    "predict -H 'content-type: application/json' -d '",
-                    SAMPLE_BODY,
-                    "'",
-                ],
-            ),
+            value=Fn.join("", _predict_command(settings.auth, self.http.url)),
             description="A prediction request to paste into a shell",
         )
         CfnOutput(self, "FunctionName", value=self.inference.function.function_name)

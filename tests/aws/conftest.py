@@ -48,9 +48,10 @@ VARIANTS: dict[str, dict[str, str]] = {
         "image_repository": "inference",
         "image_digest": DIGEST,
     },
-    "prod-iam": {
+    "prod-options": {
         "env": "prod",
-        "auth": "iam",
+        "cors_allowed_origins": "https://app.example.com",
+        "max_body_bytes": "65536",
         "image_repository": "arn:aws:ecr:eu-west-1:123456789012:repository/team/inference",
         "image_tag": "v1.2.3",
     },
@@ -151,8 +152,8 @@ def options(apps: _Apps) -> Synthesized:
 
 
 @pytest.fixture(scope="session")
-def prod_iam(apps: _Apps) -> Synthesized:
-    return apps["prod-iam"]
+def prod_options(apps: _Apps) -> Synthesized:
+    return apps["prod-options"]
 
 
 @pytest.fixture(params=list(VARIANTS), scope="session")

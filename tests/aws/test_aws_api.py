@@ -85,16 +85,31 @@ def test_cors_allows_only_the_configured_origins(options):
             "CorsConfiguration": {
                 "AllowOrigins": ["https://app.example.com", "http://localhost:3000"],
                 "AllowMethods": ["GET", "POST"],
+                # JWT: a bearer token, no SigV4 headers
+                "AllowHeaders": ["content-type", "authorization"],
             }
         },
     )
 
 
-def test_routes_are_public_by_default(dev, prod):
-    for app in (dev, prod):
-        app.assertions.resource_count_is("AWS::ApiGatewayV2::Authorizer", 0)
-        for route in app.resources("AWS::ApiGatewayV2::Route").values():
-            assert route["Properties"].get("AuthorizationType", "NONE") == "NONE"
+def test_cors_with_iam_auth_allows_the_headers_a_signed_browser_request_sends(prod_options):
+    _, api = prod_options.only("AWS::ApiGatewayV2::Api")
+    cors = api["CorsConfiguration"]
+    assert cors["AllowOrigins"] == ["https://app.example.com"]
+    assert set(cors["AllowHeaders"]) == {
+        "content-type",
+        "authorization",
+        "x-amz-date",
+        "x-amz-security-token",
+        "x-amz-content-sha256",
+        "x-amz-user-agent",
+    }
+
+
+def test_dev_routes_are_public(dev):
+    dev.assertions.resource_count_is("AWS::ApiGatewayV2::Authorizer", 0)
+    for route in dev.resources("AWS::ApiGatewayV2::Route").values():
+        assert route["Properties"].get("AuthorizationType", "NONE") == "NONE"
 
 
 def test_jwt_setting_protects_every_route(options):
@@ -109,6 +124,15 @@ def test_jwt_setting_protects_every_route(options):
         assert route["Properties"]["AuthorizerId"] == {"Ref": authorizer_id}
 
 
-def test_iam_setting_protects_every_route(prod_iam):
-    for route in prod_iam.resources("AWS::ApiGatewayV2::Route").values():
-        assert route["Properties"]["AuthorizationType"] == "AWS_IAM"
+def test_prod_is_private_every_route_needs_sigv4(prod, prod_options):
+    for app in (prod, prod_options):
+        routes = app.resources("AWS::ApiGatewayV2::Route").values()
+        assert [r["Properties"]["AuthorizationType"] for r in routes] == ["AWS_IAM", "AWS_IAM"]
+
+
+@pytest.mark.parametrize(
+    ("app_name", "auth"), [("dev", "none"), ("prod", "iam"), ("dev-options", "jwt")]
+)
+def test_api_auth_output_says_what_callers_need(apps, app_name, auth):
+    # ops.verify reads it to decide whether to sign its requests
+    assert apps[app_name].template["Outputs"]["ApiAuth"]["Value"] == auth

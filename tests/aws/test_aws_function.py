@@ -15,6 +15,13 @@ def test_function_is_an_arm64_container_image_with_production_sizing(prod):
     assert fn["MemorySize"] == 1024
     assert fn["Timeout"] == 10
     assert fn["TracingConfig"] == {"Mode": "Active"}
+    # A flood can take at most this much of the account, and no other function can starve it
+    # (this also answers checkov CKV_AWS_115).
+    assert fn["ReservedConcurrentExecutions"] == 20
+
+
+def test_dev_function_is_unreserved(dev):
+    _, fn = dev.only("AWS::Lambda::Function")
     assert "ReservedConcurrentExecutions" not in fn
 
 
@@ -33,22 +40,22 @@ def test_x86_setting_builds_and_runs_amd64(options):
     assert fn["Architectures"] == ["x86_64"]
 
 
-def test_function_environment_is_what_the_handler_reads(dev):
-    dev.assertions.has_resource_properties(
-        "AWS::Lambda::Function",
-        {
-            "Environment": {
-                "Variables": {
-                    "MODEL_BACKEND": "auto",
-                    "MAX_BATCH_ROWS": "1000",
-                    "MAX_BODY_BYTES": str(6 * 1024 * 1024),
-                    "LOG_LEVEL": "INFO",
-                    "POWERTOOLS_SERVICE_NAME": "sklearn-inference",
-                    "POWERTOOLS_METRICS_NAMESPACE": "SklearnInference",
-                }
-            }
-        },
-    )
+def test_function_environment_is_what_the_handler_reads(dev, prod):
+    for app in (dev, prod):
+        _, fn = app.only("AWS::Lambda::Function")
+        # No MAX_BODY_BYTES: unset, the handler derives the limit from the model's width
+        assert fn["Environment"]["Variables"] == {
+            "MODEL_BACKEND": "auto",
+            "MAX_BATCH_ROWS": "1000",
+            "LOG_LEVEL": "INFO",
+            "POWERTOOLS_SERVICE_NAME": "sklearn-inference",
+            "POWERTOOLS_METRICS_NAMESPACE": "SklearnInference",
+        }
+
+
+def test_max_body_bytes_reaches_the_handler_only_when_set(prod_options):
+    _, fn = prod_options.only("AWS::Lambda::Function")
+    assert fn["Environment"]["Variables"]["MAX_BODY_BYTES"] == "65536"
 
 
 @pytest.mark.parametrize(
@@ -96,9 +103,9 @@ def test_prebuilt_image_by_digest_needs_no_docker_asset(options):
     assert image_uri[-1] == "/inference@" + options.settings.image_digest
 
 
-def test_prebuilt_image_by_repository_arn_and_tag(prod_iam):
-    assert prod_iam.assets["dockerImages"] == {}
-    _, fn = prod_iam.only("AWS::Lambda::Function")
+def test_prebuilt_image_by_repository_arn_and_tag(prod_options):
+    assert prod_options.assets["dockerImages"] == {}
+    _, fn = prod_options.only("AWS::Lambda::Function")
     joined = fn["Code"]["ImageUri"]["Fn::Join"][1]
     assert "".join(p for p in joined if isinstance(p, str)).endswith("/team/inference:v1.2.3")
     assert "123456789012.dkr.ecr.eu-west-1." in "".join(p for p in joined if isinstance(p, str))

@@ -113,11 +113,16 @@ def test_email_subscription_only_when_configured(dev, options):
     )
 
 
+def _rendered(value) -> str:
+    """An Fn::Join with every Ref rendered as <LogicalId>."""
+    return "".join(
+        p if isinstance(p, str) else f"<{p.get('Ref', p)}>" for p in value["Fn::Join"][1]
+    )
+
+
 def _dashboard_text(app) -> str:
-    """The dashboard body with every Ref rendered as <LogicalId>."""
     _, dashboard = app.only("AWS::CloudWatch::Dashboard")
-    parts = dashboard["DashboardBody"]["Fn::Join"][1]
-    return "".join(p if isinstance(p, str) else f"<{p.get('Ref', p)}>" for p in parts)
+    return _rendered(dashboard["DashboardBody"])
 
 
 def test_dashboard_covers_function_cold_starts_concurrency_and_api(prod):
@@ -165,6 +170,8 @@ def test_outputs_give_url_curl_function_alias_dashboard_and_topic(prod):
     outputs = prod.template["Outputs"]
     assert {
         "ApiUrl",
+        "ApiAuth",
+        "ApiInvokeArn",
         "PredictCommand",
         "FunctionName",
         "FunctionLogGroup",
@@ -174,13 +181,32 @@ def test_outputs_give_url_curl_function_alias_dashboard_and_topic(prod):
     } <= set(outputs)
     alias_id, _ = prod.only("AWS::Lambda::Alias")
     topic_id, _ = prod.only("AWS::SNS::Topic")
+    api_id, _ = prod.only("AWS::ApiGatewayV2::Api")
     assert outputs["AliasArn"]["Value"] == {"Ref": alias_id}
     _, fn = prod.only("AWS::Lambda::Function")
     assert outputs["FunctionLogGroup"]["Value"] == fn["LoggingConfig"]["LogGroup"]
     assert outputs["AlarmTopicArn"]["Value"] == {"Ref": topic_id}
-    curl = outputs["PredictCommand"]["Value"]["Fn::Join"][1]
-    assert curl[0].startswith("curl -sS -X POST https://")
-    assert curl[-1].startswith("/predict -H 'content-type: application/json' -d '{\"features\"")
+    invoke_arn = outputs["ApiInvokeArn"]["Value"]["Fn::Join"][1]
+    assert {"Ref": api_id} in invoke_arn and invoke_arn[-1] == "/$default/*/*"
     assert "#dashboards:name=" in "".join(
         p for p in outputs["DashboardUrl"]["Value"]["Fn::Join"][1] if isinstance(p, str)
     )
+
+
+def test_predict_command_signs_with_sigv4_when_the_api_needs_iam(prod):
+    curl = _rendered(prod.template["Outputs"]["PredictCommand"]["Value"])
+    assert curl.startswith('curl -sS --aws-sigv4 "aws:amz:<AWS::Region>:execute-api" ')
+    assert '--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY"' in curl
+    assert "-X POST https://" in curl
+    assert curl.endswith(
+        "/predict -H 'content-type: application/json' -d '{\"features\": [5.1, 3.5, 1.4, 0.2]}'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("app_name", "credentials"),
+    [("dev", ""), ("dev-options", '-H "authorization: Bearer $TOKEN" ')],
+)
+def test_predict_command_for_public_and_jwt_apis(apps, app_name, credentials):
+    curl = _rendered(apps[app_name].template["Outputs"]["PredictCommand"]["Value"])
+    assert curl.startswith(f"curl -sS {credentials}-X POST https://")

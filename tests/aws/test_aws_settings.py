@@ -34,13 +34,21 @@ def test_prod_defaults_keep_one_environment_warm_and_scale_on_utilization():
     assert (prod.autoscaling_min, prod.autoscaling_max, prod.autoscaling_target) == (1, 4, 0.7)
     assert prod.architecture == "arm64"
     assert prod.memory_mb == 1024
-    assert prod.auth == "none"
+    assert prod.auth == "iam"  # private: SigV4 callers only
+    assert prod.reserved_concurrency == 20
+    assert prod.max_body_bytes is None  # the handler derives it from the model
     assert prod.cors_allowed_origins == ()
     assert prod.termination_protection and prod.retain_logs
 
 
+def test_public_prod_is_one_setting_away():
+    assert build_settings({"env": "prod", "auth": "none"}).auth == "none"
+
+
 def test_dev_defaults_are_cheap_and_disposable():
     dev = build_settings({"env": "dev"})
+    assert dev.auth == "none"
+    assert dev.reserved_concurrency is None
     assert dev.provisioned_concurrency == 0
     assert not dev.autoscaling
     assert not dev.termination_protection and not dev.retain_logs
@@ -155,6 +163,9 @@ def test_typo_in_an_environment_block_is_refused():
         ({"image_repository": "inference", "image_digest": "sha256:abc"}, "sha256:<64 hex"),
         ({"alarm_email": "oncall"}, "not an e-mail address"),
         ({"throttle_burst_limit": 0}, "throttle_burst_limit at least 1"),
+        ({"max_body_bytes": 0}, "max_body_bytes must be between 1 and 6291456"),
+        ({"max_body_bytes": 6291457}, "max_body_bytes must be between 1 and 6291456"),
+        ({"auth": "open"}, "auth must be one of none, jwt, iam"),
     ],
 )
 def test_invalid_settings_are_refused_with_a_clear_message(overrides, message):
