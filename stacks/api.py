@@ -34,7 +34,12 @@ ACCESS_LOG_FIELDS = {
     "status": "$context.status",
     "responseLength": "$context.responseLength",
     "responseLatency": "$context.responseLatency",
-    "integrationStatus": "$context.integrationStatus",
+    # Two different statuses, named so nobody confuses them: what the function's response said
+    # (500 when the handler answered 500), and what Lambda's Invoke API answered API Gateway
+    # (200 whenever the invoke itself worked, whatever the function returned; 429 or 5xx only
+    # when Lambda throttled or failed).
+    "functionStatus": "$context.integration.status",
+    "lambdaInvokeStatus": "$context.integrationStatus",
     "integrationLatency": "$context.integrationLatency",
     "integrationError": "$context.integrationErrorMessage",
     "error": "$context.error.message",
@@ -80,6 +85,7 @@ class InferenceApi(Construct):
         self.api = apigwv2.HttpApi(
             self,
             "Api",
+            api_name=settings.stack_name,  # what the console lists; one per stack
             description=f"scikit-learn inference ({settings.env_name})",
             # An explicit stage below carries throttling and access logs.
             create_default_stage=False,

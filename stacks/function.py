@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, Duration, IgnoreMode, Validations
+from aws_cdk import Acknowledgment, Duration, IgnoreMode, RemovalPolicy, Validations
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
@@ -71,6 +71,10 @@ class InferenceFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE if settings.tracing else lambda_.Tracing.DISABLED,
             log_group=self.log_group,
             role=self.role,
+            # Every deploy publishes a version; keep the old ones so an operator can point
+            # `live` back at one in seconds, without a rebuild (README, "Releasing"). CodeDeploy
+            # also needs the old version to exist while it shifts traffic away from it.
+            current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.RETAIN),
             description=f"scikit-learn inference ({settings.env_name})",
             environment=_handler_environment(settings),
         )
@@ -88,6 +92,14 @@ class InferenceFunction(Construct):
 
         # Never alias $LATEST: provisioned concurrency needs a published version, and
         # `current_version` publishes a new one whenever the image or configuration changes.
+        #
+        # Provisioned concurrency has one owner. Without autoscaling the alias declares a fixed
+        # amount. With autoscaling the alias declares none and the scalable target owns it:
+        # registering the target sets the alias to autoscaling_min, and target tracking moves it
+        # from there. Were the alias to declare an amount too, every deploy that moves `live` to
+        # a new version would write that amount back over what the autoscaler had added.
+        # When `live` moves to a new version, Lambda moves the alias's provisioned concurrency
+        # with it (the amount the autoscaler last set), so a deploy neither resets nor loses it.
         self.alias = lambda_.Alias(
             self,
             "Live",

@@ -57,9 +57,12 @@ class DeploySettings:
     # other function can starve this one. Dev stays unreserved: a reservation comes out of the
     # account's unreserved pool, which new accounts (quota 10) cannot spare at all.
     reserved_concurrency: int | None = 20
-    provisioned_concurrency: int = 1  # pre-initialised environments on the `live` alias; 0: none
-    autoscaling_min: int | None = None  # both set: scale provisioned concurrency on utilization
-    autoscaling_max: int | None = None
+    # Provisioned concurrency on the `live` alias has exactly one owner: either a fixed amount
+    # (provisioned_concurrency, autoscaling unset) or the Application Auto Scaling target
+    # (autoscaling_min/max), which starts at autoscaling_min and moves within the range.
+    provisioned_concurrency: int = 0  # fixed pre-initialised environments; 0: none
+    autoscaling_min: int | None = 1  # both set: scale provisioned concurrency on utilization
+    autoscaling_max: int | None = 4
     autoscaling_target: float = 0.7  # provisioned-concurrency utilization to track
     tracing: bool = True  # X-Ray active tracing
     log_retention_days: int = 90  # function and API access logs
@@ -86,6 +89,9 @@ class DeploySettings:
     jwt_issuer: str | None = None
     jwt_audiences: tuple[str, ...] = ()
     # Monitoring
+    # Invoke `live` with {"healthcheck": true} every N minutes (1 to 5) and alarm when no
+    # healthy answer arrives for 10 minutes, so an idle outage pages too; 0: no health check.
+    health_check_minutes: int = 1
     alarm_email: str | None = None  # subscribed to the alarm topic (confirm the e-mail AWS sends)
     tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -101,6 +107,11 @@ class DeploySettings:
         return self.autoscaling_max is not None
 
     @property
+    def warm(self) -> bool:
+        """Whether the alias keeps provisioned (pre-initialised) environments at all."""
+        return self.provisioned_concurrency > 0 or self.autoscaling
+
+    @property
     def uses_prebuilt_image(self) -> bool:
         return self.image_repository is not None
 
@@ -111,18 +122,17 @@ ENV_DEFAULTS: dict[str, dict[str, Any]] = {
         "stack_name": "SklearnInference-dev",
         "reserved_concurrency": None,
         "auth": "none",
-        "provisioned_concurrency": 0,
+        "autoscaling_min": None,
+        "autoscaling_max": None,
         "log_retention_days": 7,
         "retain_logs": False,
         "termination_protection": False,
         "throttle_rate_limit": 10.0,
         "throttle_burst_limit": 20,
+        "health_check_minutes": 0,
     },
     "prod": {
         "stack_name": "SklearnInference-prod",
-        "provisioned_concurrency": 1,
-        "autoscaling_min": 1,
-        "autoscaling_max": 4,
     },
 }
 
@@ -170,6 +180,8 @@ def _problems(s: DeploySettings) -> typing.Iterator[str]:
             yield f"cors_allowed_origins takes scheme://host[:port] (no '*'), got {origin!r}"
     yield from _auth_problems(s)
     yield from _image_problems(s)
+    if not 0 <= s.health_check_minutes <= 5:
+        yield f"health_check_minutes must be 0 (off) to 5, got {s.health_check_minutes}"
     if s.alarm_email is not None and not _EMAIL.fullmatch(s.alarm_email):
         yield f"alarm_email is not an e-mail address: {s.alarm_email!r}"
 
@@ -185,10 +197,18 @@ def _autoscaling_problems(s: DeploySettings) -> typing.Iterator[str]:
             f"autoscaling needs 1 <= autoscaling_min <= autoscaling_max, got "
             f"{s.autoscaling_min}..{s.autoscaling_max}"
         )
-    elif not s.autoscaling_min <= s.provisioned_concurrency <= s.autoscaling_max:
+    if s.provisioned_concurrency:
         yield (
-            f"provisioned_concurrency ({s.provisioned_concurrency}) is the starting point of "
-            f"autoscaling and must lie within {s.autoscaling_min}..{s.autoscaling_max}"
+            f"provisioned_concurrency ({s.provisioned_concurrency}) and autoscaling_min/max "
+            "would both own the alias's provisioned concurrency: for a fixed amount unset "
+            "autoscaling (-c autoscaling_min=none -c autoscaling_max=none), to scale set "
+            "provisioned_concurrency=0 (the scalable target starts at autoscaling_min)"
+        )
+    if s.reserved_concurrency is not None and s.autoscaling_max > s.reserved_concurrency:
+        yield (
+            f"autoscaling_max ({s.autoscaling_max}) cannot exceed reserved_concurrency "
+            f"({s.reserved_concurrency}): Lambda never provisions more than the function may run; "
+            "raise reserved_concurrency or lower autoscaling_max"
         )
     if not 0.1 <= s.autoscaling_target <= 0.9:
         yield f"autoscaling_target must be between 0.1 and 0.9, got {s.autoscaling_target}"

@@ -9,6 +9,7 @@ from constructs import Construct
 
 from stacks.api import InferenceApi
 from stacks.function import InferenceFunction
+from stacks.health import InferenceHealthCheck
 from stacks.monitoring import InferenceMetrics, InferenceMonitoring
 from stacks.settings import DeploySettings
 
@@ -53,6 +54,8 @@ class InferenceStack(Stack):
 
         self.inference = InferenceFunction(self, "Inference", settings=settings)
         self.http = InferenceApi(self, "Http", settings=settings, alias=self.inference.alias)
+        if settings.health_check_minutes:
+            InferenceHealthCheck(self, "HealthCheck", settings=settings, alias=self.inference.alias)
         self.monitoring = InferenceMonitoring(
             self,
             "Monitoring",

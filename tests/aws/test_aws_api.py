@@ -31,13 +31,15 @@ def test_integration_invokes_the_alias_not_the_function(every_app):
 def test_invoke_permissions_are_on_the_alias_and_scoped_to_each_route(prod):
     alias_id, _ = prod.only("AWS::Lambda::Alias")
     api_id, _ = prod.only("AWS::ApiGatewayV2::Api")
-    permissions = prod.resources("AWS::Lambda::Permission").values()
+    permissions = [
+        p["Properties"]
+        for p in prod.resources("AWS::Lambda::Permission").values()
+        if p["Properties"]["Principal"] == "apigateway.amazonaws.com"
+    ]
     suffixes = set()
-    for permission in permissions:
-        props = permission["Properties"]
+    for props in permissions:
         assert props["FunctionName"] == {"Ref": alias_id}
         assert props["Action"] == "lambda:InvokeFunction"
-        assert props["Principal"] == "apigateway.amazonaws.com"
         parts = props["SourceArn"]["Fn::Join"][1]
         assert {"Ref": api_id} in parts
         suffixes.add(parts[-1])
@@ -69,6 +71,22 @@ def test_stage_writes_json_access_logs_to_a_retained_group(prod):
     assert record["requestId"] == "$context.requestId"
     assert {"status", "routeKey", "ip", "responseLatency", "integrationError"} <= set(record)
     assert all(value.startswith("$context.") for value in record.values())
+
+
+def test_access_log_keeps_the_functions_status_apart_from_lambdas_invoke_status(prod):
+    _, stage = prod.only("AWS::ApiGatewayV2::Stage")
+    record = json.loads(stage["AccessLogSettings"]["Format"])
+    # The statusCode the handler returned (a 503 when the model is missing)...
+    assert record["functionStatus"] == "$context.integration.status"
+    # ...and Lambda's Invoke API answer to API Gateway (200 even then)
+    assert record["lambdaInvokeStatus"] == "$context.integrationStatus"
+    assert "integrationStatus" not in record
+
+
+@pytest.mark.parametrize("app_name", ["dev", "prod"])
+def test_api_is_named_after_its_stack(apps, app_name):
+    _, api = apps[app_name].only("AWS::ApiGatewayV2::Api")
+    assert api["Name"] == apps[app_name].settings.stack_name
 
 
 def test_no_cors_unless_origins_are_configured(dev, prod):

@@ -125,11 +125,28 @@ def test_alias_live_points_at_a_published_version_never_latest(every_app):
     assert alias["FunctionVersion"] == {"Fn::GetAtt": [version_id, "Version"]}
 
 
-def test_prod_alias_has_provisioned_concurrency(prod):
-    prod.assertions.has_resource_properties(
+def test_old_versions_are_retained_so_live_can_point_back_without_a_rebuild(every_app):
+    (version,) = every_app.resources("AWS::Lambda::Version").values()
+    # A new version gets a new logical ID; Retain keeps the old one when it leaves the template
+    assert version["DeletionPolicy"] == "Retain"
+    assert version["UpdateReplacePolicy"] == "Retain"
+
+
+def test_with_autoscaling_the_scalable_target_alone_owns_provisioned_concurrency(prod):
+    # Were the alias to declare an amount too, each deploy would write it back over what the
+    # autoscaler had added.
+    _, alias = prod.only("AWS::Lambda::Alias")
+    assert "ProvisionedConcurrencyConfig" not in alias
+    _, target = prod.only("AWS::ApplicationAutoScaling::ScalableTarget")
+    assert target["MinCapacity"] == 1  # registering the target provisions this much
+
+
+def test_without_autoscaling_the_alias_declares_a_fixed_amount(options):
+    options.assertions.has_resource_properties(
         "AWS::Lambda::Alias",
-        {"Name": "live", "ProvisionedConcurrencyConfig": {"ProvisionedConcurrentExecutions": 1}},
+        {"Name": "live", "ProvisionedConcurrencyConfig": {"ProvisionedConcurrentExecutions": 2}},
     )
+    options.assertions.resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", 0)
 
 
 def test_dev_alias_has_no_provisioned_concurrency(dev):

@@ -17,31 +17,131 @@ def _alias_dimensions(app):
     ]
 
 
-# concern, metric, statistic key, statistic, threshold
+# concern, metric, statistic key, statistic, threshold, (datapoints, of periods)
 ALIAS_ALARMS = [
-    ("errors", "Errors", "Statistic", "Sum", 5),
-    ("duration-p99", "Duration", "ExtendedStatistic", "p99", 1000),
-    ("throttles", "Throttles", "Statistic", "Sum", 0),
-    ("pc-spillover", "ProvisionedConcurrencySpilloverInvocations", "Statistic", "Sum", 0),
+    ("errors", "Errors", "Statistic", "Sum", 5, (1, 1)),
+    # 2 of 3: one slow period is not enough
+    ("duration-p99", "Duration", "ExtendedStatistic", "p99", 1000, (2, 3)),
+    ("throttles", "Throttles", "Statistic", "Sum", 0, (1, 1)),
+    # 3 of 3: spill-over for longer than the autoscaler needs to react (about 5 minutes)
+    ("pc-spillover", "ProvisionedConcurrencySpilloverInvocations", "Statistic", "Sum", 0, (3, 3)),
 ]
 
 
-@pytest.mark.parametrize(("concern", "metric", "stat_key", "stat", "threshold"), ALIAS_ALARMS)
-def test_alias_alarm(prod, concern, metric, stat_key, stat, threshold):
+@pytest.mark.parametrize(
+    ("concern", "metric", "stat_key", "stat", "threshold", "rule"), ALIAS_ALARMS
+)
+def test_alias_alarm(prod, concern, metric, stat_key, stat, threshold, rule):
     alarm = prod.alarm(concern)
     topic_id, _ = prod.only("AWS::SNS::Topic")
     assert alarm["Namespace"] == "AWS/Lambda"
     assert alarm["MetricName"] == metric
     assert alarm[stat_key] == stat
     assert alarm["Period"] == 300
-    assert alarm["EvaluationPeriods"] == 1
-    assert alarm["DatapointsToAlarm"] == 1
+    assert (alarm["DatapointsToAlarm"], alarm["EvaluationPeriods"]) == rule
     assert alarm["Threshold"] == threshold
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
     assert alarm["TreatMissingData"] == "notBreaching"
     assert alarm["Dimensions"] == _alias_dimensions(prod)
     assert alarm["AlarmActions"] == [{"Ref": topic_id}]
     assert alarm["OKActions"] == [{"Ref": topic_id}]
+
+
+def test_duration_p99_is_not_judged_on_too_few_requests(dev, prod):
+    # Below 1000 requests in a period, p99 is the slowest request or two: the alarm holds its
+    # state instead of paging on one slow call.
+    for app in (dev, prod):
+        assert app.alarm("duration-p99")["EvaluateLowSampleCountPercentile"] == "ignore"
+
+
+def _handler_dimensions(app):
+    fn_id, _ = app.only("AWS::Lambda::Function")
+    return [
+        {"Name": "function_name", "Value": {"Ref": fn_id}},
+        {"Name": "service", "Value": "sklearn-inference"},
+    ]
+
+
+def test_server_errors_alarm_watches_the_handlers_own_5xx_metric(dev, prod):
+    # Lambda's Errors never sees a 503 model_unavailable: the handler answers it.
+    for app in (dev, prod):
+        alarm = app.alarm("server-errors")
+        assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (
+            "SklearnInference",
+            "ServerErrors",
+            "Sum",
+        )
+        # The dimension set without the version: one series across deploys
+        assert sorted(alarm["Dimensions"], key=lambda d: d["Name"]) == _handler_dimensions(app)
+        assert (alarm["Period"], alarm["Threshold"], alarm["EvaluationPeriods"]) == (300, 5, 1)
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+        # No 5xx, no data point: that is healthy
+        assert alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_health_check_alarm_fires_when_healthy_answers_stop(prod):
+    alarm = prod.alarm("health-check")
+    topic_id, _ = prod.only("AWS::SNS::Topic")
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (
+        "SklearnInference",
+        "HealthCheck",
+        "Minimum",
+    )
+    assert sorted(alarm["Dimensions"], key=lambda d: d["Name"]) == _handler_dimensions(prod)
+    assert alarm["ComparisonOperator"] == "LessThanThreshold"
+    assert alarm["Threshold"] == 1
+    # An idle outage or a stopped schedule leaves no data: that must page too
+    assert alarm["TreatMissingData"] == "breaching"
+    assert (alarm["Period"], alarm["DatapointsToAlarm"], alarm["EvaluationPeriods"]) == (300, 2, 2)
+    assert alarm["AlarmActions"] == [{"Ref": topic_id}]
+
+
+def test_health_check_invokes_the_live_alias_every_minute(prod):
+    alias_id, _ = prod.only("AWS::Lambda::Alias")
+    rule_id, rule = prod.only("AWS::Events::Rule")
+    assert rule["ScheduleExpression"] == "rate(1 minute)"
+    assert rule["State"] == "ENABLED"
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Ref": alias_id}
+    assert json.loads(target["Input"]) == {"healthcheck": True}
+    assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] == 120
+    (permission,) = [
+        p["Properties"]
+        for p in prod.resources("AWS::Lambda::Permission").values()
+        if p["Properties"]["Principal"] == "events.amazonaws.com"
+    ]
+    assert permission["FunctionName"] == {"Ref": alias_id}
+    assert permission["SourceArn"] == {"Fn::GetAtt": [rule_id, "Arn"]}
+
+
+def test_dev_has_no_health_check(dev):
+    dev.assertions.resource_count_is("AWS::Events::Rule", 0)
+
+
+def _alarm_names(app):
+    return sorted(
+        a["Properties"]["AlarmName"] for a in app.resources("AWS::CloudWatch::Alarm").values()
+    )
+
+
+def test_alarm_set_per_environment(dev, prod):
+    assert _alarm_names(prod) == [
+        "SklearnInference-prod-api-5xx",
+        "SklearnInference-prod-duration-p99",
+        "SklearnInference-prod-errors",
+        "SklearnInference-prod-health-check",
+        "SklearnInference-prod-pc-spillover",
+        "SklearnInference-prod-server-errors",
+        "SklearnInference-prod-throttles",
+    ]
+    # No provisioned concurrency and no health check in dev
+    assert _alarm_names(dev) == [
+        "SklearnInference-dev-api-5xx",
+        "SklearnInference-dev-duration-p99",
+        "SklearnInference-dev-errors",
+        "SklearnInference-dev-server-errors",
+        "SklearnInference-dev-throttles",
+    ]
 
 
 def test_api_5xx_alarm(prod):
@@ -58,21 +158,6 @@ def test_api_5xx_alarm(prod):
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
     assert alarm["TreatMissingData"] == "notBreaching"
     assert alarm["AlarmActions"] == [{"Ref": topic_id}]
-
-
-def test_spillover_alarm_exists_only_with_provisioned_concurrency(dev, prod):
-    names = lambda app: sorted(  # noqa: E731
-        a["Properties"]["AlarmName"] for a in app.resources("AWS::CloudWatch::Alarm").values()
-    )
-    assert names(prod) == [
-        "SklearnInference-prod-api-5xx",
-        "SklearnInference-prod-duration-p99",
-        "SklearnInference-prod-errors",
-        "SklearnInference-prod-pc-spillover",
-        "SklearnInference-prod-throttles",
-    ]
-    assert "SklearnInference-dev-pc-spillover" not in names(dev)
-    assert len(names(dev)) == 4
 
 
 def test_every_alarm_notifies_the_one_topic(every_app):
@@ -129,11 +214,15 @@ def test_dashboard_covers_function_cold_starts_concurrency_and_api(prod):
     text = _dashboard_text(prod)
     fn_id, _ = prod.only("AWS::Lambda::Function")
     widgets = json.loads(text)["widgets"]
-    metrics = [m for w in widgets for m in w["properties"].get("metrics", [])]
+    lines = [m for w in widgets for m in w["properties"].get("metrics", [])]
+    metrics = [m for m in lines if isinstance(m[0], str)]
+    expressions = [m[0]["expression"] for m in lines if isinstance(m[0], dict)]
     by_name = {m[1]: m for m in metrics}
     for name in (
         "Invocations",
         "Errors",
+        "ServerErrors",
+        "HealthCheck",
         "Throttles",
         "Duration",
         "ConcurrentExecutions",
@@ -148,18 +237,17 @@ def test_dashboard_covers_function_cold_starts_concurrency_and_api(prod):
         assert name in by_name, name
     stats = {m[-1].get("stat") for m in metrics if m[1] in ("Duration", "Latency")}
     assert {"p50", "p99"} <= stats
-    # The Powertools ColdStart metric: namespace from the function environment, dimensions
-    # exactly as Powertools emits them (function_name = bare function name, service).
-    cold = by_name["ColdStart"]
-    assert cold[:6] == [
-        "SklearnInference",
-        "ColdStart",
-        "function_name",
-        f"<{fn_id}>",
-        "service",
-        "sklearn-inference",
-    ]
+    # The handler's EMF metrics: namespace from the function environment, dimensions exactly as
+    # the handler emits them (function_name = bare function name, service).
+    for name in ("ColdStart", "ServerErrors", "HealthCheck"):
+        namespace, _, *dimensions = by_name[name][:6]
+        assert namespace == "SklearnInference"
+        assert dict(zip(dimensions[::2], dimensions[1::2], strict=True)) == {
+            "function_name": f"<{fn_id}>",
+            "service": "sklearn-inference",
+        }
     assert "@initDuration" in text
+    assert expressions == ["100 * errors / requests"]  # the API's 5xx rate
 
 
 def test_dashboard_shows_provisioned_concurrency_only_when_enabled(dev):

@@ -30,8 +30,10 @@ def test_dev_is_the_default_environment():
 
 def test_prod_defaults_keep_one_environment_warm_and_scale_on_utilization():
     prod = build_settings({**CDK_JSON_CONTEXT, "env": "prod"})
-    assert prod.provisioned_concurrency == 1
+    # The scalable target alone owns provisioned concurrency: it starts at the minimum
+    assert prod.provisioned_concurrency == 0
     assert (prod.autoscaling_min, prod.autoscaling_max, prod.autoscaling_target) == (1, 4, 0.7)
+    assert prod.warm
     assert prod.architecture == "arm64"
     assert prod.memory_mb == 1024
     assert prod.auth == "iam"  # private: SigV4 callers only
@@ -51,6 +53,7 @@ def test_dev_defaults_are_cheap_and_disposable():
     assert dev.reserved_concurrency is None
     assert dev.provisioned_concurrency == 0
     assert not dev.autoscaling
+    assert not dev.warm
     assert not dev.termination_protection and not dev.retain_logs
     assert dev.log_retention_days == 7
 
@@ -66,17 +69,16 @@ def test_command_line_strings_are_converted_to_field_types():
             "env": "prod",
             "memory_mb": "2048",
             "tracing": "false",
-            "provisioned_concurrency": "2",
             "autoscaling_max": "8",
             "throttle_rate_limit": "25.5",
             "cors_allowed_origins": "https://a.example.com, https://b.example.com",
             "reserved_concurrency": "none",
+            "provisioned_concurrency": "0",
             "tags": '{"CostCenter": "ml-42"}',
         }
     )
     assert settings.memory_mb == 2048
     assert settings.tracing is False
-    assert settings.provisioned_concurrency == 2
     assert settings.autoscaling_max == 8
     assert settings.throttle_rate_limit == 25.5
     assert settings.cors_allowed_origins == ("https://a.example.com", "https://b.example.com")
@@ -121,27 +123,27 @@ def test_typo_in_an_environment_block_is_refused():
         ({"provisioned_concurrency": -1}, "provisioned_concurrency must be 0 or more"),
         ({"reserved_concurrency": 0}, "reserved_concurrency must be at least 1"),
         (
-            {"reserved_concurrency": 2, "provisioned_concurrency": 3},
-            "cannot exceed reserved_concurrency",
+            {
+                "reserved_concurrency": 2,
+                "provisioned_concurrency": 3,
+                "autoscaling_min": None,
+                "autoscaling_max": None,
+            },
+            "provisioned_concurrency (3) cannot exceed reserved_concurrency (2)",
         ),
-        ({"autoscaling_max": 4}, "set together or not at all"),
+        # `-c env=prod -c reserved_concurrency=2` used to synthesize a maximum of 4 that Lambda
+        # could never apply
         (
-            {"provisioned_concurrency": 5, "autoscaling_min": 5, "autoscaling_max": 2},
+            {"reserved_concurrency": 2},
+            "autoscaling_max (4) cannot exceed reserved_concurrency (2)",
+        ),
+        ({"autoscaling_min": None}, "set together or not at all"),
+        (
+            {"autoscaling_min": 5, "autoscaling_max": 2},
             "1 <= autoscaling_min <= autoscaling_max",
         ),
-        (
-            {"provisioned_concurrency": 0, "autoscaling_min": 1, "autoscaling_max": 2},
-            "must lie within 1..2",
-        ),
-        (
-            {
-                "provisioned_concurrency": 1,
-                "autoscaling_min": 1,
-                "autoscaling_max": 2,
-                "autoscaling_target": 1.5,
-            },
-            "autoscaling_target must be between 0.1 and 0.9",
-        ),
+        ({"provisioned_concurrency": 2}, "would both own the alias's provisioned concurrency"),
+        ({"autoscaling_target": 1.5}, "autoscaling_target must be between 0.1 and 0.9"),
         ({"architecture": "arm"}, "architecture must be one of arm64, x86_64"),
         ({"log_retention_days": 10}, "log_retention_days must be one of"),
         ({"model_backend": "torch"}, "model_backend must be one of"),
