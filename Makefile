@@ -60,7 +60,9 @@ NPM_STAMP := node_modules/.installed
 # --no-install: never fetch an unpinned CLI (npm's `latest` aws-cdk cannot read these assemblies).
 CDK := npx --no-install cdk
 CDK_FLAGS := --no-notices -c env=$(ENV)
-.PHONY: npm synth diff deploy-aws destroy-aws
+.PHONY: npm synth diff preflight-aws deploy-aws destroy-aws
+# PREFLIGHT=0 skips the pre-deploy check (e.g. a CI role without the read permissions it needs).
+PREFLIGHT ?= 1
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -75,7 +77,11 @@ synth: $(VENV_STAMP) $(NPM_STAMP) ## Synthesize the AWS stack for ENV (dev|prod)
 diff: model $(NPM_STAMP) ## Show what deploy-aws would change in ENV's deployed stack
 	$(CDK) diff $(CDK_FLAGS)
 
+preflight-aws: $(VENV_STAMP) ## Check the account can take ENV's stack: credentials, bootstrap, Lambda concurrency quota
+	$(PY) -m ops.preflight --env $(ENV)
+
 deploy-aws: model $(NPM_STAMP) ## Build the image and deploy ENV's stack (credentials, Docker, cdk bootstrap)
+	@if [ "$(PREFLIGHT)" != 0 ]; then $(MAKE) --no-print-directory preflight-aws ENV=$(ENV); fi
 	$(CDK) deploy $(CDK_FLAGS) --outputs-file cdk.out/outputs-$(ENV).json
 
 destroy-aws: $(VENV_STAMP) $(NPM_STAMP) ## Delete ENV's stack (asks first)
