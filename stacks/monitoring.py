@@ -8,6 +8,7 @@ what each alarm sees and what it does not; keep the two in step.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_apigatewayv2 as apigwv2
@@ -29,6 +30,37 @@ SERVER_ERRORS_THRESHOLD = 5  # the handler's own 5xx responses (sum) per 5 minut
 DURATION_P99_THRESHOLD_MS = 1000  # p99 duration per 5 minutes
 API_5XX_THRESHOLD = 5  # 5xx responses (sum) per 5 minutes
 GREATER = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
+
+
+def new_alarm(
+    scope: Construct,
+    concern: str,
+    *,
+    name: str,
+    metric: cloudwatch.IMetric,
+    threshold: float,
+    description: str,
+    periods: int = 1,
+    datapoints: int = 1,
+    comparison: cloudwatch.ComparisonOperator = GREATER,
+    # An idle API has no data points; that is not an outage.
+    missing: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
+    low_samples: str | None = None,
+) -> cloudwatch.Alarm:
+    """Every alarm of the app, stack or release: `datapoints` of `periods` beyond `threshold`."""
+    return cloudwatch.Alarm(
+        scope,
+        "".join(part.title() for part in concern.split("-")) + "Alarm",
+        alarm_name=name,
+        alarm_description=description,
+        metric=metric,
+        threshold=threshold,
+        comparison_operator=comparison,
+        evaluation_periods=periods,
+        datapoints_to_alarm=datapoints,
+        treat_missing_data=missing,
+        evaluate_low_sample_count_percentile=low_samples,
+    )
 
 
 def handler_dimensions(
@@ -170,26 +202,16 @@ class InferenceMonitoring(Construct):
             metric: cloudwatch.IMetric,
             threshold: float,
             description: str,
-            *,
-            periods: int = 1,
-            datapoints: int = 1,
-            comparison: cloudwatch.ComparisonOperator = GREATER,
-            # An idle API has no data points; that is not an outage.
-            missing: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
-            low_samples: str | None = None,
+            **rule: Any,
         ) -> cloudwatch.Alarm:
-            created = cloudwatch.Alarm(
+            created = new_alarm(
                 self,
-                "".join(part.title() for part in concern.split("-")) + "Alarm",
-                alarm_name=alarm_name(stack_name, concern),
-                alarm_description=description,
+                concern,
+                name=alarm_name(stack_name, concern),
                 metric=metric,
                 threshold=threshold,
-                comparison_operator=comparison,
-                evaluation_periods=periods,
-                datapoints_to_alarm=datapoints,
-                treat_missing_data=missing,
-                evaluate_low_sample_count_percentile=low_samples,
+                description=description,
+                **rule,
             )
             created.add_alarm_action(cw_actions.SnsAction(self.topic))
             created.add_ok_action(cw_actions.SnsAction(self.topic))

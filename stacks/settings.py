@@ -24,6 +24,18 @@ ARCHITECTURES = ("arm64", "x86_64")
 AUTH_MODES = ("none", "jwt", "iam")
 MODEL_BACKENDS = ("auto", "onnx", "joblib")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# CodeDeploy's predefined Lambda configurations (CodeDeployDefault.Lambda<name>).
+DEPLOYMENT_CONFIGS = (
+    "AllAtOnce",
+    "Canary10Percent5Minutes",
+    "Canary10Percent10Minutes",
+    "Canary10Percent15Minutes",
+    "Canary10Percent30Minutes",
+    "Linear10PercentEvery1Minute",
+    "Linear10PercentEvery2Minutes",
+    "Linear10PercentEvery3Minutes",
+    "Linear10PercentEvery10Minutes",
+)
 # CloudWatch Logs accepts only these retention periods (days).
 RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827)
 # The HTTP API gives up on an integration after 29 s, so a longer function timeout only bills
@@ -88,6 +100,9 @@ class DeploySettings:
     auth: str = "iam"  # iam (SigV4 callers) | jwt | none (public)
     jwt_issuer: str | None = None
     jwt_audiences: tuple[str, ...] = ()
+    # Releasing: CodeDeploy moves `live` to each new version (README, "Releasing")
+    deployment_config: str = "Canary10Percent5Minutes"  # one of DEPLOYMENT_CONFIGS
+    pre_traffic_hook: bool = True  # check the reference predictions before any traffic shifts
     # Monitoring
     # Invoke `live` with {"healthcheck": true} every N minutes (1 to 5) and alarm when no
     # healthy answer arrives for 10 minutes, so an idle outage pages too; 0: no health check.
@@ -112,6 +127,11 @@ class DeploySettings:
         return self.provisioned_concurrency > 0 or self.autoscaling
 
     @property
+    def gradual_release(self) -> bool:
+        """Whether CodeDeploy shifts traffic in steps, leaving time for alarms to judge."""
+        return self.deployment_config != "AllAtOnce"
+
+    @property
     def uses_prebuilt_image(self) -> bool:
         return self.image_repository is not None
 
@@ -130,6 +150,7 @@ ENV_DEFAULTS: dict[str, dict[str, Any]] = {
         "throttle_rate_limit": 10.0,
         "throttle_burst_limit": 20,
         "health_check_minutes": 0,
+        "deployment_config": "AllAtOnce",
     },
     "prod": {
         "stack_name": "SklearnInference-prod",
@@ -146,6 +167,7 @@ def _problems(s: DeploySettings) -> typing.Iterator[str]:
     yield from one_of("auth", s.auth, AUTH_MODES)
     yield from one_of("model_backend", s.model_backend, MODEL_BACKENDS)
     yield from one_of("log_level", s.log_level, LOG_LEVELS)
+    yield from one_of("deployment_config", s.deployment_config, DEPLOYMENT_CONFIGS)
     yield from one_of("log_retention_days", s.log_retention_days, RETENTION_DAYS)
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,127}", s.stack_name):
         yield f"stack_name must be letters, digits and hyphens, got {s.stack_name!r}"

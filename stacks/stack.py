@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from aws_cdk import Aws, CfnOutput, Fn, Stack, Tags
@@ -11,9 +12,12 @@ from stacks.api import InferenceApi
 from stacks.function import InferenceFunction
 from stacks.health import InferenceHealthCheck
 from stacks.monitoring import InferenceMetrics, InferenceMonitoring
+from stacks.release import InferenceRelease
 from stacks.settings import DeploySettings
 
 SAMPLE_BODY = '{"features": [5.1, 3.5, 1.4, 0.2]}'
+# The golden predictions the pre-traffic hook checks each new version against (model/train.py).
+REFERENCE_FILE = Path(__file__).resolve().parent.parent / "model" / "artifacts" / "reference.json"
 
 
 def _predict_command(auth: str, url: str) -> list[str]:
@@ -34,10 +38,17 @@ def _predict_command(auth: str, url: str) -> list[str]:
 
 
 class InferenceStack(Stack):
-    """The container-image function and its alias, the HTTP API, alarms and dashboard."""
+    """The container-image function and its alias, the HTTP API, alarms and dashboard, and the
+    CodeDeploy release of each new version."""
 
     def __init__(
-        self, scope: Construct, id: str, *, settings: DeploySettings, **kwargs: Any
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        settings: DeploySettings,
+        reference_file: Path = REFERENCE_FILE,
+        **kwargs: Any,
     ) -> None:
         super().__init__(
             scope,
@@ -67,6 +78,14 @@ class InferenceStack(Stack):
                 settings=settings,
             ),
             function_log_group=self.inference.log_group,
+        )
+        self.release = InferenceRelease(
+            self,
+            "Release",
+            settings=settings,
+            function=self.inference.function,
+            alias=self.inference.alias,
+            reference_file=reference_file,
         )
 
         CfnOutput(self, "ApiUrl", value=self.http.url, description="Base URL of the HTTP API")

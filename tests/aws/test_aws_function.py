@@ -9,7 +9,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_function_is_an_arm64_container_image_with_production_sizing(prod):
-    _, fn = prod.only("AWS::Lambda::Function")
+    _, fn = prod.function()
     assert fn["PackageType"] == "Image"
     assert fn["Architectures"] == ["arm64"]
     assert fn["MemorySize"] == 1024
@@ -21,7 +21,7 @@ def test_function_is_an_arm64_container_image_with_production_sizing(prod):
 
 
 def test_dev_function_is_unreserved(dev):
-    _, fn = dev.only("AWS::Lambda::Function")
+    _, fn = dev.function()
     assert "ReservedConcurrentExecutions" not in fn
 
 
@@ -31,18 +31,18 @@ def test_function_image_is_the_repository_dockerfile_built_for_the_function_arch
         assert image["source"]["dockerFile"] == "Dockerfile"
         assert image["source"]["platform"] == platform
         (destination,) = image["destinations"].values()
-        _, fn = app.only("AWS::Lambda::Function")
+        _, fn = app.function()
         assert fn["Code"]["ImageUri"]["Fn::Sub"].endswith(":" + destination["imageTag"])
 
 
 def test_x86_setting_builds_and_runs_amd64(options):
-    _, fn = options.only("AWS::Lambda::Function")
+    _, fn = options.function()
     assert fn["Architectures"] == ["x86_64"]
 
 
 def test_function_environment_is_what_the_handler_reads(dev, prod):
     for app in (dev, prod):
-        _, fn = app.only("AWS::Lambda::Function")
+        _, fn = app.function()
         # No MAX_BODY_BYTES: unset, the handler derives the limit from the model's width
         assert fn["Environment"]["Variables"] == {
             "MODEL_BACKEND": "auto",
@@ -54,7 +54,7 @@ def test_function_environment_is_what_the_handler_reads(dev, prod):
 
 
 def test_max_body_bytes_reaches_the_handler_only_when_set(prod_options):
-    _, fn = prod_options.only("AWS::Lambda::Function")
+    _, fn = prod_options.function()
     assert fn["Environment"]["Variables"]["MAX_BODY_BYTES"] == "65536"
 
 
@@ -63,7 +63,7 @@ def test_max_body_bytes_reaches_the_handler_only_when_set(prod_options):
 )
 def test_function_logs_to_its_own_group_with_retention(apps, app_name, days, policy):
     app = apps[app_name]
-    _, fn = app.only("AWS::Lambda::Function")
+    _, fn = app.function()
     group_id = fn["LoggingConfig"]["LogGroup"]["Ref"]
     group = app.template["Resources"][group_id]
     assert group["Type"] == "AWS::Logs::LogGroup"
@@ -72,12 +72,11 @@ def test_function_logs_to_its_own_group_with_retention(apps, app_name, days, pol
 
 
 def test_function_role_may_write_only_its_own_log_group(prod):
-    _, fn = prod.only("AWS::Lambda::Function")
+    _, fn = prod.function()
     group_id = fn["LoggingConfig"]["LogGroup"]["Ref"]
-    _, role = prod.only("AWS::IAM::Role")
-    assert "ManagedPolicyArns" not in role
-    _, policy = prod.only("AWS::IAM::Policy")
-    statements = policy["PolicyDocument"]["Statement"]
+    role_id = fn["Role"]["Fn::GetAtt"][0]
+    assert "ManagedPolicyArns" not in prod.template["Resources"][role_id]["Properties"]
+    statements = prod.policy_of(role_id)["PolicyDocument"]["Statement"]
     assert {
         "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
         "Effect": "Allow",
@@ -90,29 +89,29 @@ def test_function_role_may_write_only_its_own_log_group(prod):
 
 
 def test_tracing_off_removes_xray_and_its_permissions(options):
-    _, fn = options.only("AWS::Lambda::Function")
+    _, fn = options.function()
     assert "TracingConfig" not in fn  # PassThrough: no active tracing
-    _, policy = options.only("AWS::IAM::Policy")
+    policy = options.policy_of(fn["Role"]["Fn::GetAtt"][0])
     assert all(s["Resource"] != "*" for s in policy["PolicyDocument"]["Statement"])
 
 
 def test_prebuilt_image_by_digest_needs_no_docker_asset(options):
     assert options.assets["dockerImages"] == {}
-    _, fn = options.only("AWS::Lambda::Function")
+    _, fn = options.function()
     image_uri = fn["Code"]["ImageUri"]["Fn::Join"][1]
     assert image_uri[-1] == "/inference@" + options.settings.image_digest
 
 
 def test_prebuilt_image_by_repository_arn_and_tag(prod_options):
     assert prod_options.assets["dockerImages"] == {}
-    _, fn = prod_options.only("AWS::Lambda::Function")
+    _, fn = prod_options.function()
     joined = fn["Code"]["ImageUri"]["Fn::Join"][1]
     assert "".join(p for p in joined if isinstance(p, str)).endswith("/team/inference:v1.2.3")
     assert "123456789012.dkr.ecr.eu-west-1." in "".join(p for p in joined if isinstance(p, str))
 
 
 def test_reserved_concurrency_from_settings(options):
-    _, fn = options.only("AWS::Lambda::Function")
+    _, fn = options.function()
     assert fn["ReservedConcurrentExecutions"] == 10
 
 

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.slow
 
 
 def _alias_dimensions(app):
-    fn_id, _ = app.only("AWS::Lambda::Function")
+    fn_id, _ = app.function()
     return [
         {"Name": "FunctionName", "Value": {"Ref": fn_id}},
         {"Name": "Resource", "Value": {"Fn::Join": ["", [{"Ref": fn_id}, ":live"]]}},
@@ -55,7 +55,7 @@ def test_duration_p99_is_not_judged_on_too_few_requests(dev, prod):
 
 
 def _handler_dimensions(app):
-    fn_id, _ = app.only("AWS::Lambda::Function")
+    fn_id, _ = app.function()
     return [
         {"Name": "function_name", "Value": {"Ref": fn_id}},
         {"Name": "service", "Value": "sklearn-inference"},
@@ -119,9 +119,8 @@ def test_dev_has_no_health_check(dev):
 
 
 def _alarm_names(app):
-    return sorted(
-        a["Properties"]["AlarmName"] for a in app.resources("AWS::CloudWatch::Alarm").values()
-    )
+    """The stack's alarms (those that notify), without the per-version release alarms."""
+    return sorted(name for name in app.alarms() if "-release-" not in name)
 
 
 def test_alarm_set_per_environment(dev, prod):
@@ -160,10 +159,14 @@ def test_api_5xx_alarm(prod):
     assert alarm["AlarmActions"] == [{"Ref": topic_id}]
 
 
-def test_every_alarm_notifies_the_one_topic(every_app):
+def test_every_stack_alarm_notifies_the_one_topic_and_release_alarms_do_not(every_app):
+    # Release alarms roll a deployment back; the stack's alarms already page for the same faults
     topic_id, _ = every_app.only("AWS::SNS::Topic")
-    for alarm in every_app.resources("AWS::CloudWatch::Alarm").values():
-        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
+    for name, alarm in every_app.alarms().items():
+        if "-release-" in name:
+            assert "AlarmActions" not in alarm and "OKActions" not in alarm, name
+        else:
+            assert alarm["AlarmActions"] == [{"Ref": topic_id}], name
 
 
 def test_topic_refuses_plain_http_publishers(prod):
@@ -187,8 +190,8 @@ def test_topic_lets_only_this_stacks_alarms_publish(prod):
     source_arn = allow["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Join"][1]
     assert source_arn[-1] == ":alarm:SklearnInference-prod-*"
     # ...and every alarm's name falls under that pattern
-    for alarm in prod.resources("AWS::CloudWatch::Alarm").values():
-        assert alarm["Properties"]["AlarmName"].startswith("SklearnInference-prod-")
+    for name in prod.alarms():
+        assert name.startswith("SklearnInference-prod-"), name
 
 
 def test_email_subscription_only_when_configured(dev, options):
@@ -198,21 +201,14 @@ def test_email_subscription_only_when_configured(dev, options):
     )
 
 
-def _rendered(value) -> str:
-    """An Fn::Join with every Ref rendered as <LogicalId>."""
-    return "".join(
-        p if isinstance(p, str) else f"<{p.get('Ref', p)}>" for p in value["Fn::Join"][1]
-    )
-
-
 def _dashboard_text(app) -> str:
     _, dashboard = app.only("AWS::CloudWatch::Dashboard")
-    return _rendered(dashboard["DashboardBody"])
+    return app.rendered(dashboard["DashboardBody"])
 
 
 def test_dashboard_covers_function_cold_starts_concurrency_and_api(prod):
     text = _dashboard_text(prod)
-    fn_id, _ = prod.only("AWS::Lambda::Function")
+    fn_id, _ = prod.function()
     widgets = json.loads(text)["widgets"]
     lines = [m for w in widgets for m in w["properties"].get("metrics", [])]
     metrics = [m for m in lines if isinstance(m[0], str)]
@@ -271,7 +267,7 @@ def test_outputs_give_url_curl_function_alias_dashboard_and_topic(prod):
     topic_id, _ = prod.only("AWS::SNS::Topic")
     api_id, _ = prod.only("AWS::ApiGatewayV2::Api")
     assert outputs["AliasArn"]["Value"] == {"Ref": alias_id}
-    _, fn = prod.only("AWS::Lambda::Function")
+    _, fn = prod.function()
     assert outputs["FunctionLogGroup"]["Value"] == fn["LoggingConfig"]["LogGroup"]
     assert outputs["AlarmTopicArn"]["Value"] == {"Ref": topic_id}
     invoke_arn = outputs["ApiInvokeArn"]["Value"]["Fn::Join"][1]
@@ -282,7 +278,7 @@ def test_outputs_give_url_curl_function_alias_dashboard_and_topic(prod):
 
 
 def test_predict_command_signs_with_sigv4_when_the_api_needs_iam(prod):
-    curl = _rendered(prod.template["Outputs"]["PredictCommand"]["Value"])
+    curl = prod.rendered(prod.template["Outputs"]["PredictCommand"]["Value"])
     assert curl.startswith('curl -sS --aws-sigv4 "aws:amz:<AWS::Region>:execute-api" ')
     assert '--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY"' in curl
     assert "-X POST https://" in curl
@@ -296,5 +292,5 @@ def test_predict_command_signs_with_sigv4_when_the_api_needs_iam(prod):
     [("dev", ""), ("dev-options", '-H "authorization: Bearer $TOKEN" ')],
 )
 def test_predict_command_for_public_and_jwt_apis(apps, app_name, credentials):
-    curl = _rendered(apps[app_name].template["Outputs"]["PredictCommand"]["Value"])
+    curl = apps[app_name].rendered(apps[app_name].template["Outputs"]["PredictCommand"]["Value"])
     assert curl.startswith(f"curl -sS {credentials}-X POST https://")

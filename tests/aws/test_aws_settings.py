@@ -34,6 +34,9 @@ def test_prod_defaults_keep_one_environment_warm_and_scale_on_utilization():
     assert prod.provisioned_concurrency == 0
     assert (prod.autoscaling_min, prod.autoscaling_max, prod.autoscaling_target) == (1, 4, 0.7)
     assert prod.warm
+    # Releases: 10% for 5 minutes, judged by the release alarms, after the pre-traffic check
+    assert prod.deployment_config == "Canary10Percent5Minutes" and prod.gradual_release
+    assert prod.pre_traffic_hook
     assert prod.architecture == "arm64"
     assert prod.memory_mb == 1024
     assert prod.auth == "iam"  # private: SigV4 callers only
@@ -54,6 +57,8 @@ def test_dev_defaults_are_cheap_and_disposable():
     assert dev.provisioned_concurrency == 0
     assert not dev.autoscaling
     assert not dev.warm
+    assert dev.deployment_config == "AllAtOnce" and not dev.gradual_release
+    assert dev.health_check_minutes == 0
     assert not dev.termination_protection and not dev.retain_logs
     assert dev.log_retention_days == 7
 
@@ -168,6 +173,8 @@ def test_typo_in_an_environment_block_is_refused():
         ({"max_body_bytes": 0}, "max_body_bytes must be between 1 and 6291456"),
         ({"max_body_bytes": 6291457}, "max_body_bytes must be between 1 and 6291456"),
         ({"auth": "open"}, "auth must be one of none, jwt, iam"),
+        ({"deployment_config": "Canary50Percent1Minute"}, "deployment_config must be one of"),
+        ({"health_check_minutes": 10}, "health_check_minutes must be 0 (off) to 5"),
     ],
 )
 def test_invalid_settings_are_refused_with_a_clear_message(overrides, message):
