@@ -12,6 +12,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from stacks.findings import ENVIRONMENT_KMS, NO_NETWORK_CALLS, skip_checkov
 from stacks.logs import log_group
 from stacks.settings import DeploySettings
 
@@ -78,6 +79,27 @@ class InferenceFunction(Construct):
             description=f"scikit-learn inference ({settings.env_name})",
             environment=_handler_environment(settings),
         )
+        skip_checkov(
+            self.function,
+            {
+                "CKV_AWS_116": "API Gateway invokes it synchronously: a failure is the caller's "
+                "answer and nothing is retried. The only asynchronous caller is the health-check "
+                "schedule, and a lost check is what the health-check alarm reports (missing data "
+                "breaches); a dead-letter queue would hold nothing anyone acts on.",
+                "CKV_AWS_117": "The model ships in the image. " + NO_NETWORK_CALLS,
+                "CKV_AWS_173": ENVIRONMENT_KMS,
+            },
+        )
+        if settings.reserved_concurrency is None:
+            skip_checkov(
+                self.function,
+                {
+                    "CKV_AWS_115": "Unreserved on purpose in this environment (dev by default): "
+                    "a reservation comes out of the account's unreserved pool, which new "
+                    "accounts (quota 10) cannot spare at all, and the stage throttle bounds the "
+                    "load instead. Prod reserves 20 (settings.reserved_concurrency).",
+                },
+            )
         if settings.tracing:
             Validations.of(self.role).acknowledge(
                 # Written by CDK for Tracing.ACTIVE: xray:PutTraceSegments/PutTelemetryRecords

@@ -21,6 +21,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from stacks.findings import skip_checkov
 from stacks.naming import alarm_name
 from stacks.settings import DeploySettings
 
@@ -170,6 +171,15 @@ class InferenceMonitoring(Construct):
         # No server-side encryption: the topic carries only alarm state changes (names, metrics,
         # thresholds), and CloudWatch cannot publish to a topic encrypted with the AWS-managed
         # SNS key; a customer-managed key would be one more policy that can silently drop alarms.
+        skip_checkov(
+            self.topic,
+            {
+                "CKV_AWS_26": "The topic carries only alarm state changes (names, metrics, "
+                "thresholds). CloudWatch cannot publish to a topic encrypted with the AWS-managed "
+                "SNS key, and a customer-managed key would be one more policy that can silently "
+                "drop every alarm. The topic policy refuses publishing without TLS.",
+            },
+        )
         # enforce_ssl gives the topic an explicit policy, which replaces SNS's default one (the
         # one that lets same-account sources publish). CloudWatch, a service principal with no
         # identity policy of its own, then needs this statement or every notification is

@@ -59,6 +59,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
+from stacks.findings import ENVIRONMENT_KMS, NO_NETWORK_CALLS, skip_checkov
 from stacks.function import ALIAS_NAME
 from stacks.logs import log_group
 from stacks.monitoring import DURATION_P99_THRESHOLD_MS, handler_dimensions, new_alarm
@@ -279,6 +280,20 @@ class _PreTrafficHook(Construct):
                 "TARGET_VERSION": version.version,
                 "REFERENCE_BUCKET": reference.s3_bucket_name,
                 "REFERENCE_KEY": reference.s3_object_key,
+            },
+        )
+        skip_checkov(
+            self.function,
+            {
+                "CKV_AWS_115": "CodeDeploy alone invokes it, once per deployment; a reservation "
+                "would take from the account's unreserved pool (and fail outright in new "
+                "accounts) to cap a function that never runs twice at once.",
+                "CKV_AWS_116": "It reports its own verdict to CodeDeploy, failures included; a "
+                "hook that never reports fails the deployment, which rolls back. A dead-letter "
+                "queue would add nothing to act on.",
+                "CKV_AWS_117": "It calls only AWS APIs (S3, Lambda, CodeDeploy). "
+                + NO_NETWORK_CALLS,
+                "CKV_AWS_173": ENVIRONMENT_KMS,
             },
         )
         # Every version of this function, not just the new one: a grant naming the new version
