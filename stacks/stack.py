@@ -136,3 +136,11 @@ class InferenceStack(Stack):
             ),
         )
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
+        group = self.release.deployment_group
+        CfnOutput(
+            self,
+            "CodeDeployApplication",
+            value=group.application.application_name,
+            description="Where each release of a new version shows (aws deploy list-deployments)",
+        )
+        CfnOutput(self, "CodeDeployDeploymentGroup", value=group.deployment_group_name)

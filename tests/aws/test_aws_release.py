@@ -65,6 +65,14 @@ def test_alias_moves_through_codedeploy_after_the_gate_is_in_place(prod):
     assert {group_id, hook_id} | release_alarm_ids <= set(alias["DependsOn"])
 
 
+def test_outputs_name_the_codedeploy_application_and_group(prod):
+    app_id, _ = prod.only("AWS::CodeDeploy::Application")
+    group_id, _ = prod.only("AWS::CodeDeploy::DeploymentGroup")
+    outputs = prod.template["Outputs"]
+    assert outputs["CodeDeployApplication"]["Value"] == {"Ref": app_id}
+    assert outputs["CodeDeployDeploymentGroup"]["Value"] == {"Ref": group_id}
+
+
 def test_dev_moves_all_at_once_with_no_alarms_to_pay_for(dev):
     _, group = dev.only("AWS::CodeDeploy::DeploymentGroup")
     assert group["DeploymentConfigName"] == "CodeDeployDefault.LambdaAllAtOnce"
