@@ -110,8 +110,7 @@ class InferenceMetrics:
             return alias.metric(name, period=PERIOD, statistic=statistic)
 
         def emitted_by_handler(name: str, statistic: str) -> cloudwatch.Metric:
-            # The handler's EMF metrics: `function_name` is the bare function name (no alias),
-            # on the dimension set without the version, so one series spans every version.
+            # On the dimension set without the version: one series spans every version.
             return cloudwatch.Metric(
                 namespace=settings.metrics_namespace,
                 metric_name=name,
@@ -168,9 +167,7 @@ class InferenceMonitoring(Construct):
         self.topic = sns.Topic(
             self, "AlarmTopic", display_name=f"{settings.stack_name} alarms", enforce_ssl=True
         )
-        # No server-side encryption: the topic carries only alarm state changes (names, metrics,
-        # thresholds), and CloudWatch cannot publish to a topic encrypted with the AWS-managed
-        # SNS key; a customer-managed key would be one more policy that can silently drop alarms.
+        # No server-side encryption, for the reason the skip gives.
         skip_checkov(
             self.topic,
             {

@@ -268,8 +268,9 @@ class _PreTrafficHook(Construct):
             handler="pre_traffic.handler",
             code=lambda_.Code.from_asset(str(HOOK_DIR), exclude=["__pycache__", "*.pyc"]),
             memory_size=256,
-            # The new version's first invoke is a cold start of the image: allow for it.
-            timeout=Duration.minutes(2),
+            # Room for two slow invokes and their retries (pre_traffic.Clients): a hook that
+            # times out never reports, and CodeDeploy then waits an hour before failing.
+            timeout=Duration.minutes(5),
             role=role,
             log_group=logs,
             description=f"{settings.stack_name}: check a new version before traffic shifts",

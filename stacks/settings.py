@@ -83,12 +83,11 @@ class DeploySettings:
     # Handler environment (handler/settings.py reads these)
     model_backend: str = "auto"
     max_batch_rows: int = 1000
-    max_body_bytes: int | None = (
-        None  # None: the handler derives it from the model and the row limit
-    )
+    # None: MAX_BODY_BYTES is not set and the handler derives the limit from the model
+    max_body_bytes: int | None = None
     log_level: str = "INFO"
     service_name: str = "sklearn-inference"  # POWERTOOLS_SERVICE_NAME, a metric dimension
-    metrics_namespace: str = "SklearnInference"  # POWERTOOLS_METRICS_NAMESPACE (ColdStart metric)
+    metrics_namespace: str = "SklearnInference"  # POWERTOOLS_METRICS_NAMESPACE (EMF metrics)
     # Image: built from ./Dockerfile unless a repository is given (then exactly one of tag/digest)
     image_repository: str | None = None  # ECR repository name or ARN, same region
     image_tag: str | None = None

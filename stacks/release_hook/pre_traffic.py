@@ -35,8 +35,10 @@ class Clients:
 
     @classmethod
     def default(cls) -> Clients:
-        # A new version's first invoke starts a cold environment: allow for it, retry throttles.
-        invoke = Config(read_timeout=70, retries={"max_attempts": 4, "mode": "standard"})
+        # A new version's first invoke starts a cold environment: allow for it, retry once.
+        # Two invokes at two attempts of 60 s stay inside the hook's 5-minute timeout, so the
+        # hook always lives to report.
+        invoke = Config(read_timeout=60, retries={"max_attempts": 2, "mode": "standard"})
         return cls(
             boto3.client("lambda", config=invoke), boto3.client("codedeploy"), boto3.client("s3")
         )

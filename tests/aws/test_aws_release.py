@@ -164,7 +164,7 @@ def test_hook_checks_the_new_version_against_the_reference_file(prod):
     assert variables["FUNCTION_NAME"] == {"Ref": fn_id}
     assert variables["TARGET_VERSION"] == _version_of(prod)
     assert hook["Runtime"].startswith("python3.")
-    assert hook["Timeout"] == 120
+    assert hook["Timeout"] == 300
     # The reference travels as a file asset: the very file the stack was given
     asset = prod.assets["files"][variables["REFERENCE_KEY"].removesuffix(".json")]
     assert asset["source"]["packaging"] == "file"
