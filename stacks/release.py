@@ -30,13 +30,14 @@ notify: the stack's alarms page, these roll back.
 Provisioned concurrency during the shift (AWS Lambda documentation: "Configuring provisioned
 concurrency", "Implement Lambda canary deployments using a weighted alias", the
 AllocatedProvisionedConcurrentExecutions field of the API reference):
-- Provisioned concurrency on an alias stays allowed while it routes by weight, and Lambda splits
-  the alias's amount between the two versions by weight: the amount is shared, not doubled, so
-  the shift adds no provisioned concurrency to pay for. (AWS does not document how it rounds a
-  small amount; were each version given one environment, prod's 1 GB arm64 environment for a
-  5-minute canary would cost about $0.001.) Traffic a version's share cannot cover spills over
-  to on-demand (cold) environments, billed as ordinary duration; pc-spillover's 15-minute rule
-  keeps a 5-minute canary from paging.
+- Provisioned concurrency on an alias stays allowed while it routes by weight, and during a
+  canary or linear deployment Lambda divides the alias's allocation between the two versions
+  (it "fluctuates depending on the amount of concurrency that is provisioned for the function
+  versions"): the amount is shared, not doubled, so the shift adds none to pay for. (AWS does
+  not document how it rounds a small amount; were each version given one environment, prod's
+  1 GB arm64 environment for a 5-minute canary would cost about $0.001.) Traffic a version's
+  share cannot cover spills over to on-demand (cold) environments, billed as ordinary duration;
+  pc-spillover's 15-minute rule keeps a 5-minute canary from paging.
 - Nothing can change the alias's provisioned concurrency while it routes by weight ("Alias with
   weights can not be used with Provisioned Concurrency"): Application Auto Scaling's scaling
   activities fail until the shift ends, then resume. Long linear configs freeze autoscaling for
