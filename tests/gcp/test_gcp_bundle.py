@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, write_fake_root
+from conftest import REPO_ROOT, write_fake_model, write_fake_root
 from program_modules import load
 
 from handler.bundle import gcf_source_files
@@ -54,7 +54,7 @@ def test_object_name_changes_when_a_shipped_file_changes(tmp_path):
 def test_object_name_changes_when_the_model_changes(tmp_path):
     root = write_fake_root(tmp_path / "a")
     before = name_for(root)
-    (root / "model" / "artifacts" / "model.onnx").write_bytes(b"retrained")
+    write_fake_model(root, b"retrained")
     assert name_for(root) != before
 
 
