@@ -148,8 +148,8 @@ def test_every_third_party_import_of_the_handler_is_a_runtime_requirement() -> N
         "orjson": "orjson",
         "onnxruntime": "onnxruntime",
         "functions_framework": "functions-framework",
-        "aws_lambda_powertools": "aws-lambda-powertools",
         "flask": "functions-framework",
+        "werkzeug": "functions-framework",
     }
     optional = {"joblib"}
     stdlib = set(__import__("sys").stdlib_module_names)
