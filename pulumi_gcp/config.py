@@ -64,7 +64,9 @@ class StackConfig:
     bundle_retention_days: int = 30
     model_backend: str = "auto"
     max_batch_rows: int = 1000
-    max_body_bytes: int = 6 * 1024 * 1024
+    # Unset: the handler derives the limit from the model's width and max_batch_rows
+    # (CONTRACTS.md section 3); set it only to override that.
+    max_body_bytes: int | None = None
     log_level: str = "INFO"
     # Repository root holding main.py, handler/ and model/artifacts/ (relative to pulumi_gcp/).
     source_root: Path = field(default=PROGRAM_DIR.parent)
@@ -90,16 +92,21 @@ class StackConfig:
     def handler_environment(self) -> dict[str, str]:
         """The variables handler/settings.py reads, plus gunicorn's thread count.
 
+        MAX_BODY_BYTES is passed only when maxBodyBytes is set: otherwise the handler's own
+        default (derived from the model) applies, the same on both clouds.
+
         functions-framework serves with gunicorn threads (default 4 per CPU); matching THREADS to
         the request concurrency keeps Cloud Run from routing requests an instance cannot start.
         """
-        return {
+        environment = {
             "MODEL_BACKEND": self.model_backend,
             "MAX_BATCH_ROWS": str(self.max_batch_rows),
-            "MAX_BODY_BYTES": str(self.max_body_bytes),
             "LOG_LEVEL": self.log_level,
             "THREADS": str(self.concurrency),
         }
+        if self.max_body_bytes is not None:
+            environment["MAX_BODY_BYTES"] = str(self.max_body_bytes)
+        return environment
 
     def validate(self) -> StackConfig:
         """Raise ConfigError naming every problem at once; return self when there is none."""
@@ -158,18 +165,24 @@ class StackConfig:
             problems.append(f"modelBackend must be one of {', '.join(MODEL_BACKENDS)}")
         if self.log_level not in LOG_LEVELS:
             problems.append(f"logLevel must be one of {', '.join(LOG_LEVELS)}")
-        for name, value in (
-            ("maxBatchRows", self.max_batch_rows),
-            ("maxBodyBytes", self.max_body_bytes),
-            ("alertServerErrors", self.alert_server_errors),
-            ("alertLatencyP99Ms", self.alert_latency_p99_ms),
-            ("bundleRetentionDays", self.bundle_retention_days),
-        ):
-            if value < 1:
-                problems.append(f"{name} must be at least 1, got {value}")
-        # Cloud Run's request size limit is 32 MiB.
-        if self.max_body_bytes > 32 * 1024 * 1024:
-            problems.append("maxBodyBytes above 32 MiB can never arrive: Cloud Run rejects them")
+        at_least_one = {
+            "maxBatchRows": self.max_batch_rows,
+            "alertServerErrors": self.alert_server_errors,
+            "alertLatencyP99Ms": self.alert_latency_p99_ms,
+            "bundleRetentionDays": self.bundle_retention_days,
+        }
+        if self.max_body_bytes is not None:
+            at_least_one["maxBodyBytes"] = self.max_body_bytes
+            # Cloud Run's request size limit is 32 MiB.
+            if self.max_body_bytes > 32 * 1024 * 1024:
+                problems.append(
+                    "maxBodyBytes above 32 MiB can never arrive: Cloud Run rejects them"
+                )
+        problems += [
+            f"{name} must be at least 1, got {value}"
+            for name, value in at_least_one.items()
+            if value < 1
+        ]
         return problems
 
 
@@ -245,7 +258,7 @@ def load(stack: str, config: Any, gcp_config: Any) -> StackConfig:
         bundle_retention_days=get_int("bundleRetentionDays", defaults.bundle_retention_days),
         model_backend=config.get("modelBackend") or defaults.model_backend,
         max_batch_rows=get_int("maxBatchRows", defaults.max_batch_rows),
-        max_body_bytes=get_int("maxBodyBytes", defaults.max_body_bytes),
+        max_body_bytes=config.get_int("maxBodyBytes"),
         log_level=(config.get("logLevel") or defaults.log_level).upper(),
         source_root=(PROGRAM_DIR / source_root).resolve() if source_root else defaults.source_root,
     ).validate()

@@ -45,6 +45,7 @@ def test_defaults_are_valid_and_production_worthy():
         ({"invokers": ("a@acme.com",)}, "must look like user:"),
         ({"alert_email": "oncall"}, "alertEmail"),
         ({"max_body_bytes": 64 * 1024 * 1024}, "32 MiB"),
+        ({"max_body_bytes": 0}, "maxBodyBytes must be at least 1"),
     ],
 )
 def test_rejects_what_cloud_run_would_refuse(changes, message):
@@ -82,6 +83,14 @@ class FakeConfig:
 def test_missing_project_says_how_to_set_it():
     with pytest.raises(config.ConfigError, match="pulumi config set gcp:project"):
         config.load("dev", FakeConfig({}), FakeConfig({}))
+
+
+def test_max_body_bytes_reaches_the_handler_only_when_set():
+    unset = config.load("prod", FakeConfig({}), FakeConfig({"project": "acme"}))
+    assert unset.max_body_bytes is None
+    assert "MAX_BODY_BYTES" not in unset.handler_environment
+    set_ = config.load("prod", FakeConfig({"maxBodyBytes": "262144"}), FakeConfig({"project": "a"}))
+    assert set_.handler_environment["MAX_BODY_BYTES"] == "262144"
 
 
 def test_function_name_defaults_to_the_stack_and_source_root_to_the_repository():

@@ -83,8 +83,14 @@ def test_handler_environment_is_set(graphs, stack):
     env = service_config(graphs[stack])["environmentVariables"]
     assert env["MODEL_BACKEND"] == "auto"
     assert env["MAX_BATCH_ROWS"] == "1000"
-    assert env["MAX_BODY_BYTES"] == str(6 * 1024 * 1024)
     assert env["LOG_LEVEL"] == {"dev": "DEBUG", "prod": "INFO"}[stack]
+
+
+def test_body_limit_is_left_to_the_handler_unless_set(graphs, stack):
+    # CONTRACTS.md section 3: the handler derives the limit from the model; an infrastructure
+    # default (the old 6 MiB) would silently override it.
+    env = service_config(graphs[stack])["environmentVariables"]
+    assert "MAX_BODY_BYTES" not in env, graphs[stack].one(FUNCTION).urn
 
 
 def test_function_runs_and_builds_as_the_dedicated_accounts(graphs, stack):
