@@ -47,7 +47,11 @@ source = SourceBundle(
 identities = Identities(
     "identities",
     IdentitiesArgs(
-        project=cfg.project, function_name=cfg.function_name, source_bucket=source.bucket.name
+        project=cfg.project,
+        function_name=cfg.function_name,
+        runtime_account_id=cfg.account_ids["runtime"],
+        build_account_id=cfg.account_ids["build"],
+        source_bucket=source.bucket.name,
     ),
     after_apis,
 )

@@ -25,6 +25,9 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # 2nd gen functions: Cloud Run service names are 1-63 characters; 24 keeps the derived
 # service-account ids ("<name>-build", at most 30 characters) valid.
 FUNCTION_NAME = re.compile(r"^[a-z](?:[a-z0-9-]{0,22}[a-z0-9])?$")
+# Service-account ids (the part before @): 6-30 characters, a letter first, no trailing hyphen.
+ACCOUNT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+ACCOUNT_SUFFIXES = {"runtime": "-run", "build": "-build"}
 MEMORY = re.compile(r"^(\d+)(Mi|Gi)$")
 MEMBER = re.compile(r"^(user|serviceAccount|group|domain|principal|principalSet):\S+$")
 
@@ -70,6 +73,11 @@ class StackConfig:
     log_level: str = "INFO"
     # Repository root holding main.py, handler/ and model/artifacts/ (relative to pulumi_gcp/).
     source_root: Path = field(default=PROGRAM_DIR.parent)
+
+    @property
+    def account_ids(self) -> dict[str, str]:
+        """The runtime and build service-account ids, derived from the function name."""
+        return {who: f"{self.function_name}{suffix}" for who, suffix in ACCOUNT_SUFFIXES.items()}
 
     @property
     def memory_mib(self) -> int:
@@ -119,9 +127,17 @@ class StackConfig:
         problems = []
         if not FUNCTION_NAME.match(self.function_name):
             problems.append(
-                "functionName must be 1-24 characters of lowercase letters, digits and hyphens, "
+                "functionName must be up to 24 lowercase letters, digits and hyphens, "
                 f"start with a letter and not end with a hyphen; got {self.function_name!r}"
             )
+        else:
+            problems += [
+                f"functionName {self.function_name!r} makes the service-account id {account!r} "
+                f"({len(account)} characters); account ids need 6-30, so use a functionName of "
+                "at least 2 characters"
+                for account in self.account_ids.values()
+                if not ACCOUNT_ID.match(account)
+            ]
         if self.public and self.invokers:
             problems.append(
                 "set either public or invokers, not both: public already admits everyone"
@@ -131,6 +147,7 @@ class StackConfig:
             for member in self.invokers
             if not MEMBER.match(member)
         ]
+        problems += _colliding_invokers(self.invokers)
         if self.alert_email is not None and "@" not in self.alert_email:
             problems.append(f"alertEmail must be an e-mail address, got {self.alert_email!r}")
         return problems
@@ -184,6 +201,26 @@ class StackConfig:
             if value < 1
         ]
         return problems
+
+
+def member_slug(member: str) -> str:
+    """The stable part of an invoker's resource name: `user:a@b.com` -> `user-a-b-com`."""
+    return re.sub(r"[^a-z0-9]+", "-", member.lower()).strip("-")
+
+
+def _colliding_invokers(members: tuple[str, ...]) -> list[str]:
+    """Members whose resource names would clash (Pulumi would refuse a duplicate URN halfway
+    through `up`): the same member twice, or members that differ only in case or punctuation."""
+    by_slug: dict[str, list[str]] = {}
+    for member in members:
+        by_slug.setdefault(member_slug(member), []).append(member)
+    return [
+        f"invokers {' and '.join(repr(m) for m in same)} map to the same resource name "
+        f"{slug!r}: list each member once; to admit principals that differ only in "
+        "punctuation, grant one of them through a Google group"
+        for slug, same in by_slug.items()
+        if len(same) > 1
+    ]
 
 
 def _cpu_memory_problems(cpu: float, memory_mib: int, concurrency: int) -> list[str]:

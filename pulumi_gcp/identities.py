@@ -34,6 +34,8 @@ IAM_PROPAGATION = "60s"
 class IdentitiesArgs:
     project: str
     function_name: str
+    runtime_account_id: str
+    build_account_id: str
     source_bucket: pulumi.Input[str]
 
 
@@ -47,7 +49,7 @@ class Identities(pulumi.ComponentResource):
         self.runtime = gcp.serviceaccount.Account(
             f"{name}-runtime",
             project=args.project,
-            account_id=f"{args.function_name}-run",
+            account_id=args.runtime_account_id,
             display_name=f"{args.function_name} runtime",
             description="Serves the inference function: writes logs and metrics only.",
             opts=child,
@@ -55,7 +57,7 @@ class Identities(pulumi.ComponentResource):
         self.build = gcp.serviceaccount.Account(
             f"{name}-build",
             project=args.project,
-            account_id=f"{args.function_name}-build",
+            account_id=args.build_account_id,
             display_name=f"{args.function_name} build",
             description="Cloud Build for the inference function: reads source, pushes image.",
             opts=child,

@@ -43,6 +43,14 @@ def test_defaults_are_valid_and_production_worthy():
         ({"function_name": "a-very-long-function-name-here"}, "functionName"),
         ({"public": True, "invokers": ("user:a@acme.com",)}, "either public or invokers"),
         ({"invokers": ("a@acme.com",)}, "must look like user:"),
+        # "a-run" is 5 characters: service-account ids need at least 6.
+        ({"function_name": "a"}, "makes the service-account id 'a-run' (5 characters)"),
+        # Both become the resource name invokers-user-a-b-x-com: Pulumi would fail halfway.
+        (
+            {"invokers": ("user:a.b@x.com", "user:a-b@x.com")},
+            "'user:a.b@x.com' and 'user:a-b@x.com' map to the same resource name 'user-a-b-x-com'",
+        ),
+        ({"invokers": ("user:A@x.com", "user:a@x.com")}, "map to the same resource name"),
         ({"alert_email": "oncall"}, "alertEmail"),
         ({"max_body_bytes": 64 * 1024 * 1024}, "32 MiB"),
         ({"max_body_bytes": 0}, "maxBodyBytes must be at least 1"),
@@ -50,6 +58,11 @@ def test_defaults_are_valid_and_production_worthy():
 )
 def test_rejects_what_cloud_run_would_refuse(changes, message):
     assert message in problems_of(**changes)
+
+
+def test_two_character_function_name_gives_valid_account_ids():
+    ok = dataclasses.replace(VALID, function_name="ab").validate()
+    assert ok.account_ids == {"runtime": "ab-run", "build": "ab-build"}
 
 
 def test_fractional_cpu_with_concurrency_one_is_accepted():
