@@ -23,6 +23,7 @@ from config import load  # noqa: E402
 from function import Function, FunctionArgs  # noqa: E402
 from identities import Identities, IdentitiesArgs  # noqa: E402
 from monitoring import Monitoring, MonitoringArgs  # noqa: E402
+from registry import Registry, RegistryArgs  # noqa: E402
 from source_bundle import SourceBundle, SourceBundleArgs  # noqa: E402
 
 from handler.bundle import gcf_source_files  # noqa: E402
@@ -44,6 +45,11 @@ source = SourceBundle(
     ),
     after_apis,
 )
+registry = Registry(
+    "registry",
+    RegistryArgs(project=cfg.project, region=cfg.region, repository_id=cfg.function_name),
+    after_apis,
+)
 identities = Identities(
     "identities",
     IdentitiesArgs(
@@ -52,6 +58,9 @@ identities = Identities(
         runtime_account_id=cfg.account_ids["runtime"],
         build_account_id=cfg.account_ids["build"],
         source_bucket=source.bucket.name,
+        image_repository=registry.repository.name,
+        region=cfg.region,
+        propagation_seconds=cfg.iam_propagation_seconds,
     ),
     after_apis,
 )
@@ -65,6 +74,7 @@ function = Function(
         source_object=source.object.name,
         runtime_service_account=identities.runtime.email,
         build_service_account=identities.build.id,
+        docker_repository=registry.repository.id,
         min_instances=cfg.min_instances,
         max_instances=cfg.max_instances,
         memory=cfg.memory,

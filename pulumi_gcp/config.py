@@ -61,6 +61,8 @@ class StackConfig:
     public: bool = False
     invokers: tuple[str, ...] = ()
     enable_apis: bool = True
+    # How long the function's first build waits for new IAM grants to reach Cloud Build.
+    iam_propagation_seconds: int = 180
     alert_email: str | None = None
     alert_server_errors: int = 5
     alert_latency_p99_ms: int = 1000
@@ -172,6 +174,10 @@ class StackConfig:
 
     def _other_problems(self) -> list[str]:
         problems = []
+        if self.iam_propagation_seconds < 0:
+            problems.append(
+                f"iamPropagationSeconds must be 0 or more, got {self.iam_propagation_seconds}"
+            )
         if not 1 <= self.timeout_seconds <= MAX_TIMEOUT_SECONDS:
             problems.append(
                 f"timeoutSeconds must be 1-{MAX_TIMEOUT_SECONDS}, got {self.timeout_seconds}"
@@ -289,6 +295,7 @@ def load(stack: str, config: Any, gcp_config: Any) -> StackConfig:
         public=get_bool("public", defaults.public),
         invokers=tuple(invokers),
         enable_apis=get_bool("enableApis", defaults.enable_apis),
+        iam_propagation_seconds=get_int("iamPropagationSeconds", defaults.iam_propagation_seconds),
         alert_email=config.get("alertEmail") or None,
         alert_server_errors=get_int("alertServerErrors", defaults.alert_server_errors),
         alert_latency_p99_ms=get_int("alertLatencyP99Ms", defaults.alert_latency_p99_ms),

@@ -23,6 +23,7 @@ class FunctionArgs:
     source_object: pulumi.Input[str]
     runtime_service_account: pulumi.Input[str]  # e-mail
     build_service_account: pulumi.Input[str]  # projects/<p>/serviceAccounts/<e-mail>
+    docker_repository: pulumi.Input[str]  # projects/<p>/locations/<r>/repositories/<id>
     min_instances: int
     max_instances: int
     memory: str
@@ -55,6 +56,7 @@ class Function(pulumi.ComponentResource):
                     )
                 ),
                 service_account=args.build_service_account,
+                docker_repository=args.docker_repository,
             ),
             service_config=gcp.cloudfunctionsv2.FunctionServiceConfigArgs(
                 min_instance_count=args.min_instances,

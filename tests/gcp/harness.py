@@ -48,6 +48,13 @@ class Recorder(pulumi.runtime.Mocks):
         if args.typ == "gcp:cloudfunctionsv2/function:Function":
             url = f"https://{state['location']}-{project}.cloudfunctions.net/{state['name']}"
             state["url"] = url
+        if args.typ == "gcp:artifactregistry/repository:Repository":
+            repository = (
+                f"projects/{project}/locations/{state['location']}"
+                f"/repositories/{state['repositoryId']}"
+            )
+            state["name"] = repository
+            return repository, state
         if args.typ in ("gcp:monitoring/alertPolicy:AlertPolicy",):
             state["name"] = f"projects/{project}/alertPolicies/{args.name}"
         if args.typ == "gcp:monitoring/notificationChannel:NotificationChannel":

@@ -54,6 +54,7 @@ def test_defaults_are_valid_and_production_worthy():
         ({"alert_email": "oncall"}, "alertEmail"),
         ({"max_body_bytes": 64 * 1024 * 1024}, "32 MiB"),
         ({"max_body_bytes": 0}, "maxBodyBytes must be at least 1"),
+        ({"iam_propagation_seconds": -1}, "iamPropagationSeconds must be 0 or more"),
     ],
 )
 def test_rejects_what_cloud_run_would_refuse(changes, message):

@@ -18,6 +18,7 @@ IGNORED_INPUTS = {"__defaults"}
 # Attributes the test mocks compute (not inputs the program sets).
 COMPUTED = {
     "gcp:serviceaccount/account:Account": {"email", "member"},
+    "gcp:artifactregistry/repository:Repository": {"name"},
     "gcp:cloudfunctionsv2/function:Function": {"url"},
     "gcp:monitoring/alertPolicy:AlertPolicy": {"name"},
     "gcp:monitoring/notificationChannel:NotificationChannel": {"name"},
