@@ -101,7 +101,11 @@ Monitoring(
     "monitoring",
     MonitoringArgs(
         project=cfg.project,
-        service_name=function.service_name,
+        region=cfg.region,
+        stack=pulumi.get_stack(),
+        function_name=cfg.function_name,
+        max_instances=cfg.max_instances,
+        concurrency=cfg.concurrency,
         server_errors=cfg.alert_server_errors,
         latency_p99_ms=cfg.alert_latency_p99_ms,
         alert_email=cfg.alert_email,

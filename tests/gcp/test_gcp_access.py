@@ -42,7 +42,7 @@ def test_configured_members_each_get_run_invoker(program, fake_root):
     }
 
 
-def test_alert_email_creates_a_channel_both_policies_notify(program, fake_root):
+def test_alert_email_creates_a_channel_every_policy_notifies(program, fake_root):
     graph = program("prod", f"sourceRoot={fake_root}", "alertEmail=oncall@acme.com")
     channel = graph.one(CHANNEL)
     assert channel.state["type"] == "email"

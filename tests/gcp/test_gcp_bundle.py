@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 from conftest import REPO_ROOT, write_fake_root
 from program_modules import load
+from served_bundle import extract_bundle, serve
 
 from handler.bundle import gcf_source_files
 
@@ -103,18 +100,6 @@ def test_program_run_reuploads_only_when_content_changes(program, tmp_path):
 
 
 REAL_MANIFEST = REPO_ROOT / "model" / "artifacts" / "manifest.json"
-SERVE_SCRIPT = """
-import json, sys
-sys.path.insert(0, sys.argv[1])
-import functions_framework, handler
-assert handler.__file__.startswith(sys.argv[1]), handler.__file__
-app = functions_framework.create_app(target="predict", source=sys.argv[1] + "/main.py")
-client = app.test_client()
-health = client.get("/health")
-predicted = client.post("/", json={"features": [5.1, 3.5, 1.4, 0.2]})
-print(json.dumps({"health": health.status_code, "status": predicted.status_code,
-                  "body": predicted.get_json()}))
-"""
 
 
 @pytest.mark.slow
@@ -125,24 +110,12 @@ print(json.dumps({"health": health.status_code, "status": predicted.status_code,
 )
 def test_extracted_bundle_serves_a_prediction_with_functions_framework(tmp_path):
     # GIVEN the archive the program would upload, built from the real repository
-    archive = bundle.build_archive(gcf_source_files(REPO_ROOT))
-    extracted = tmp_path / "function-source"
-    (tmp_path / "source.zip").write_bytes(archive)
-    shutil.unpack_archive(tmp_path / "source.zip", extracted)
+    tree = extract_bundle(REPO_ROOT, tmp_path / "function-source")
     # WHEN functions-framework serves it in a process that sees only the extracted tree
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    completed = subprocess.run(
-        [sys.executable, "-c", SERVE_SCRIPT, str(extracted)],
-        cwd=extracted,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    health, predicted = serve(
+        tree, [("GET", "/health", None), ("POST", "/", {"features": [5.1, 3.5, 1.4, 0.2]})]
     )
-    assert completed.returncode == 0, completed.stderr[-4000:]
-    result = json.loads(completed.stdout.strip().splitlines()[-1])
     # THEN an Iris setosa row is predicted as setosa
-    assert result["health"] == 200
-    assert result["status"] == 200, result
-    assert result["body"]["predictions"][0]["label"] == "setosa", result
+    assert health["status"] == 200
+    assert predicted["status"] == 200, predicted
+    assert predicted["body"]["predictions"][0]["label"] == "setosa", predicted

@@ -269,65 +269,6 @@ def test_every_needed_api_is_enabled_and_never_disabled_on_destroy(graphs, stack
     assert all(s.state["disableOnDestroy"] is False for s in services), [s.urn for s in services]
 
 
-# --- alerts -----------------------------------------------------------------------------------
-
-
-def threshold(graph: Graph, name: str) -> dict:
-    [condition] = graph.one(ALERT, name).state["conditions"]
-    return condition["conditionThreshold"]
-
-
-def test_server_error_alert_counts_5xx_of_the_function_service(graphs, stack):
-    rule = threshold(graphs[stack], "monitoring-server-errors")
-    assert 'metric.type = "run.googleapis.com/request_count"' in rule["filter"]
-    assert 'metric.labels.response_code_class = "5xx"' in rule["filter"]
-    assert f'resource.labels.service_name = "sklearn-inference-{stack}"' in rule["filter"]
-    assert 'resource.type = "cloud_run_revision"' in rule["filter"]
-
-
-def test_server_error_alert_fires_above_5_in_5_minutes(graphs, stack):
-    rule = threshold(graphs[stack], "monitoring-server-errors")
-    [aggregation] = rule["aggregations"]
-    assert aggregation == {
-        "alignmentPeriod": "300s",
-        "perSeriesAligner": "ALIGN_DELTA",
-        "crossSeriesReducer": "REDUCE_SUM",
-        "groupByFields": ["resource.labels.service_name"],
-    }
-    assert (rule["comparison"], rule["thresholdValue"], rule["duration"]) == (
-        "COMPARISON_GT",
-        5,
-        "0s",
-    )
-
-
-def test_latency_alert_watches_p99_above_1000_ms_over_5_minutes(graphs, stack):
-    rule = threshold(graphs[stack], "monitoring-latency-p99")
-    assert 'metric.type = "run.googleapis.com/request_latencies"' in rule["filter"]
-    assert f'resource.labels.service_name = "sklearn-inference-{stack}"' in rule["filter"]
-    [aggregation] = rule["aggregations"]
-    assert aggregation["alignmentPeriod"] == "300s"
-    assert aggregation["perSeriesAligner"] == "ALIGN_PERCENTILE_99"
-    assert aggregation["crossSeriesReducer"] == "REDUCE_MAX"
-    assert (rule["comparison"], rule["thresholdValue"], rule["duration"]) == (
-        "COMPARISON_GT",
-        1000,
-        "0s",
-    )
-
-
-def test_idle_function_raises_no_alert(graphs, stack):
-    for name in ("monitoring-server-errors", "monitoring-latency-p99"):
-        rule = threshold(graphs[stack], name)
-        assert rule["evaluationMissingData"] == "EVALUATION_MISSING_DATA_INACTIVE", name
-
-
-def test_no_email_channel_unless_configured(graphs, stack):
-    graph = graphs[stack]
-    assert graph.of_type(CHANNEL) == []
-    assert all(not a.state.get("notificationChannels") for a in graph.of_type(ALERT))
-
-
 # --- outputs ----------------------------------------------------------------------------------
 
 
