@@ -97,7 +97,7 @@ Invokers(
     ),
     after_apis,
 )
-Monitoring(
+monitoring = Monitoring(
     "monitoring",
     MonitoringArgs(
         project=cfg.project,
@@ -134,3 +134,5 @@ pulumi.export("source_object", source.object.name)
 pulumi.export("runtime_service_account", identities.runtime.email)
 pulumi.export("build_service_account", identities.build.email)
 pulumi.export("public", cfg.public)
+pulumi.export("dashboard_url", monitoring.dashboard_url)
+pulumi.export("alert_policies", [policy.name for policy in monitoring.policies.values()])

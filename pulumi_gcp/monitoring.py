@@ -1,4 +1,5 @@
-"""Alert policies equivalent to the AWS alarms, on the function's Cloud Run request metrics.
+"""Alert policies equivalent to the AWS alarms, and a dashboard (dashboard.py), on the metrics
+of the function's Cloud Run service (metrics.py).
 
 What each policy sees (README, "Monitoring on Google Cloud", says what it does not):
 - Server errors: `run.googleapis.com/request_count` with `response_code_class = "5xx"`, summed
@@ -24,16 +25,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
+from dashboard import dashboard_json
+from metrics import (
+    GROUP_BY_SERVICE,
+    REQUEST_COUNT,
+    REQUEST_LATENCIES,
+    SERVER_ERRORS,
+    THROTTLED,
+    service_filter,
+)
 from options import children_of
 
 import pulumi_gcp as gcp
 
 WINDOW = "300s"
-REQUEST_COUNT = "run.googleapis.com/request_count"
-REQUEST_LATENCIES = "run.googleapis.com/request_latencies"
-SERVER_ERRORS = 'metric.labels.response_code_class = "5xx"'
-THROTTLED = 'metric.labels.response_code = "429"'
-GROUP_BY_SERVICE = ["resource.labels.service_name"]
 
 
 @dataclass(frozen=True)
@@ -63,18 +68,6 @@ class PolicySpec:
     threshold: int
     duration: str
     documentation: str
-
-
-def service_filter(metric: str, service_name: str, extra: str = "") -> str:
-    """A Monitoring filter for one metric of one Cloud Run service."""
-    parts = [
-        f'metric.type = "{metric}"',
-        'resource.type = "cloud_run_revision"',
-        f'resource.labels.service_name = "{service_name}"',
-    ]
-    if extra:
-        parts.append(extra)
-    return " AND ".join(parts)
 
 
 def logs_command(args: MonitoringArgs, condition: str) -> str:
@@ -156,7 +149,11 @@ def policy_specs(args: MonitoringArgs) -> dict[str, PolicySpec]:
 
 
 class Monitoring(pulumi.ComponentResource):
-    """Exposes `policies` (AlertPolicy by suffix) and `channel` (or None)."""
+    """The alert policies, the e-mail channel and the dashboard.
+
+    Exposes `policies` (AlertPolicy by suffix), `channel` (or None), `dashboard` and
+    `dashboard_url` (its console page).
+    """
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("sklearn-inference:gcp:Monitoring", name, None, opts)
@@ -227,7 +224,26 @@ class Monitoring(pulumi.ComponentResource):
                 opts=child,
             )
 
-        self.policies = {
-            suffix: threshold_policy(suffix, spec) for suffix, spec in policy_specs(args).items()
-        }
-        self.register_outputs({suffix: p.name for suffix, p in self.policies.items()})
+        specs = policy_specs(args)
+        self.policies = {suffix: threshold_policy(suffix, spec) for suffix, spec in specs.items()}
+
+        by_title = {specs[suffix].title: policy.name for suffix, policy in self.policies.items()}
+        self.dashboard = gcp.monitoring.Dashboard(
+            f"{name}-dashboard",
+            project=args.project,
+            dashboard_json=pulumi.Output.all(**by_title).apply(
+                lambda names: dashboard_json(args, names)
+            ),
+            opts=child,
+        )
+        # The resource id is projects/<number>/dashboards/<id>.
+        self.dashboard_url = self.dashboard.id.apply(
+            lambda id_: (
+                "https://console.cloud.google.com/monitoring/dashboards/custom/"
+                f"{id_.rsplit('/', 1)[-1]}?project={args.project}"
+            )
+        )
+        self.register_outputs(
+            {"dashboard_url": self.dashboard_url}
+            | {suffix: policy.name for suffix, policy in self.policies.items()}
+        )

@@ -55,6 +55,8 @@ class Recorder(pulumi.runtime.Mocks):
             )
             state["name"] = repository
             return repository, state
+        if args.typ == "gcp:monitoring/dashboard:Dashboard":
+            return f"projects/123456789/dashboards/{args.name}", state
         if args.typ in ("gcp:monitoring/alertPolicy:AlertPolicy",):
             state["name"] = f"projects/{project}/alertPolicies/{args.name}"
         if args.typ == "gcp:monitoring/notificationChannel:NotificationChannel":
