@@ -42,12 +42,18 @@ source = SourceBundle(
         files=gcf_source_files(cfg.source_root),
         build_dir=cfg.source_root / "build" / "gcf",
         retention_days=cfg.bundle_retention_days,
+        protect=cfg.deletion_protection,
     ),
     after_apis,
 )
 registry = Registry(
     "registry",
-    RegistryArgs(project=cfg.project, region=cfg.region, repository_id=cfg.function_name),
+    RegistryArgs(
+        project=cfg.project,
+        region=cfg.region,
+        repository_id=cfg.function_name,
+        protect=cfg.deletion_protection,
+    ),
     after_apis,
 )
 identities = Identities(
@@ -83,6 +89,7 @@ function = Function(
         timeout_seconds=cfg.timeout_seconds,
         ingress=cfg.ingress,
         environment=cfg.handler_environment,
+        protect=cfg.deletion_protection,
     ),
     pulumi.ResourceOptions(depends_on=[*apis.services, identities.ready]),
 )

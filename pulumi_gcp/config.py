@@ -61,6 +61,8 @@ class StackConfig:
     public: bool = False
     invokers: tuple[str, ...] = ()
     enable_apis: bool = True
+    # Pulumi refuses to delete or replace the function, source bucket and image repository.
+    deletion_protection: bool = True
     # How long the function's first build waits for new IAM grants to reach Cloud Build.
     iam_propagation_seconds: int = 180
     alert_email: str | None = None
@@ -295,6 +297,7 @@ def load(stack: str, config: Any, gcp_config: Any) -> StackConfig:
         public=get_bool("public", defaults.public),
         invokers=tuple(invokers),
         enable_apis=get_bool("enableApis", defaults.enable_apis),
+        deletion_protection=get_bool("deletionProtection", defaults.deletion_protection),
         iam_propagation_seconds=get_int("iamPropagationSeconds", defaults.iam_propagation_seconds),
         alert_email=config.get("alertEmail") or None,
         alert_server_errors=get_int("alertServerErrors", defaults.alert_server_errors),

@@ -32,6 +32,7 @@ class FunctionArgs:
     timeout_seconds: int
     ingress: str
     environment: Mapping[str, str]
+    protect: bool
 
 
 class Function(pulumi.ComponentResource):
@@ -70,7 +71,7 @@ class Function(pulumi.ComponentResource):
                 environment_variables=dict(args.environment),
                 all_traffic_on_latest_revision=True,
             ),
-            opts=children_of(self, opts),
+            opts=children_of(self, opts, protect=args.protect),
         )
         self.url = self.function.url
         # A 2nd gen function's Cloud Run service carries the function's name.

@@ -32,6 +32,7 @@ class RegistryArgs:
     project: str
     region: str
     repository_id: str
+    protect: bool
 
 
 class Registry(pulumi.ComponentResource):
@@ -65,6 +66,6 @@ class Registry(pulumi.ComponentResource):
                     ),
                 ),
             ],
-            opts=children_of(self, opts),
+            opts=children_of(self, opts, protect=args.protect),
         )
         self.register_outputs({"repository": self.repository.id})

@@ -28,6 +28,7 @@ class SourceBundleArgs:
     files: Mapping[str, Path]
     build_dir: Path
     retention_days: int
+    protect: bool
 
 
 class SourceBundle(pulumi.ComponentResource):
@@ -65,7 +66,7 @@ class SourceBundle(pulumi.ComponentResource):
             # Holds only build inputs that `pulumi up` recreates: let destroy empty it.
             force_destroy=True,
             labels={"app": "sklearn-inference", "function": args.function_name},
-            opts=child,
+            opts=children_of(self, opts, protect=args.protect),
         )
         self.object = gcp.storage.BucketObject(
             f"{name}-archive",

@@ -30,6 +30,7 @@ class Resource:
     parent: str
     dependencies: list[str]
     custom: bool
+    protect: bool
     id: str
     state: dict[str, Any]
 

@@ -7,7 +7,7 @@ so separate processes are the clean way to run the dev and prod stacks side by s
 Pulumi language host, it runs `__main__.py` with pulumi_gcp/ as the working directory and as
 sys.path[0] (the repository root is not on sys.path: the program adds it itself).
 
-Prints JSON: {"resources": [{urn, type, name, parent, dependencies, custom, inputs, state}],
+Prints JSON: {"resources": [{urn, type, name, parent, dependencies, custom, protect, id, state}],
 "outputs": {...}}. Provider-computed attributes (e-mails, URLs) come from `Recorder`.
 """
 
@@ -84,6 +84,7 @@ class GraphMonitor(MockMonitor):
             "parent": request.parent,
             "dependencies": sorted(request.dependencies),
             "custom": request.custom,
+            "protect": request.protect,
         }
         return response
 

@@ -269,6 +269,21 @@ def test_every_needed_api_is_enabled_and_never_disabled_on_destroy(graphs, stack
     assert all(s.state["disableOnDestroy"] is False for s in services), [s.urn for s in services]
 
 
+# --- deletion protection ---------------------------------------------------------------------
+
+
+PROTECTED = {FUNCTION, BUCKET, REPOSITORY}
+
+
+def test_prod_protects_the_function_its_sources_and_images_from_deletion(graphs, stack):
+    # Like AWS termination protection: `pulumi destroy` (or a replacement) fails before it
+    # deletes anything until deletionProtection is turned off and applied. Nothing else is
+    # protected: bundles, grants and the IAM wait are replaced by ordinary deploys.
+    graph = graphs[stack]
+    protected = {r.type for r in graph.resources if r.protect}
+    assert protected == (PROTECTED if stack == "prod" else set()), stack
+
+
 # --- outputs ----------------------------------------------------------------------------------
 
 

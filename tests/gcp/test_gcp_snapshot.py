@@ -59,6 +59,7 @@ def describe(graph: Graph) -> list[dict[str, Any]]:
             "name": r.name,
             "parent": short(r.parent),
             "depends_on": sorted(short(d) for d in r.dependencies),
+            **({"protect": True} if r.protect else {}),
             "inputs": mask(
                 {k: v for k, v in r.state.items() if k not in COMPUTED.get(r.type, set())}
             ),
