@@ -43,6 +43,7 @@ source = SourceBundle(
         build_dir=cfg.source_root / "build" / "gcf",
         retention_days=cfg.bundle_retention_days,
         protect=cfg.deletion_protection,
+        pinned_object=cfg.source_object,
     ),
     after_apis,
 )
@@ -77,7 +78,7 @@ function = Function(
         region=cfg.region,
         function_name=cfg.function_name,
         source_bucket=source.bucket.name,
-        source_object=source.object.name,
+        source_object=source.served_object,
         runtime_service_account=identities.runtime.email,
         build_service_account=identities.build.id,
         docker_repository=registry.repository.id,
@@ -137,7 +138,9 @@ pulumi.export(
 )
 pulumi.export("function_name", function.function.name)
 pulumi.export("bucket_name", source.bucket.name)
-pulumi.export("source_object", source.object.name)
+pulumi.export("source_object", source.served_object)
+pulumi.export("tree_source_object", source.tree_object_name)
+pulumi.export("source_pinned", cfg.source_object is not None)
 pulumi.export("runtime_service_account", identities.runtime.email)
 pulumi.export("build_service_account", identities.build.email)
 pulumi.export("public", cfg.public)

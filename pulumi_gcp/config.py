@@ -30,6 +30,8 @@ ACCOUNT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 ACCOUNT_SUFFIXES = {"runtime": "-run", "build": "-build"}
 MEMORY = re.compile(r"^(\d+)(Mi|Gi)$")
 MEMBER = re.compile(r"^(user|serviceAccount|group|domain|principal|principalSet):\S+$")
+# A source bundle in the stack's bucket, as archive.object_name() names it.
+BUNDLE = re.compile(r"^(?P<function>[a-z][a-z0-9-]*)/source-[0-9a-f]{64}\.zip$")
 
 MAX_TIMEOUT_SECONDS = 3600  # HTTP functions, 2nd gen
 MAX_CONCURRENCY = 1000
@@ -68,7 +70,12 @@ class StackConfig:
     alert_email: str | None = None
     alert_server_errors: int = 5
     alert_latency_p99_ms: int = 1000
-    bundle_retention_days: int = 30
+    # Bundles stay this long after upload: the window in which `make rollback-gcp` can return
+    # to one. Releases further apart than this leave no earlier bundle to roll back to.
+    bundle_retention_days: int = 90
+    # Serve this bundle of the stack's bucket instead of the working tree's: `make rollback-gcp`
+    # sets it, `make release-gcp` removes it.
+    source_object: str | None = None
     model_backend: str = "auto"
     max_batch_rows: int = 1000
     # Unset: the handler derives the limit from the model's width and max_batch_rows
@@ -176,6 +183,13 @@ class StackConfig:
 
     def _other_problems(self) -> list[str]:
         problems = []
+        if self.source_object is not None:
+            bundle = BUNDLE.match(self.source_object)
+            if bundle is None or bundle.group("function") != self.function_name:
+                problems.append(
+                    f"sourceObject must name a bundle of this function, "
+                    f"{self.function_name}/source-<sha256>.zip, got {self.source_object!r}"
+                )
         if self.iam_propagation_seconds < 0:
             problems.append(
                 f"iamPropagationSeconds must be 0 or more, got {self.iam_propagation_seconds}"
@@ -303,6 +317,7 @@ def load(stack: str, config: Any, gcp_config: Any) -> StackConfig:
         alert_server_errors=get_int("alertServerErrors", defaults.alert_server_errors),
         alert_latency_p99_ms=get_int("alertLatencyP99Ms", defaults.alert_latency_p99_ms),
         bundle_retention_days=get_int("bundleRetentionDays", defaults.bundle_retention_days),
+        source_object=config.get("sourceObject") or None,
         model_backend=config.get("modelBackend") or defaults.model_backend,
         max_batch_rows=get_int("maxBatchRows", defaults.max_batch_rows),
         max_body_bytes=config.get_int("maxBodyBytes"),

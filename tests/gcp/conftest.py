@@ -31,6 +31,7 @@ class Resource:
     dependencies: list[str]
     custom: bool
     protect: bool
+    retain_on_delete: bool
     id: str
     state: dict[str, Any]
 

@@ -7,8 +7,9 @@ so separate processes are the clean way to run the dev and prod stacks side by s
 Pulumi language host, it runs `__main__.py` with pulumi_gcp/ as the working directory and as
 sys.path[0] (the repository root is not on sys.path: the program adds it itself).
 
-Prints JSON: {"resources": [{urn, type, name, parent, dependencies, custom, protect, id, state}],
-"outputs": {...}}. Provider-computed attributes (e-mails, URLs) come from `Recorder`.
+Prints JSON: {"resources": [{urn, type, name, parent, dependencies, custom, protect,
+retain_on_delete, id, state}], "outputs": {...}}. Provider-computed attributes (e-mails, URLs)
+come from `Recorder`.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ class GraphMonitor(MockMonitor):
             "dependencies": sorted(request.dependencies),
             "custom": request.custom,
             "protect": request.protect,
+            "retain_on_delete": request.retainOnDelete,
         }
         return response
 

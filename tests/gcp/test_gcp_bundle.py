@@ -10,6 +10,7 @@ import pytest
 from conftest import REPO_ROOT, write_fake_root
 from program_modules import load
 from served_bundle import extract_bundle, serve
+from test_gcp_program import FUNCTION, OBJECT
 
 from handler.bundle import gcf_source_files
 
@@ -18,6 +19,12 @@ bundle = load("archive")
 
 def name_for(root: Path) -> str:
     return bundle.object_name("fn", bundle.build_archive(gcf_source_files(root)))
+
+
+def name_for_stack(root: Path, stack: str) -> str:
+    return bundle.object_name(
+        f"sklearn-inference-{stack}", bundle.build_archive(gcf_source_files(root))
+    )
 
 
 def test_pulumi_gcp_import_resolves_to_the_sdk_not_the_program_folder():
@@ -84,6 +91,26 @@ def test_object_name_carries_the_full_sha256(tmp_path):
     name = name_for(write_fake_root(tmp_path / "a"))
     prefix, digest = name.removesuffix(".zip").split("/source-")
     assert prefix == "fn" and len(digest) == 64 and int(digest, 16) >= 0
+
+
+def test_pinned_bundle_is_served_and_the_tree_is_not_uploaded(program, fake_root):
+    # GIVEN a stack pinned to an earlier bundle by make rollback-gcp
+    pinned = f"sklearn-inference-prod/source-{'ab' * 32}.zip"
+    graph = program("prod", f"sourceRoot={fake_root}", f"sourceObject={pinned}")
+    # THEN the function builds from it, nothing is uploaded, and the outputs say so
+    source = graph.one(FUNCTION).state["buildConfig"]["source"]["storageSource"]
+    assert source["object"] == pinned
+    assert graph.of_type(OBJECT) == []
+    assert graph.outputs["source_object"] == pinned
+    assert graph.outputs["source_pinned"] is True
+    assert graph.outputs["tree_source_object"] == name_for_stack(fake_root, "prod")
+
+
+def test_unpinned_stack_serves_the_working_tree(program, fake_root):
+    graph = program("prod", f"sourceRoot={fake_root}")
+    assert graph.outputs["source_pinned"] is False
+    assert graph.outputs["source_object"] == graph.outputs["tree_source_object"]
+    assert graph.outputs["source_object"] == name_for_stack(fake_root, "prod")
 
 
 def test_program_run_reuploads_only_when_content_changes(program, tmp_path):

@@ -55,6 +55,11 @@ def test_defaults_are_valid_and_production_worthy():
         ({"max_body_bytes": 64 * 1024 * 1024}, "32 MiB"),
         ({"max_body_bytes": 0}, "maxBodyBytes must be at least 1"),
         ({"iam_propagation_seconds": -1}, "iamPropagationSeconds must be 0 or more"),
+        ({"source_object": "source.zip"}, "sourceObject must name a bundle of this function"),
+        (
+            {"source_object": f"other-function/source-{'0' * 64}.zip"},
+            "sklearn-inference/source-<sha256>.zip, got 'other-function/",
+        ),
     ],
 )
 def test_rejects_what_cloud_run_would_refuse(changes, message):
@@ -64,6 +69,12 @@ def test_rejects_what_cloud_run_would_refuse(changes, message):
 def test_two_character_function_name_gives_valid_account_ids():
     ok = dataclasses.replace(VALID, function_name="ab").validate()
     assert ok.account_ids == {"runtime": "ab-run", "build": "ab-build"}
+
+
+def test_source_object_accepts_exactly_what_the_program_uploads():
+    archive = load("archive")
+    uploaded = archive.object_name(VALID.function_name, b"any archive bytes")
+    assert dataclasses.replace(VALID, source_object=uploaded).validate().source_object == uploaded
 
 
 def test_fractional_cpu_with_concurrency_one_is_accepted():

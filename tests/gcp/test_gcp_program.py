@@ -147,11 +147,19 @@ def test_source_bucket_is_private_with_uniform_access(graphs, stack):
     assert bucket.state["publicAccessPrevention"] == "enforced", bucket.urn
 
 
-def test_source_bucket_deletes_old_bundles(graphs, stack):
+def test_source_bucket_keeps_bundles_90_days_after_upload(graphs, stack):
+    # The window in which make rollback-gcp can still serve an earlier bundle.
     bucket = graphs[stack].one(BUCKET)
     [rule] = bucket.state["lifecycleRules"]
     assert rule["action"]["type"] == "Delete", bucket.urn
-    assert rule["condition"]["age"] == 30, bucket.urn
+    assert rule["condition"]["age"] == 90, bucket.urn
+
+
+def test_a_new_bundle_never_deletes_the_previous_one(graphs, stack):
+    # The object's name changes with its content, which replaces the resource: without
+    # retain_on_delete Pulumi would delete the bundle a rollback needs.
+    obj = graphs[stack].one(OBJECT)
+    assert obj.retain_on_delete is True, obj.urn
 
 
 def test_function_source_is_the_uploaded_object(graphs, stack):

@@ -60,6 +60,7 @@ def describe(graph: Graph) -> list[dict[str, Any]]:
             "parent": short(r.parent),
             "depends_on": sorted(short(d) for d in r.dependencies),
             **({"protect": True} if r.protect else {}),
+            **({"retain_on_delete": True} if r.retain_on_delete else {}),
             "inputs": mask(
                 {k: v for k, v in r.state.items() if k not in COMPUTED.get(r.type, set())}
             ),
