@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -128,13 +129,27 @@ def test_function_name_defaults_to_the_stack_and_source_root_to_the_repository()
 @pytest.mark.parametrize("stack_file", sorted(PROGRAM_DIR.glob("Pulumi.*.yaml")))
 def test_example_stack_files_hold_no_secrets_and_only_known_keys(stack_file: Path):
     values = yaml.safe_load(stack_file.read_text())["config"]
-    known = {f.name for f in dataclasses.fields(config.StackConfig)}
-    camel = {"".join(w.title() if i else w for i, w in enumerate(k.split("_"))) for k in known}
+    known = {camel(f.name) for f in dataclasses.fields(config.StackConfig)}
     for key, value in values.items():
         namespace, _, name = key.partition(":")
         assert namespace in ("gcp", config.PROJECT), key
-        assert namespace == "gcp" or name in camel, f"{stack_file.name}: unknown key {key}"
+        assert namespace == "gcp" or name in known, f"{stack_file.name}: unknown key {key}"
         assert not isinstance(value, dict) or "secure" not in value, f"secret in {key}"
+
+
+def camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(word.title() for word in rest)
+
+
+def test_readme_configuration_table_lists_every_key():
+    readme = (PROGRAM_DIR.parent / "README.md").read_text()
+    section = readme.split("## Deploy to GCP", 1)[1].split("### Configuration", 1)[1]
+    table = section.split("\n### ", 1)[0]
+    documented = set(re.findall(r"^\| `([a-zA-Z0-9:]+)` \|", table, re.MULTILINE))
+    keys = {camel(f.name) for f in dataclasses.fields(config.StackConfig)}
+    expected = (keys - {"project", "region"}) | {"gcp:project", "gcp:region"}
+    assert documented == expected
 
 
 def test_project_file_uses_the_repository_virtualenv():
