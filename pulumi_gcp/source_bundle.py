@@ -69,7 +69,8 @@ class SourceBundle(pulumi.ComponentResource):
                     condition=gcp.storage.BucketLifecycleRuleConditionArgs(age=args.retention_days),
                 )
             ],
-            # Holds only build inputs that `pulumi up` recreates: let destroy empty it.
+            # Holds only build inputs (each bundle is rebuilt from its commit): let destroy
+            # empty it. In prod, deletionProtection stops destroy first.
             force_destroy=True,
             labels={"app": "sklearn-inference", "function": args.function_name},
             opts=children_of(self, opts, protect=args.protect),
