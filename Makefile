@@ -104,6 +104,17 @@ deploy-gcp: pulumi-cli model ## Deploy the Cloud Function stack with pulumi up (
 destroy-gcp: pulumi-cli $(VENV_STAMP) ## Tear down the Cloud Function stack (ENV=dev|prod, or STACK=<pulumi stack>)
 	cd pulumi_gcp && $(PULUMI) destroy --stack $(STACK) $(PULUMI_FLAGS)
 
+# README, "Releasing on Google Cloud". pulumi-cli first: a missing CLI stops before anything else.
+.PHONY: release-gcp rollback-gcp
+RELEASE_GCP = $(PY) pulumi_gcp/release.py
+RELEASE_FLAGS = --stack $(STACK) --pulumi $(PULUMI) $(if $(PULUMI_FLAGS),--pulumi-flags '$(PULUMI_FLAGS)')
+
+release-gcp: pulumi-cli model ## Deploy, verify with make verify, and serve the previous bundle again if it fails (STACK=...)
+	$(RELEASE_GCP) release $(RELEASE_FLAGS)
+
+rollback-gcp: pulumi-cli $(VENV_STAMP) ## Serve the previous source bundle again (STACK=..., TO=<bundle> to choose one)
+	$(RELEASE_GCP) rollback $(RELEASE_FLAGS) $(if $(TO),--to '$(TO)')
+
 # --- Cost analysis (README, "Cost analysis") ------------------------------------------------
 .PHONY: cost
 cost: ARGS ?= --req-per-second-mean 100 --req-size-kb 1 --mem-mb 512 --duration-ms 80

@@ -31,6 +31,8 @@ class Resource:
     parent: str
     dependencies: list[str]
     custom: bool
+    protect: bool
+    retain_on_delete: bool
     id: str
     state: dict[str, Any]
 
