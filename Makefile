@@ -109,3 +109,11 @@ destroy-gcp: pulumi-cli $(VENV_STAMP) ## Tear down the Cloud Function stack (ENV
 cost: ARGS ?= --req-per-second-mean 100 --req-size-kb 1 --mem-mb 512 --duration-ms 80
 cost: $(VENV_STAMP) ## Monthly cost per platform and break-even rates: make cost ARGS="--req-per-second-mean 5 ..."
 	$(PY) cost_analysis.py $(ARGS)
+
+# --- CI/CD: .github/ (README, "CI/CD") -------------------------------------------------------
+CI_ACCESS_STACK := SklearnInference-github-deploy
+.PHONY: deploy-ci-access
+
+deploy-ci-access: $(VENV_STAMP) $(NPM_STAMP) ## Once per AWS account: the GitHub Actions deploy role (REPO=owner/name)
+	@test -n "$(REPO)" || { echo "usage: make deploy-ci-access REPO=owner/name [ARGS='-c github_environments=prod']" >&2; exit 2; }
+	$(CDK) deploy --no-notices -c github_repository=$(REPO) $(ARGS) $(CI_ACCESS_STACK)
