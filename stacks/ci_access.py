@@ -1,8 +1,9 @@
 """The identity GitHub Actions deploys with: an OIDC trust, and a role that only hands over to CDK.
 
-Deployed once per AWS account by an administrator (`make deploy-ci-access REPO=owner/name`), never
-by the pipeline itself: the pipeline must not be able to widen its own trust. `app.py` adds this
-stack only when the context holds `github_repository`, so a plain `cdk synth` is unchanged.
+Deployed once per AWS account and region by an administrator (`make deploy-ci-access
+REPO=owner/name`), never by the workflows, which deploy only the inference stacks: who may deploy
+changes through an administrator. `app.py` adds this stack only when the context holds
+`github_repository`, so a plain `cdk synth` is unchanged.
 
 The role may do one thing: `sts:AssumeRole` into the four roles `cdk bootstrap` created in this
 account and region (deploy, file and image publishing, lookup). Everything a deploy does then
@@ -65,7 +66,8 @@ class CiAccessSettings:
         if not self.environments:
             problems.append("github_environments needs at least one GitHub environment")
         problems += [
-            f"GitHub environment name {name!r} has characters a sub claim cannot carry"
+            f"GitHub environment {name!r}: use letters, digits, '.', '_' and '-' (a ':' could "
+            "forge a longer sub claim)"
             for name in self.environments
             if not _ENVIRONMENT.fullmatch(name)
         ]
