@@ -15,6 +15,7 @@ from pathlib import Path
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
+from stacks.ci_access import GitHubDeployAccessStack, ci_access_settings
 from stacks.settings import build_settings
 from stacks.stack import REFERENCE_FILE, InferenceStack
 
@@ -32,6 +33,9 @@ def build(
     stack = InferenceStack(
         app, settings.stack_name, settings=settings, reference_file=reference_file, env=env
     )
+    access = ci_access_settings(app.node.get_all_context())
+    if access is not None:  # only with -c github_repository=owner/name (README, "CI/CD")
+        GitHubDeployAccessStack(app, access.stack_name, settings=access, env=env)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return stack
 
