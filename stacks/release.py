@@ -52,7 +52,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Acknowledgment, Duration, Stack, Validations
+from aws_cdk import Acknowledgment, Annotations, Duration, Stack, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_codedeploy as codedeploy
 from aws_cdk import aws_iam as iam
@@ -77,7 +77,8 @@ class InferenceRelease(Construct):
 
     Exposes `deployment_group`, `alarms` (by concern; none when traffic moves all at once, as no
     alarm could judge it in time) and `hook` (None when `pre_traffic_hook` is off).
-    `reference_file` is the golden reference the hook checks (model/artifacts/reference.json).
+    `reference_file` is the golden reference the hook checks (model/artifacts/reference.json);
+    without it synthesis warns and the hook fails every release until it exists.
     """
 
     def __init__(
@@ -91,19 +92,21 @@ class InferenceRelease(Construct):
         reference_file: Path,
     ) -> None:
         super().__init__(scope, id)
-        if settings.pre_traffic_hook and not reference_file.is_file():
-            raise ValueError(
-                f"the pre-traffic hook checks {reference_file}, which does not exist: "
-                "`make train` writes it, or set pre_traffic_hook=false"
-            )
         version = alias.version.version
+        reference: Path | None = reference_file
+        if settings.pre_traffic_hook and not reference_file.is_file():
+            # Fail closed where it matters, without breaking synthesis: the hook is deployed
+            # without a reference and fails every release until one exists.
+            Annotations.of(self).add_warning(
+                f"{reference_file} does not exist, so the pre-traffic hook will fail every "
+                "release: `make train` writes it, or set pre_traffic_hook=false"
+            )
+            reference = None
         self.alarms = (
             _release_alarms(self, settings, function, version) if settings.gradual_release else {}
         )
         self.hook = (
-            _PreTrafficHook(
-                self, "PreTrafficHook", settings, alias.version, reference_file
-            ).function
+            _PreTrafficHook(self, "PreTrafficHook", settings, alias.version, reference).function
             if settings.pre_traffic_hook
             else None
         )
@@ -239,11 +242,10 @@ class _PreTrafficHook(Construct):
         id: str,
         settings: DeploySettings,
         version: lambda_.IVersion,
-        reference_file: Path,
+        reference_file: Path | None,
     ) -> None:
         super().__init__(scope, id)
         function = version.lambda_
-        reference = s3_assets.Asset(self, "Reference", path=str(reference_file))
         logs = log_group(
             self, "Logs", retention_days=settings.log_retention_days, retain=settings.retain_logs
         )
@@ -254,13 +256,23 @@ class _PreTrafficHook(Construct):
             description=f"{settings.stack_name} pre-traffic hook",
         )
         logs.grant_write(role)
-        # Exactly the one object (no s3:GetObject* or bucket-wide grant).
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject"],
-                resources=[reference.bucket.arn_for_objects(reference.s3_object_key)],
+        environment = {
+            "FUNCTION_NAME": function.function_name,
+            # Published in this same update; CloudFormation updates the hook before the
+            # alias, whose update policy names it, so the hook checks what CodeDeploy ships.
+            "TARGET_VERSION": version.version,
+        }
+        if reference_file is not None:
+            reference = s3_assets.Asset(self, "Reference", path=str(reference_file))
+            environment["REFERENCE_BUCKET"] = reference.s3_bucket_name
+            environment["REFERENCE_KEY"] = reference.s3_object_key
+            # Exactly the one object (no s3:GetObject* or bucket-wide grant).
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["s3:GetObject"],
+                    resources=[reference.bucket.arn_for_objects(reference.s3_object_key)],
+                )
             )
-        )
         self.function = lambda_.Function(
             self,
             "Function",
@@ -275,14 +287,7 @@ class _PreTrafficHook(Construct):
             role=role,
             log_group=logs,
             description=f"{settings.stack_name}: check a new version before traffic shifts",
-            environment={
-                "FUNCTION_NAME": function.function_name,
-                # Published in this same update; CloudFormation updates the hook before the
-                # alias, whose update policy names it, so the hook checks what CodeDeploy ships.
-                "TARGET_VERSION": version.version,
-                "REFERENCE_BUCKET": reference.s3_bucket_name,
-                "REFERENCE_KEY": reference.s3_object_key,
-            },
+            environment=environment,
         )
         skip_checkov(
             self.function,

@@ -68,6 +68,11 @@ def handler(event: dict[str, Any], context: Any, clients: Clients | None = None)
 def check(deployment: str, clients: Clients, environ: dict[str, str]) -> list[str]:
     """Everything wrong with the version `deployment` shifts traffic to; [] when it is right."""
     function, version = environ["FUNCTION_NAME"], environ["TARGET_VERSION"]
+    if "REFERENCE_KEY" not in environ:
+        return [
+            "no reference predictions were deployed with this stack: model/artifacts/"
+            "reference.json was missing when it was synthesized (make train writes it)"
+        ]
     raw = clients.s3.get_object(Bucket=environ["REFERENCE_BUCKET"], Key=environ["REFERENCE_KEY"])
     reference = json.loads(raw["Body"].read())
     _log(deployment=deployment, function=function, version=version)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from aws_cdk import App
+from aws_cdk.assertions import Annotations, Match, Template
 
 pytestmark = pytest.mark.slow
 
@@ -249,13 +250,24 @@ def test_a_fixed_amount_stays_on_the_alias_through_a_canary(options):
     options.assertions.resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", 0)
 
 
-def test_a_missing_reference_stops_synthesis_with_the_fix(tmp_path, context_of):
+def test_a_missing_reference_fails_every_release_not_the_synthesis(tmp_path, context_of):
+    # Other stacks' builds keep working; no version gets traffic unchecked; the CLI warns
     import app as cdk_entry
 
-    with pytest.raises(ValueError, match=r"reference\.json, which does not exist: `make train`"):
-        cdk_entry.build(
-            App(context=context_of("dev")), {}, reference_file=tmp_path / "reference.json"
-        )
+    stack = cdk_entry.build(
+        App(context=context_of("dev")), {}, reference_file=tmp_path / "reference.json"
+    )
+    Annotations.from_stack(stack).has_warning(
+        "/SklearnInference-dev/Release",
+        Match.string_like_regexp(
+            r"reference\.json does not exist, so the pre-traffic hook will fail"
+        ),
+    )
+    hook = Template.from_stack(stack).find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": "pre_traffic.handler"}}
+    )
+    ((_, properties),) = ((k, v["Properties"]) for k, v in hook.items())
+    assert set(properties["Environment"]["Variables"]) == {"FUNCTION_NAME", "TARGET_VERSION"}
 
 
 def test_without_the_hook_no_reference_is_needed(tmp_path, context_of):

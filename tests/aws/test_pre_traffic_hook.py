@@ -198,6 +198,16 @@ def test_a_check_that_cannot_run_still_reports_failure(deployment):
     )
 
 
+def test_a_stack_deployed_without_a_reference_fails_every_release(deployment):
+    clients = pre_traffic.Clients(
+        lambda_=deployment.version, codedeploy=deployment.codedeploy, s3=deployment.s3
+    )
+    environ = {"FUNCTION_NAME": "inference-fn", "TARGET_VERSION": "7"}
+    (problem,) = pre_traffic.check("d-ABC123", clients, environ)
+    assert problem.startswith("no reference predictions were deployed with this stack")
+    assert deployment.version.calls == []  # nothing is invoked against nothing to compare
+
+
 def test_the_invoke_request_is_what_the_lambda_api_accepts():
     # The fake above accepts anything; botocore's model does not.
     client = boto3.client("lambda", region_name="eu-west-1")
