@@ -13,7 +13,10 @@ check here reads what CloudFormation would trip over and says how to fix it:
 - a prebuilt image (`image_repository`) exists in ECR, in this region.
 
 Settings are built exactly as `app.py` builds them: cdk.json's context, `--env`, then `-c`.
-Exit 0: every check passed; 1: a check failed; 2: usage, credentials or connection.
+When the caller may not read (the CI deploy role may only assume the CDK bootstrap roles), the
+checks read through the bootstrap's lookup role, which has ReadOnlyAccess; what still cannot
+be read is reported as unknown (`?`) and does not stop a deploy.
+Exit 0: no check failed; 1: a check failed; 2: usage, credentials or connection.
 """
 
 from __future__ import annotations
@@ -33,13 +36,16 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 from stacks.settings import DeploySettings, SettingsError, build_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+CDK_CONTEXT: dict[str, Any] = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
 DEFAULT_QUALIFIER = "hnb659fds"
+QUALIFIER_KEY = "@aws-cdk/core:bootstrapQualifier"  # where cdk.json overrides it
 # What the synthesized template's CheckBootstrapVersion rule requires (a test keeps them equal).
 MIN_BOOTSTRAP_VERSION = 6
 # Lambda keeps this much of the account's concurrency unreserved (the whole quota while it is
 # below 100, as in new accounts).
 UNRESERVED_FLOOR = 100
 CONCURRENCY_QUOTA_CODE = "L-B99A9384"  # Service Quotas: Lambda "Concurrent executions"
+DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
 UPDATABLE = {
     "CREATE_COMPLETE",
     "UPDATE_COMPLETE",
@@ -57,7 +63,7 @@ class Aborted(Exception):
 @dataclass(frozen=True)
 class Check:
     name: str
-    ok: bool
+    ok: bool | None  # None: could not tell (nothing to read it with)
     detail: str
 
 
@@ -93,13 +99,15 @@ def run(settings: DeploySettings, clients: Clients, qualifier: str) -> tuple[str
     except (ClientError, BotoCoreError) as error:
         raise Aborted(f"cannot reach AWS with these credentials: {error}") from None
     where = f"{identity['Account']} / {clients.region} as {identity['Arn']}"
+    clients, reading_as = with_read_access(clients, identity, qualifier)
+    where += reading_as
 
     stack: dict[str, Any] | None = None
     try:
         stack = _describe_stack(clients, settings.stack_name)
         stack_check = check_stack(settings.stack_name, stack)
     except ClientError as error:
-        stack_check = Check("stack", False, f"cannot tell: {error}")
+        stack_check = Check("stack", None, f"cannot tell: {error}")
     checks = [
         _guarded("bootstrap", lambda: check_bootstrap(clients, qualifier)),
         stack_check,
@@ -111,11 +119,41 @@ def run(settings: DeploySettings, clients: Clients, qualifier: str) -> tuple[str
 
 
 def _guarded(name: str, check: Callable[[], Check]) -> Check:
-    """A check that cannot read what it needs fails with the reason (often a missing grant)."""
+    """A check that cannot read what it needs says so, with the reason (often a missing grant)."""
     try:
         return check()
     except ClientError as error:
-        return Check(name, False, f"cannot tell: {error}")
+        return Check(name, None, f"cannot tell: {error}")
+
+
+def with_read_access(
+    clients: Clients, identity: dict[str, str], qualifier: str
+) -> tuple[Clients, str]:
+    """The caller's own clients when they may read, else clients of the CDK bootstrap's lookup
+    role (ReadOnlyAccess, assumable by the account's principals, the CI deploy role included)."""
+    try:
+        clients.ssm.get_parameter(Name=f"/cdk-bootstrap/{qualifier}/version")
+        return clients, ""
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in DENIED:
+            return clients, ""  # e.g. no bootstrap yet: the bootstrap check says so
+    partition, account = identity["Arn"].split(":")[1], identity["Account"]
+    role = (
+        f"arn:{partition}:iam::{account}:role/"
+        f"cdk-{qualifier}-lookup-role-{account}-{clients.region}"
+    )
+    try:
+        credentials = clients.sts.assume_role(RoleArn=role, RoleSessionName="preflight")
+    except ClientError:
+        return clients, ""  # each check then says what it cannot read
+    keys = credentials["Credentials"]
+    session = boto3.Session(
+        aws_access_key_id=keys["AccessKeyId"],
+        aws_secret_access_key=keys["SecretAccessKey"],
+        aws_session_token=keys["SessionToken"],
+        region_name=clients.region,
+    )
+    return Clients.from_session(session), f", reading as {role}"
 
 
 def _describe_stack(clients: Clients, stack_name: str) -> dict[str, Any] | None:
@@ -257,8 +295,7 @@ def check_image(settings: DeploySettings, clients: Clients) -> Check:
 
 
 def settings_from(env: str, overrides: Sequence[str]) -> DeploySettings:
-    context: dict[str, Any] = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
-    context["env"] = env
+    context = {**CDK_CONTEXT, "env": env}
     for item in overrides:
         name, separator, value = item.partition("=")
         if not separator:
@@ -274,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--env", choices=("dev", "prod"), default="dev")
     parser.add_argument("-c", "--context", action="append", default=[], metavar="NAME=VALUE")
-    parser.add_argument("--qualifier", default=DEFAULT_QUALIFIER, help="CDK bootstrap qualifier")
+    parser.add_argument("--qualifier", help="CDK bootstrap qualifier (default: cdk.json's)")
     parser.add_argument("--region")
     parser.add_argument("--profile")
     args = parser.parse_args(argv)
@@ -283,14 +320,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         # AWS_REGION as the CDK CLI reads it (boto3 alone reads only AWS_DEFAULT_REGION)
         region = args.region or os.environ.get("AWS_REGION")
         session = boto3.Session(profile_name=args.profile, region_name=region)
-        where, checks = run(settings, Clients.from_session(session), args.qualifier)
+        qualifier = args.qualifier or str(CDK_CONTEXT.get(QUALIFIER_KEY, DEFAULT_QUALIFIER))
+        where, checks = run(settings, Clients.from_session(session), qualifier)
     except (SettingsError, Aborted, BotoCoreError) as error:
         print(f"preflight: {error}", file=sys.stderr)
         return 2
     print(f"preflight {settings.stack_name} in {where}")
     for check in checks:
-        print(f"  {'ok' if check.ok else 'FAIL':<5} {check.name:<12} {check.detail}")
-    return 0 if all(check.ok for check in checks) else 1
+        status = {True: "ok", False: "FAIL", None: "?"}[check.ok]
+        print(f"  {status:<5} {check.name:<12} {check.detail}")
+    return 1 if any(check.ok is False for check in checks) else 0
 
 
 if __name__ == "__main__":

@@ -199,6 +199,59 @@ def test_prebuilt_image_from_another_region_is_refused(account):
     assert not check.ok and "Lambda pulls images only from its own region" in check.detail
 
 
+def test_a_caller_that_may_not_read_reads_through_the_bootstrap_lookup_role(account, monkeypatch):
+    # GIVEN a CI deploy role: it may assume the CDK bootstrap roles and read nothing itself
+    account.bootstrap()
+    denied_ssm = boto3.client("ssm", region_name=REGION)
+    stub = Stubber(denied_ssm)
+    stub.add_client_error("get_parameter", service_error_code="AccessDeniedException")
+    stub.activate()
+    deploy_role = preflight.Clients(**{**account.clients.__dict__, "ssm": denied_ssm})
+    lookup_lambda = Account().lambda_  # what the lookup role's session reads with
+    lookup_lambda.add_response("get_account_settings", _limits(1000, 1000), {})
+    real = preflight.Clients.from_session
+
+    def lookup_clients(session):
+        clients = real(session)
+        return preflight.Clients(**{**clients.__dict__, "lambda_": lookup_lambda.client})
+
+    monkeypatch.setattr(preflight.Clients, "from_session", lookup_clients)
+    # WHEN it runs
+    where, checks = preflight.run(PROD, deploy_role, "hnb659fds")
+    # THEN every check read, as the lookup role
+    lookup = f"arn:aws:iam::{ACCOUNT}:role/cdk-hnb659fds-lookup-role-{ACCOUNT}-{REGION}"
+    assert where.endswith(f", reading as {lookup}")
+    assert [(c.name, c.ok) for c in checks] == [
+        ("bootstrap", True),
+        ("stack", True),
+        ("concurrency", True),
+    ]
+    stub.assert_no_pending_responses()
+
+
+def test_what_cannot_be_read_is_unknown_and_does_not_stop_a_deploy(account, monkeypatch, capsys):
+    # GIVEN credentials that may read neither SSM nor Lambda, nor assume the lookup role
+    sts = boto3.client("sts", region_name=REGION)
+    ssm = boto3.client("ssm", region_name=REGION)
+    identity = {"UserId": "AIDA", "Account": ACCOUNT, "Arn": f"arn:aws:iam::{ACCOUNT}:user/ci"}
+    with Stubber(sts) as sts_stub, Stubber(ssm) as ssm_stub:
+        sts_stub.add_response("get_caller_identity", identity)
+        sts_stub.add_client_error("assume_role", service_error_code="AccessDenied")
+        for _ in range(2):  # the probe, then the bootstrap check
+            ssm_stub.add_client_error("get_parameter", service_error_code="AccessDeniedException")
+        account.lambda_.add_client_error(
+            "get_account_settings", service_error_code="AccessDeniedException"
+        )
+        clients = preflight.Clients(**{**account.clients.__dict__, "sts": sts, "ssm": ssm})
+        monkeypatch.setattr(preflight.Clients, "from_session", lambda session: clients)
+        # WHEN the deploy runs it THEN nothing stops it, and the gaps are printed
+        assert preflight.main(["--env", "prod", "--region", REGION]) == 0
+    out = capsys.readouterr().out
+    assert "  ?     bootstrap    cannot tell: " in out and "AccessDenied" in out
+    assert "  ?     concurrency  cannot tell: " in out
+    assert "  ok    stack" in out
+
+
 def test_main_prints_each_check_and_exits_1_on_a_failure(account, monkeypatch, capsys):
     account.quota(quota=10, unreserved=10)  # and no bootstrap
     monkeypatch.setattr(preflight.Clients, "from_session", lambda session: account.clients)
