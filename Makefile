@@ -19,7 +19,7 @@ help: ## List the targets
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-$(VENV_STAMP): requirements.txt requirements-dev.txt handler/requirements.txt
+$(VENV_STAMP): requirements.txt requirements-dev.txt $(wildcard handler/requirements/*.txt)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
