@@ -178,4 +178,7 @@ def _image_code(
         platform=platform,
         ignore_mode=IgnoreMode.DOCKER,
         display_name=f"{settings.stack_name} inference image",
+        # The Dockerfile's BASE_IMAGE: pin the Lambda base image by digest from the settings,
+        # since `cdk deploy` builds the image itself (a new pin is a new image and version).
+        build_args={"BASE_IMAGE": settings.base_image} if settings.base_image else None,
     )

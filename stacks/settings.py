@@ -92,6 +92,8 @@ class DeploySettings:
     image_repository: str | None = None  # ECR repository name or ARN, same region
     image_tag: str | None = None
     image_digest: str | None = None  # sha256:<64 hex>; preferred over a tag (immutable)
+    # Built here: the Dockerfile's BASE_IMAGE, e.g. public.ecr.aws/lambda/python:3.12@sha256:...
+    base_image: str | None = None  # None: the Dockerfile's default tag
     # HTTP API
     throttle_rate_limit: float = 100.0  # steady-state requests per second for the stage
     throttle_burst_limit: int = 200
@@ -246,6 +248,8 @@ def _auth_problems(s: DeploySettings) -> typing.Iterator[str]:
 
 
 def _image_problems(s: DeploySettings) -> typing.Iterator[str]:
+    if s.base_image is not None and s.image_repository is not None:
+        yield "base_image applies to the image built here, not with image_repository"
     if s.image_repository is None:
         if s.image_tag or s.image_digest:
             yield "image_tag and image_digest need image_repository"

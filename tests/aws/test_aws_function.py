@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from aws_cdk import App
 from aws_cdk.assertions import Match
 
 pytestmark = pytest.mark.slow
@@ -176,3 +179,19 @@ def test_prod_scales_provisioned_concurrency_on_utilization(prod):
             },
         },
     )
+
+
+def test_base_image_pin_reaches_the_docker_build(tmp_path, context_of, build_app):
+    # `cdk deploy` builds the image itself, so the Dockerfile's BASE_IMAGE comes from settings
+    pinned = "public.ecr.aws/lambda/python:3.12@sha256:" + "0" * 64
+    app = App(context={**context_of("dev"), "base_image": pinned}, outdir=str(tmp_path))
+    stack = build_app(app)
+    app.synth()
+    assets = json.loads((tmp_path / f"{stack.artifact_id}.assets.json").read_text())
+    (image,) = assets["dockerImages"].values()
+    assert image["source"]["dockerBuildArgs"] == {"BASE_IMAGE": pinned}
+
+
+def test_without_a_pin_the_dockerfile_default_stands(dev):
+    (image,) = dev.assets["dockerImages"].values()
+    assert "dockerBuildArgs" not in image["source"]

@@ -169,6 +169,10 @@ def test_typo_in_an_environment_block_is_refused():
         ),
         ({"image_repository": "inference", "image_digest": "sha256:abc"}, "sha256:<64 hex"),
         ({"alarm_email": "oncall"}, "not an e-mail address"),
+        (
+            {"image_repository": "inference", "image_tag": "v1", "base_image": "python:3.12"},
+            "base_image applies to the image built here",
+        ),
         ({"throttle_burst_limit": 0}, "throttle_burst_limit at least 1"),
         ({"max_body_bytes": 0}, "max_body_bytes must be between 1 and 6291456"),
         ({"max_body_bytes": 6291457}, "max_body_bytes must be between 1 and 6291456"),
