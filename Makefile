@@ -9,10 +9,15 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 
 .DEFAULT_GOAL := help
-.PHONY: help venv model train serve test lint bench events invoke-local
+.PHONY: help venv checkov-venv model train serve test lint bench events invoke-local
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
+
+# checkov scans the synthesized templates in `make test`; its many pins get a virtualenv of
+# their own so they never decide the project's.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 $(VENV_STAMP): requirements.txt requirements-dev.txt $(wildcard handler/requirements/*.txt)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +26,13 @@ $(VENV_STAMP): requirements.txt requirements-dev.txt $(wildcard handler/requirem
 	touch $@
 
 venv: $(VENV_STAMP) ## Create .venv and install every pinned requirement
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
+checkov-venv: $(CHECKOV_STAMP) ## Create .venv-checkov with the pinned checkov (make test needs it)
 
 model: $(VENV_STAMP) ## Train the model only if no artifacts exist (they are committed)
 	@test -f $(MANIFEST) || $(PY) -m model.train
@@ -31,7 +43,7 @@ train: $(VENV_STAMP) ## Retrain and rewrite model/artifacts (commit the result)
 serve: model ## Serve the Cloud Functions adapter on $(HOST):$(PORT) with functions-framework
 	$(VENV)/bin/functions-framework --source main.py --target predict --host $(HOST) --port $(PORT)
 
-test: model ## The quality gate CI runs: ruff, mypy on handler/, then the whole test suite
+test: model $(CHECKOV_STAMP) ## The quality gate CI runs: ruff, mypy on handler/, then the whole test suite (checkov included)
 	@$(MAKE) --no-print-directory lint-workflows
 	$(VENV)/bin/ruff check --quiet .
 	$(VENV)/bin/ruff format --check --quiet .
@@ -61,7 +73,9 @@ NPM_STAMP := node_modules/.installed
 # --no-install: never fetch an unpinned CLI (npm's `latest` aws-cdk cannot read these assemblies).
 CDK := npx --no-install cdk
 CDK_FLAGS := --no-notices -c env=$(ENV)
-.PHONY: npm synth diff deploy-aws destroy-aws
+.PHONY: npm synth diff checkov preflight-aws deploy-aws destroy-aws
+# PREFLIGHT=0 skips the pre-deploy check (e.g. a CI role without the read permissions it needs).
+PREFLIGHT ?= 1
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -76,7 +90,15 @@ synth: $(VENV_STAMP) $(NPM_STAMP) ## Synthesize the AWS stack for ENV (dev|prod)
 diff: model $(NPM_STAMP) ## Show what deploy-aws would change in ENV's deployed stack
 	$(CDK) diff $(CDK_FLAGS)
 
+checkov: $(CHECKOV_STAMP) synth ## Scan ENV's synthesized template with checkov (make test scans dev and prod)
+	$(CHECKOV_VENV)/bin/checkov -f cdk.out/SklearnInference-$(ENV).template.json \
+	  --framework cloudformation --skip-download --compact
+
+preflight-aws: $(VENV_STAMP) ## Check the account can take ENV's stack: credentials, bootstrap, Lambda concurrency quota
+	$(PY) -m ops.preflight --env $(ENV)
+
 deploy-aws: model $(NPM_STAMP) ## Build the image and deploy ENV's stack (credentials, Docker, cdk bootstrap)
+	@if [ "$(PREFLIGHT)" != 0 ]; then $(MAKE) --no-print-directory preflight-aws ENV=$(ENV); fi
 	$(CDK) deploy $(CDK_FLAGS) --outputs-file cdk.out/outputs-$(ENV).json
 
 destroy-aws: $(VENV_STAMP) $(NPM_STAMP) ## Delete ENV's stack (asks first)

@@ -10,23 +10,29 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.ci_access import GitHubDeployAccessStack, ci_access_settings
 from stacks.settings import build_settings
-from stacks.stack import InferenceStack
+from stacks.stack import REFERENCE_FILE, InferenceStack
 
 
-def build(app: App, environ: Mapping[str, str]) -> InferenceStack:
-    """Everything `cdk synth` runs, minus `synth()` itself, so tests build the very same app."""
+def build(
+    app: App, environ: Mapping[str, str], reference_file: Path = REFERENCE_FILE
+) -> InferenceStack:
+    """Everything `cdk synth` runs, minus `synth()` itself, so tests build the very same app
+    (with a reference file of their own, so the snapshots do not move with the model)."""
     settings = build_settings(app.node.get_all_context())
     # Environment-agnostic unless the CLI resolved an account and region (it does when
     # credentials are configured). Nothing in the stack needs lookups either way.
     account, region = environ.get("CDK_DEFAULT_ACCOUNT"), environ.get("CDK_DEFAULT_REGION")
     env = Environment(account=account, region=region) if account and region else None
-    stack = InferenceStack(app, settings.stack_name, settings=settings, env=env)
+    stack = InferenceStack(
+        app, settings.stack_name, settings=settings, reference_file=reference_file, env=env
+    )
     access = ci_access_settings(app.node.get_all_context())
     if access is not None:  # only with -c github_repository=owner/name (README, "CI/CD")
         GitHubDeployAccessStack(app, access.stack_name, settings=access, env=env)

@@ -34,7 +34,12 @@ ACCESS_LOG_FIELDS = {
     "status": "$context.status",
     "responseLength": "$context.responseLength",
     "responseLatency": "$context.responseLatency",
-    "integrationStatus": "$context.integrationStatus",
+    # Two different statuses, named so nobody confuses them: what the function's response said
+    # (500 when the handler answered 500), and what Lambda's Invoke API answered API Gateway
+    # (200 whenever the invoke itself worked, whatever the function returned; 429 or 5xx only
+    # when Lambda throttled or failed).
+    "functionStatus": "$context.integration.status",
+    "lambdaInvokeStatus": "$context.integrationStatus",
     "integrationLatency": "$context.integrationLatency",
     "integrationError": "$context.integrationErrorMessage",
     "error": "$context.error.message",
@@ -80,10 +85,11 @@ class InferenceApi(Construct):
         self.api = apigwv2.HttpApi(
             self,
             "Api",
+            api_name=settings.stack_name,  # what the console lists; one per stack
             description=f"scikit-learn inference ({settings.env_name})",
             # An explicit stage below carries throttling and access logs.
             create_default_stage=False,
-            cors_preflight=_cors(settings.cors_allowed_origins),
+            cors_preflight=_cors(settings),
             default_authorizer=_authorizer(settings),
         )
 
@@ -137,13 +143,21 @@ class InferenceApi(Construct):
             )
 
 
-def _cors(origins: tuple[str, ...]) -> apigwv2.CorsPreflightOptions | None:
-    if not origins:
+# What a browser signs with SigV4 (aws4fetch, the AWS SDK for JavaScript) besides
+# `authorization`: HTTP API's CORS takes no header wildcards but "*", so each one is listed.
+SIGV4_HEADERS = ("x-amz-date", "x-amz-security-token", "x-amz-content-sha256", "x-amz-user-agent")
+
+
+def _cors(settings: DeploySettings) -> apigwv2.CorsPreflightOptions | None:
+    if not settings.cors_allowed_origins:
         return None
+    headers = ["content-type", "authorization"]
+    if settings.auth == "iam":
+        headers += SIGV4_HEADERS
     return apigwv2.CorsPreflightOptions(
-        allow_origins=list(origins),
+        allow_origins=list(settings.cors_allowed_origins),
         allow_methods=[apigwv2.CorsHttpMethod.GET, apigwv2.CorsHttpMethod.POST],
-        allow_headers=["content-type", "authorization"],
+        allow_headers=headers,
         max_age=Duration.hours(1),
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, Duration, IgnoreMode, Validations
+from aws_cdk import Acknowledgment, Duration, IgnoreMode, RemovalPolicy, Validations
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
@@ -12,6 +12,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from stacks.findings import ENVIRONMENT_KMS, NO_NETWORK_CALLS, skip_checkov
 from stacks.logs import log_group
 from stacks.settings import DeploySettings
 
@@ -71,16 +72,34 @@ class InferenceFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE if settings.tracing else lambda_.Tracing.DISABLED,
             log_group=self.log_group,
             role=self.role,
+            # Every deploy publishes a version; keep the old ones so an operator can point
+            # `live` back at one in seconds, without a rebuild (README, "Releasing"). CodeDeploy
+            # also needs the old version to exist while it shifts traffic away from it.
+            current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.RETAIN),
             description=f"scikit-learn inference ({settings.env_name})",
-            environment={
-                "MODEL_BACKEND": settings.model_backend,
-                "MAX_BATCH_ROWS": str(settings.max_batch_rows),
-                "MAX_BODY_BYTES": str(settings.max_body_bytes),
-                "LOG_LEVEL": settings.log_level,
-                "POWERTOOLS_SERVICE_NAME": settings.service_name,
-                "POWERTOOLS_METRICS_NAMESPACE": settings.metrics_namespace,
+            environment=_handler_environment(settings),
+        )
+        skip_checkov(
+            self.function,
+            {
+                "CKV_AWS_116": "API Gateway invokes it synchronously: a failure is the caller's "
+                "answer and nothing is retried. The only asynchronous caller is the health-check "
+                "schedule, and a lost check is what the health-check alarm reports (missing data "
+                "breaches); a dead-letter queue would hold nothing anyone acts on.",
+                "CKV_AWS_117": "The model ships in the image. " + NO_NETWORK_CALLS,
+                "CKV_AWS_173": ENVIRONMENT_KMS,
             },
         )
+        if settings.reserved_concurrency is None:
+            skip_checkov(
+                self.function,
+                {
+                    "CKV_AWS_115": "Unreserved on purpose in this environment (dev by default): "
+                    "a reservation comes out of the account's unreserved pool, which new "
+                    "accounts (quota 10) cannot spare at all, and the stage throttle bounds the "
+                    "load instead. Prod reserves 20 (settings.reserved_concurrency).",
+                },
+            )
         if settings.tracing:
             Validations.of(self.role).acknowledge(
                 # Written by CDK for Tracing.ACTIVE: xray:PutTraceSegments/PutTelemetryRecords
@@ -95,6 +114,14 @@ class InferenceFunction(Construct):
 
         # Never alias $LATEST: provisioned concurrency needs a published version, and
         # `current_version` publishes a new one whenever the image or configuration changes.
+        #
+        # Provisioned concurrency has one owner. Without autoscaling the alias declares a fixed
+        # amount. With autoscaling the alias declares none and the scalable target owns it:
+        # registering the target sets the alias to autoscaling_min, and target tracking moves it
+        # from there. Were the alias to declare an amount too, every deploy that moves `live` to
+        # a new version would write that amount back over what the autoscaler had added.
+        # When `live` moves to a new version, Lambda moves the alias's provisioned concurrency
+        # with it (the amount the autoscaler last set), so a deploy neither resets nor loses it.
         self.alias = lambda_.Alias(
             self,
             "Live",
@@ -108,6 +135,21 @@ class InferenceFunction(Construct):
                 min_capacity=settings.autoscaling_min,
                 max_capacity=settings.autoscaling_max,
             ).scale_on_utilization(utilization_target=settings.autoscaling_target)
+
+
+def _handler_environment(settings: DeploySettings) -> dict[str, str]:
+    """What handler/settings.py reads. MAX_BODY_BYTES only when set: unset, the handler derives
+    the limit from the model's width and the row limit, which no constant here could track."""
+    environment = {
+        "MODEL_BACKEND": settings.model_backend,
+        "MAX_BATCH_ROWS": str(settings.max_batch_rows),
+        "LOG_LEVEL": settings.log_level,
+        "POWERTOOLS_SERVICE_NAME": settings.service_name,
+        "POWERTOOLS_METRICS_NAMESPACE": settings.metrics_namespace,
+    }
+    if settings.max_body_bytes is not None:
+        environment["MAX_BODY_BYTES"] = str(settings.max_body_bytes)
+    return environment
 
 
 def _image_code(
@@ -136,4 +178,7 @@ def _image_code(
         platform=platform,
         ignore_mode=IgnoreMode.DOCKER,
         display_name=f"{settings.stack_name} inference image",
+        # The Dockerfile's BASE_IMAGE: pin the Lambda base image by digest from the settings,
+        # since `cdk deploy` builds the image itself (a new pin is a new image and version).
+        build_args={"BASE_IMAGE": settings.base_image} if settings.base_image else None,
     )

@@ -6,6 +6,8 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from stacks.findings import LOG_GROUP_KMS, skip_checkov
+
 _RETENTION = {
     1: logs.RetentionDays.ONE_DAY,
     3: logs.RetentionDays.THREE_DAYS,
@@ -29,9 +31,11 @@ _RETENTION = {
 
 def log_group(scope: Construct, id: str, *, retention_days: int, retain: bool) -> logs.LogGroup:
     """A log group with a generated name, the given retention and removal behaviour."""
-    return logs.LogGroup(
+    group = logs.LogGroup(
         scope,
         id,
         retention=_RETENTION[retention_days],
         removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
     )
+    skip_checkov(group, {"CKV_AWS_158": LOG_GROUP_KMS})
+    return group

@@ -1,12 +1,14 @@
 """Alarms and the dashboard for the alias and the API, with one SNS topic for every alarm.
 
 `InferenceMetrics` decides which metrics exist; `InferenceMonitoring` turns them into alarms and
-widgets; `stacks.naming.alarm_name` names every alarm.
+widgets; `stacks.naming.alarm_name` names every alarm. The README's "Monitoring" section says
+what each alarm sees and what it does not; keep the two in step.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_apigatewayv2 as apigwv2
@@ -19,13 +21,58 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from stacks.findings import skip_checkov
 from stacks.naming import alarm_name
 from stacks.settings import DeploySettings
 
 PERIOD = Duration.minutes(5)
 ERRORS_THRESHOLD = 5  # function errors (sum) per 5 minutes
+SERVER_ERRORS_THRESHOLD = 5  # the handler's own 5xx responses (sum) per 5 minutes
 DURATION_P99_THRESHOLD_MS = 1000  # p99 duration per 5 minutes
 API_5XX_THRESHOLD = 5  # 5xx responses (sum) per 5 minutes
+GREATER = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
+
+
+def new_alarm(
+    scope: Construct,
+    concern: str,
+    *,
+    name: str,
+    metric: cloudwatch.IMetric,
+    threshold: float,
+    description: str,
+    periods: int = 1,
+    datapoints: int = 1,
+    comparison: cloudwatch.ComparisonOperator = GREATER,
+    # An idle API has no data points; that is not an outage.
+    missing: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
+    low_samples: str | None = None,
+) -> cloudwatch.Alarm:
+    """Every alarm of the app, stack or release: `datapoints` of `periods` beyond `threshold`."""
+    return cloudwatch.Alarm(
+        scope,
+        "".join(part.title() for part in concern.split("-")) + "Alarm",
+        alarm_name=name,
+        alarm_description=description,
+        metric=metric,
+        threshold=threshold,
+        comparison_operator=comparison,
+        evaluation_periods=periods,
+        datapoints_to_alarm=datapoints,
+        treat_missing_data=missing,
+        evaluate_low_sample_count_percentile=low_samples,
+    )
+
+
+def handler_dimensions(
+    function: lambda_.IFunction, settings: DeploySettings, version: str | None = None
+) -> dict[str, str]:
+    """The dimensions of the handler's EMF metrics: `function_name` is the bare function name
+    (no alias); `function_version` (the executed version, "7") only on the per-version set."""
+    dimensions = {"service": settings.service_name, "function_name": function.function_name}
+    if version is not None:
+        dimensions["function_version"] = version
+    return dimensions
 
 
 @dataclass(frozen=True)
@@ -34,6 +81,8 @@ class InferenceMetrics:
 
     invocations: cloudwatch.IMetric
     errors: cloudwatch.IMetric
+    server_errors: cloudwatch.IMetric
+    health: cloudwatch.IMetric
     throttles: cloudwatch.IMetric
     duration_p50: cloudwatch.IMetric
     duration_p99: cloudwatch.IMetric
@@ -60,25 +109,29 @@ class InferenceMetrics:
         def on_alias(name: str, statistic: str) -> cloudwatch.Metric:
             return alias.metric(name, period=PERIOD, statistic=statistic)
 
+        def emitted_by_handler(name: str, statistic: str) -> cloudwatch.Metric:
+            # On the dimension set without the version: one series spans every version.
+            return cloudwatch.Metric(
+                namespace=settings.metrics_namespace,
+                metric_name=name,
+                dimensions_map=handler_dimensions(function, settings),
+                period=PERIOD,
+                statistic=statistic,
+            )
+
         return cls(
             invocations=alias.metric_invocations(period=PERIOD, statistic="Sum"),
             errors=alias.metric_errors(period=PERIOD, statistic="Sum"),
+            # One per response of 500 or above that the handler itself returns (model
+            # unavailable, prediction failed, internal error), which Lambda's Errors never sees.
+            server_errors=emitted_by_handler("ServerErrors", "Sum"),
+            # 1 when a {"healthcheck": true} invoke found the model loaded, 0 when not.
+            health=emitted_by_handler("HealthCheck", "Minimum"),
             throttles=alias.metric_throttles(period=PERIOD, statistic="Sum"),
             duration_p50=alias.metric_duration(period=PERIOD, statistic="p50"),
             duration_p99=alias.metric_duration(period=PERIOD, statistic="p99"),
-            # Emitted by the handler's Powertools Metrics (capture_cold_start_metric): one per
-            # new execution environment, dimensions function_name (the bare function name, not
-            # the alias) and service.
-            cold_starts=cloudwatch.Metric(
-                namespace=settings.metrics_namespace,
-                metric_name="ColdStart",
-                dimensions_map={
-                    "function_name": function.function_name,
-                    "service": settings.service_name,
-                },
-                period=PERIOD,
-                statistic="Sum",
-            ),
+            # One per request that waited on an environment's init (Powertools' definition).
+            cold_starts=emitted_by_handler("ColdStart", "Sum"),
             concurrency=on_alias("ConcurrentExecutions", "Maximum"),
             pc_utilization=on_alias("ProvisionedConcurrencyUtilization", "Maximum"),
             pc_spillover=on_alias("ProvisionedConcurrencySpilloverInvocations", "Sum"),
@@ -114,9 +167,16 @@ class InferenceMonitoring(Construct):
         self.topic = sns.Topic(
             self, "AlarmTopic", display_name=f"{settings.stack_name} alarms", enforce_ssl=True
         )
-        # No server-side encryption: the topic carries only alarm state changes (names, metrics,
-        # thresholds), and CloudWatch cannot publish to a topic encrypted with the AWS-managed
-        # SNS key; a customer-managed key would be one more policy that can silently drop alarms.
+        # No server-side encryption, for the reason the skip gives.
+        skip_checkov(
+            self.topic,
+            {
+                "CKV_AWS_26": "The topic carries only alarm state changes (names, metrics, "
+                "thresholds). CloudWatch cannot publish to a topic encrypted with the AWS-managed "
+                "SNS key, and a customer-managed key would be one more policy that can silently "
+                "drop every alarm. The topic policy refuses publishing without TLS.",
+            },
+        )
         # enforce_ssl gives the topic an explicit policy, which replaces SNS's default one (the
         # one that lets same-account sources publish). CloudWatch, a service principal with no
         # identity policy of its own, then needs this statement or every notification is
@@ -145,45 +205,67 @@ class InferenceMonitoring(Construct):
             self.topic.add_subscription(subscriptions.EmailSubscription(settings.alarm_email))
 
         def alarm(
-            concern: str, metric: cloudwatch.IMetric, threshold: float, description: str
+            concern: str,
+            metric: cloudwatch.IMetric,
+            threshold: float,
+            description: str,
+            **rule: Any,
         ) -> cloudwatch.Alarm:
-            created = cloudwatch.Alarm(
+            created = new_alarm(
                 self,
-                "".join(part.title() for part in concern.split("-")) + "Alarm",
-                alarm_name=alarm_name(stack_name, concern),
-                alarm_description=description,
+                concern,
+                name=alarm_name(stack_name, concern),
                 metric=metric,
                 threshold=threshold,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                datapoints_to_alarm=1,
-                # An idle API has no data points; that is not an outage.
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                description=description,
+                **rule,
             )
             created.add_alarm_action(cw_actions.SnsAction(self.topic))
             created.add_ok_action(cw_actions.SnsAction(self.topic))
             return created
 
         self.alarms: dict[str, cloudwatch.Alarm] = {
+            # Timeouts, out-of-memory and crashes: the handler itself never raises.
             "errors": alarm(
                 "errors",
                 metrics.errors,
                 ERRORS_THRESHOLD,
-                f"More than {ERRORS_THRESHOLD} function errors in 5 minutes on the live alias.",
+                f"More than {ERRORS_THRESHOLD} function errors (timeouts, out-of-memory, "
+                "crashes) in 5 minutes on the live alias.",
             ),
+            # What Errors cannot see: a missing or tampered model (503 on every request) or a
+            # failing prediction (500) is an answer, not an exception.
+            "server-errors": alarm(
+                "server-errors",
+                metrics.server_errors,
+                SERVER_ERRORS_THRESHOLD,
+                f"More than {SERVER_ERRORS_THRESHOLD} 5xx responses from the handler itself "
+                "(model unavailable, prediction failed, internal error) in 5 minutes.",
+            ),
+            # At low traffic p99 is the single slowest request, so a percentile needs samples:
+            # `ignore` holds the state while a period has fewer than 1000 (CloudWatch's rule for
+            # p99: 10/(1-0.99)), and 2 of 3 periods makes one slow period not enough.
             "duration-p99": alarm(
                 "duration-p99",
                 metrics.duration_p99,
                 DURATION_P99_THRESHOLD_MS,
-                f"p99 duration above {DURATION_P99_THRESHOLD_MS} ms over 5 minutes on the live "
-                "alias.",
+                f"p99 duration above {DURATION_P99_THRESHOLD_MS} ms in 2 of 3 five-minute "
+                "periods on the live alias (periods with under 1000 requests are not judged).",
+                periods=3,
+                datapoints=2,
+                low_samples="ignore",
             ),
             "throttles": alarm(
                 "throttles",
                 metrics.throttles,
                 0,
-                "The live alias throttled invocations (concurrency limit reached).",
+                "The live alias throttled invocations (reserved concurrency or the account's "
+                "limit reached).",
             ),
+            # A count, like the other alarms, not a rate: at this API's volumes a 5xx rate pages
+            # on one failed request out of two, while a count of 5 also catches what the
+            # handler never sees (throttles, integration timeouts, crashes) when traffic is
+            # heavy. The dashboard graphs the rate beside it.
             "api-5xx": alarm(
                 "api-5xx",
                 metrics.api_5xx,
@@ -191,13 +273,33 @@ class InferenceMonitoring(Construct):
                 f"More than {API_5XX_THRESHOLD} 5xx responses from the HTTP API in 5 minutes.",
             ),
         }
-        if settings.provisioned_concurrency > 0:
+        if settings.warm:
+            # Target tracking needs 3 one-minute points above target, then a minute or two to
+            # initialise environments, so every burst spills over for about 5 minutes. 15
+            # minutes of spill-over means the autoscaler is at its maximum or cannot keep up.
             self.alarms["pc-spillover"] = alarm(
                 "pc-spillover",
                 metrics.pc_spillover,
                 0,
                 "Invocations spilled over provisioned concurrency onto on-demand (cold) "
-                "environments: the live alias is under-provisioned.",
+                "environments in each of 3 five-minute periods: the live alias is "
+                "under-provisioned for sustained traffic.",
+                periods=3,
+                datapoints=3,
+            )
+        if settings.health_check_minutes:
+            # Missing data breaches: no healthy answer in 10 minutes pages, with or without
+            # traffic, whether the model is unhealthy, the invoke fails or the schedule stopped.
+            self.alarms["health-check"] = alarm(
+                "health-check",
+                metrics.health,
+                1,
+                "No healthy answer from the scheduled health check of the live alias in 10 "
+                "minutes: the model is not loaded, the invoke failed, or the checks stopped.",
+                periods=2,
+                datapoints=2,
+                comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                missing=cloudwatch.TreatMissingData.BREACHING,
             )
 
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(3))
@@ -218,7 +320,7 @@ def _widgets(
             title="Alarms", alarms=list(alarms.values()), width=24, height=3
         ),
         graph("Invocations (live)", m.invocations),
-        graph("Errors and throttles (live)", m.errors, m.throttles),
+        graph("Errors, handler 5xx, throttles (live)", m.errors, m.server_errors, m.throttles),
         graph("Duration p50 / p99 (live, ms)", m.duration_p50, m.duration_p99),
         graph("Cold starts (Powertools ColdStart)", m.cold_starts),
         cloudwatch.LogQueryWidget(
@@ -235,11 +337,13 @@ def _widgets(
         ),
         graph("Concurrent executions (live)", m.concurrency),
     ]
-    if settings.provisioned_concurrency > 0:
+    if settings.warm:
         widgets += [
             graph("Provisioned concurrency utilization", m.pc_utilization, width=12),
             graph("Provisioned concurrency spillover", m.pc_spillover, width=12),
         ]
+    if settings.health_check_minutes:
+        widgets.append(graph("Health check (1 healthy, 0 not, gap: no check)", m.health, width=24))
     widgets += [
         graph("API requests", m.api_requests),
         graph(
@@ -248,6 +352,16 @@ def _widgets(
             m.api_latency_p99,
             m.api_integration_latency_p99,
         ),
-        graph("API 4xx / 5xx", m.api_4xx, m.api_5xx),
+        graph("API 4xx / 5xx", m.api_4xx, m.api_5xx, width=4),
+        graph(
+            "API 5xx rate (%)",
+            cloudwatch.MathExpression(
+                expression="100 * errors / requests",
+                using_metrics={"errors": m.api_5xx, "requests": m.api_requests},
+                label="5xx / requests",
+                period=PERIOD,
+            ),
+            width=4,
+        ),
     ]
     return widgets

@@ -24,11 +24,25 @@ ARCHITECTURES = ("arm64", "x86_64")
 AUTH_MODES = ("none", "jwt", "iam")
 MODEL_BACKENDS = ("auto", "onnx", "joblib")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# CodeDeploy's predefined Lambda configurations (CodeDeployDefault.Lambda<name>).
+DEPLOYMENT_CONFIGS = (
+    "AllAtOnce",
+    "Canary10Percent5Minutes",
+    "Canary10Percent10Minutes",
+    "Canary10Percent15Minutes",
+    "Canary10Percent30Minutes",
+    "Linear10PercentEvery1Minute",
+    "Linear10PercentEvery2Minutes",
+    "Linear10PercentEvery3Minutes",
+    "Linear10PercentEvery10Minutes",
+)
 # CloudWatch Logs accepts only these retention periods (days).
 RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827)
 # The HTTP API gives up on an integration after 29 s, so a longer function timeout only bills
 # for work nobody receives.
 MAX_TIMEOUT_SECONDS = 29
+# Lambda's synchronous invoke payload limit: no request body larger than this reaches the handler.
+MAX_INVOKE_BYTES = 6 * 1024 * 1024
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -47,10 +61,20 @@ class DeploySettings:
     architecture: str = "arm64"  # arm64 (cheaper per GB-s) or x86_64; the image is built to match
     memory_mb: int = 1024  # also buys CPU: 1769 MB is one full vCPU
     timeout_seconds: int = 10  # at most 29, the HTTP API's integration limit
-    reserved_concurrency: int | None = None  # reserves and caps concurrency; None: unreserved
-    provisioned_concurrency: int = 1  # pre-initialised environments on the `live` alias; 0: none
-    autoscaling_min: int | None = None  # both set: scale provisioned concurrency on utilization
-    autoscaling_max: int | None = None
+    # Reserves and caps concurrent executions; None: unreserved. Prod reserves 20: the stage
+    # admits 100 requests/s (burst 200) and this model answers in a few milliseconds, so even a
+    # full stage needs a handful of environments (Little's law: 100/s x 20 ms = 2); 20 leaves
+    # room for the autoscaled provisioned environments, a canary's on-demand share and slow
+    # outliers, while a flood can take no more than 20 of the account's concurrency and no
+    # other function can starve this one. Dev stays unreserved: a reservation comes out of the
+    # account's unreserved pool, which new accounts (quota 10) cannot spare at all.
+    reserved_concurrency: int | None = 20
+    # Provisioned concurrency on the `live` alias has exactly one owner: either a fixed amount
+    # (provisioned_concurrency, autoscaling unset) or the Application Auto Scaling target
+    # (autoscaling_min/max), which starts at autoscaling_min and moves within the range.
+    provisioned_concurrency: int = 0  # fixed pre-initialised environments; 0: none
+    autoscaling_min: int | None = 1  # both set: scale provisioned concurrency on utilization
+    autoscaling_max: int | None = 4
     autoscaling_target: float = 0.7  # provisioned-concurrency utilization to track
     tracing: bool = True  # X-Ray active tracing
     log_retention_days: int = 90  # function and API access logs
@@ -59,22 +83,31 @@ class DeploySettings:
     # Handler environment (handler/settings.py reads these)
     model_backend: str = "auto"
     max_batch_rows: int = 1000
-    max_body_bytes: int = 6 * 1024 * 1024
+    # None: MAX_BODY_BYTES is not set and the handler derives the limit from the model
+    max_body_bytes: int | None = None
     log_level: str = "INFO"
     service_name: str = "sklearn-inference"  # POWERTOOLS_SERVICE_NAME, a metric dimension
-    metrics_namespace: str = "SklearnInference"  # POWERTOOLS_METRICS_NAMESPACE (ColdStart metric)
+    metrics_namespace: str = "SklearnInference"  # POWERTOOLS_METRICS_NAMESPACE (EMF metrics)
     # Image: built from ./Dockerfile unless a repository is given (then exactly one of tag/digest)
     image_repository: str | None = None  # ECR repository name or ARN, same region
     image_tag: str | None = None
     image_digest: str | None = None  # sha256:<64 hex>; preferred over a tag (immutable)
+    # Built here: the Dockerfile's BASE_IMAGE, e.g. public.ecr.aws/lambda/python:3.12@sha256:...
+    base_image: str | None = None  # None: the Dockerfile's default tag
     # HTTP API
     throttle_rate_limit: float = 100.0  # steady-state requests per second for the stage
     throttle_burst_limit: int = 200
     cors_allowed_origins: tuple[str, ...] = ()  # none: browsers on other origins are refused
-    auth: str = "none"  # none | jwt | iam
+    auth: str = "iam"  # iam (SigV4 callers) | jwt | none (public)
     jwt_issuer: str | None = None
     jwt_audiences: tuple[str, ...] = ()
+    # Releasing: CodeDeploy moves `live` to each new version (README, "Releasing")
+    deployment_config: str = "Canary10Percent5Minutes"  # one of DEPLOYMENT_CONFIGS
+    pre_traffic_hook: bool = True  # check the reference predictions before any traffic shifts
     # Monitoring
+    # Invoke `live` with {"healthcheck": true} every N minutes (1 to 5) and alarm when no
+    # healthy answer arrives for 10 minutes, so an idle outage pages too; 0: no health check.
+    health_check_minutes: int = 1
     alarm_email: str | None = None  # subscribed to the alarm topic (confirm the e-mail AWS sends)
     tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -90,6 +123,16 @@ class DeploySettings:
         return self.autoscaling_max is not None
 
     @property
+    def warm(self) -> bool:
+        """Whether the alias keeps provisioned (pre-initialised) environments at all."""
+        return self.provisioned_concurrency > 0 or self.autoscaling
+
+    @property
+    def gradual_release(self) -> bool:
+        """Whether CodeDeploy shifts traffic in steps, leaving time for alarms to judge."""
+        return self.deployment_config != "AllAtOnce"
+
+    @property
     def uses_prebuilt_image(self) -> bool:
         return self.image_repository is not None
 
@@ -98,18 +141,20 @@ class DeploySettings:
 ENV_DEFAULTS: dict[str, dict[str, Any]] = {
     "dev": {
         "stack_name": "SklearnInference-dev",
-        "provisioned_concurrency": 0,
+        "reserved_concurrency": None,
+        "auth": "none",
+        "autoscaling_min": None,
+        "autoscaling_max": None,
         "log_retention_days": 7,
         "retain_logs": False,
         "termination_protection": False,
         "throttle_rate_limit": 10.0,
         "throttle_burst_limit": 20,
+        "health_check_minutes": 0,
+        "deployment_config": "AllAtOnce",
     },
     "prod": {
         "stack_name": "SklearnInference-prod",
-        "provisioned_concurrency": 1,
-        "autoscaling_min": 1,
-        "autoscaling_max": 4,
     },
 }
 
@@ -123,6 +168,7 @@ def _problems(s: DeploySettings) -> typing.Iterator[str]:
     yield from one_of("auth", s.auth, AUTH_MODES)
     yield from one_of("model_backend", s.model_backend, MODEL_BACKENDS)
     yield from one_of("log_level", s.log_level, LOG_LEVELS)
+    yield from one_of("deployment_config", s.deployment_config, DEPLOYMENT_CONFIGS)
     yield from one_of("log_retention_days", s.log_retention_days, RETENTION_DAYS)
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,127}", s.stack_name):
         yield f"stack_name must be letters, digits and hyphens, got {s.stack_name!r}"
@@ -143,9 +189,13 @@ def _problems(s: DeploySettings) -> typing.Iterator[str]:
             f"reserved_concurrency ({s.reserved_concurrency})"
         )
     yield from _autoscaling_problems(s)
-    for name in ("max_batch_rows", "max_body_bytes"):
-        if getattr(s, name) < 1:
-            yield f"{name} must be at least 1, got {getattr(s, name)}"
+    if s.max_batch_rows < 1:
+        yield f"max_batch_rows must be at least 1, got {s.max_batch_rows}"
+    if s.max_body_bytes is not None and not 1 <= s.max_body_bytes <= MAX_INVOKE_BYTES:
+        yield (
+            f"max_body_bytes must be between 1 and {MAX_INVOKE_BYTES} (Lambda's invoke payload "
+            f"limit) or unset, got {s.max_body_bytes}"
+        )
     if s.throttle_rate_limit <= 0 or s.throttle_burst_limit < 1:
         yield "throttle_rate_limit must be above 0 and throttle_burst_limit at least 1"
     for origin in s.cors_allowed_origins:
@@ -153,6 +203,8 @@ def _problems(s: DeploySettings) -> typing.Iterator[str]:
             yield f"cors_allowed_origins takes scheme://host[:port] (no '*'), got {origin!r}"
     yield from _auth_problems(s)
     yield from _image_problems(s)
+    if not 0 <= s.health_check_minutes <= 5:
+        yield f"health_check_minutes must be 0 (off) to 5, got {s.health_check_minutes}"
     if s.alarm_email is not None and not _EMAIL.fullmatch(s.alarm_email):
         yield f"alarm_email is not an e-mail address: {s.alarm_email!r}"
 
@@ -168,10 +220,18 @@ def _autoscaling_problems(s: DeploySettings) -> typing.Iterator[str]:
             f"autoscaling needs 1 <= autoscaling_min <= autoscaling_max, got "
             f"{s.autoscaling_min}..{s.autoscaling_max}"
         )
-    elif not s.autoscaling_min <= s.provisioned_concurrency <= s.autoscaling_max:
+    if s.provisioned_concurrency:
         yield (
-            f"provisioned_concurrency ({s.provisioned_concurrency}) is the starting point of "
-            f"autoscaling and must lie within {s.autoscaling_min}..{s.autoscaling_max}"
+            f"provisioned_concurrency ({s.provisioned_concurrency}) and autoscaling_min/max "
+            "would both own the alias's provisioned concurrency: for a fixed amount unset "
+            "autoscaling (-c autoscaling_min=none -c autoscaling_max=none), to scale set "
+            "provisioned_concurrency=0 (the scalable target starts at autoscaling_min)"
+        )
+    if s.reserved_concurrency is not None and s.autoscaling_max > s.reserved_concurrency:
+        yield (
+            f"autoscaling_max ({s.autoscaling_max}) cannot exceed reserved_concurrency "
+            f"({s.reserved_concurrency}): Lambda never provisions more than the function may run; "
+            "raise reserved_concurrency or lower autoscaling_max"
         )
     if not 0.1 <= s.autoscaling_target <= 0.9:
         yield f"autoscaling_target must be between 0.1 and 0.9, got {s.autoscaling_target}"
@@ -188,6 +248,8 @@ def _auth_problems(s: DeploySettings) -> typing.Iterator[str]:
 
 
 def _image_problems(s: DeploySettings) -> typing.Iterator[str]:
+    if s.base_image is not None and s.image_repository is not None:
+        yield "base_image applies to the image built here, not with image_repository"
     if s.image_repository is None:
         if s.image_tag or s.image_digest:
             yield "image_tag and image_digest need image_repository"
@@ -235,12 +297,14 @@ def _convert(name: str, value: Any, hint: Any) -> Any:
         optional, hint = True, args[0]
         origin = typing.get_origin(hint)
 
+    # "none" empties an optional setting or a list; elsewhere it is a value (`-c auth=none`).
     if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
         if optional:
             return None
         if origin is tuple:
             return ()
-        raise SettingsError(f"{name} cannot be empty")
+        if value is None or not value.strip():
+            raise SettingsError(f"{name} cannot be empty")
 
     try:
         if origin is tuple:

@@ -28,6 +28,15 @@ from stacks.settings import DeploySettings, build_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CDK_CONTEXT: dict[str, Any] = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+# The golden reference in its documented format (model/artifacts/reference.json), pinned here so
+# that the synthesized apps do not depend on the committed model.
+REFERENCE = Path(__file__).resolve().parent / "fixtures" / "reference.json"
+
+
+def build(app: App, environ: dict[str, str] | None = None) -> Any:
+    """app.build, as `cdk synth` runs it, with the pinned reference."""
+    return cdk_entry.build(app, environ=environ or {}, reference_file=REFERENCE)
+
 
 DIGEST = "sha256:" + "ab" * 32
 # Every optional feature, switched on in two extra apps so each code path is synthesized once.
@@ -47,12 +56,16 @@ VARIANTS: dict[str, dict[str, str]] = {
         "tracing": "false",
         "image_repository": "inference",
         "image_digest": DIGEST,
+        "deployment_config": "Canary10Percent10Minutes",
     },
-    "prod-iam": {
+    "prod-options": {
         "env": "prod",
-        "auth": "iam",
+        "cors_allowed_origins": "https://app.example.com",
+        "max_body_bytes": "65536",
         "image_repository": "arn:aws:ecr:eu-west-1:123456789012:repository/team/inference",
         "image_tag": "v1.2.3",
+        "deployment_config": "Linear10PercentEvery1Minute",
+        "pre_traffic_hook": "false",
     },
 }
 
@@ -83,20 +96,58 @@ class Synthesized:
         ((logical_id, resource),) = found.items()
         return logical_id, resource.get("Properties", {})
 
+    def function(self) -> tuple[str, dict[str, Any]]:
+        """The inference function (the container image; the pre-traffic hook is a zip)."""
+        (found,) = [
+            (logical_id, resource["Properties"])
+            for logical_id, resource in self.resources("AWS::Lambda::Function").items()
+            if resource["Properties"].get("PackageType") == "Image"
+        ]
+        return found
+
+    def policy_of(self, role_id: str) -> dict[str, Any]:
+        """The one inline policy CDK attaches to a role (its DefaultPolicy)."""
+        (found,) = [
+            r["Properties"]
+            for r in self.resources("AWS::IAM::Policy").values()
+            if r["Properties"]["Roles"] == [{"Ref": role_id}]
+        ]
+        return found
+
+    @staticmethod
+    def rendered(value: Any) -> str:
+        return rendered(value)
+
+    def alarms(self) -> dict[str, dict[str, Any]]:
+        """Every alarm by name; a name built from a token reads `...-v<LogicalId.Attribute>`."""
+        return {
+            rendered(r["Properties"]["AlarmName"]): r["Properties"]
+            for r in self.resources("AWS::CloudWatch::Alarm").values()
+        }
+
     def alarm(self, concern: str) -> dict[str, Any]:
         name = f"{self.settings.stack_name}-{concern}"
-        matches = [
-            r["Properties"]
-            for r in self.resources("AWS::CloudWatch::Alarm").values()
-            if r["Properties"]["AlarmName"] == name
-        ]
-        assert len(matches) == 1, f"expected one alarm named {name}"
-        return matches[0]
+        assert name in self.alarms(), f"expected one alarm named {name}"
+        return self.alarms()[name]
+
+
+def rendered(value: Any) -> str:
+    """A string, or an Fn::Join of strings and Ref/GetAtt, as text: refs read <Id> or <Id.Attr>."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value:
+        return f"<{value['Ref']}>"
+    if "Fn::GetAtt" in value:
+        return "<" + ".".join(value["Fn::GetAtt"]) + ">"
+    if "Fn::Sub" in value:
+        return str(value["Fn::Sub"])
+    separator, parts = value["Fn::Join"]
+    return separator.join(rendered(part) for part in parts)
 
 
 def synthesize(name: str, overrides: dict[str, str], outdir: Path) -> Synthesized:
     app = App(context={**CDK_CONTEXT, **overrides}, outdir=str(outdir))
-    stack = cdk_entry.build(app, environ={})
+    stack = build(app)
     assembly = app.synth()  # raises if cdk-nag reports an unacknowledged finding
     manifest = json.loads((outdir / "manifest.json").read_text())
     return Synthesized(
@@ -122,6 +173,11 @@ class _Apps:
             outdir = self._factory.mktemp(f"cdk-{name}")
             self._done[name] = synthesize(name, VARIANTS[name], outdir)
         return self._done[name]
+
+
+@pytest.fixture(scope="session")
+def build_app() -> Any:
+    return build
 
 
 @pytest.fixture(scope="session")
@@ -151,8 +207,8 @@ def options(apps: _Apps) -> Synthesized:
 
 
 @pytest.fixture(scope="session")
-def prod_iam(apps: _Apps) -> Synthesized:
-    return apps["prod-iam"]
+def prod_options(apps: _Apps) -> Synthesized:
+    return apps["prod-options"]
 
 
 @pytest.fixture(params=list(VARIANTS), scope="session")

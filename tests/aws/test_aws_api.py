@@ -31,13 +31,15 @@ def test_integration_invokes_the_alias_not_the_function(every_app):
 def test_invoke_permissions_are_on_the_alias_and_scoped_to_each_route(prod):
     alias_id, _ = prod.only("AWS::Lambda::Alias")
     api_id, _ = prod.only("AWS::ApiGatewayV2::Api")
-    permissions = prod.resources("AWS::Lambda::Permission").values()
+    permissions = [
+        p["Properties"]
+        for p in prod.resources("AWS::Lambda::Permission").values()
+        if p["Properties"]["Principal"] == "apigateway.amazonaws.com"
+    ]
     suffixes = set()
-    for permission in permissions:
-        props = permission["Properties"]
+    for props in permissions:
         assert props["FunctionName"] == {"Ref": alias_id}
         assert props["Action"] == "lambda:InvokeFunction"
-        assert props["Principal"] == "apigateway.amazonaws.com"
         parts = props["SourceArn"]["Fn::Join"][1]
         assert {"Ref": api_id} in parts
         suffixes.add(parts[-1])
@@ -71,6 +73,22 @@ def test_stage_writes_json_access_logs_to_a_retained_group(prod):
     assert all(value.startswith("$context.") for value in record.values())
 
 
+def test_access_log_keeps_the_functions_status_apart_from_lambdas_invoke_status(prod):
+    _, stage = prod.only("AWS::ApiGatewayV2::Stage")
+    record = json.loads(stage["AccessLogSettings"]["Format"])
+    # The statusCode the handler returned (a 503 when the model is missing)...
+    assert record["functionStatus"] == "$context.integration.status"
+    # ...and Lambda's Invoke API answer to API Gateway (200 even then)
+    assert record["lambdaInvokeStatus"] == "$context.integrationStatus"
+    assert "integrationStatus" not in record
+
+
+@pytest.mark.parametrize("app_name", ["dev", "prod"])
+def test_api_is_named_after_its_stack(apps, app_name):
+    _, api = apps[app_name].only("AWS::ApiGatewayV2::Api")
+    assert api["Name"] == apps[app_name].settings.stack_name
+
+
 def test_no_cors_unless_origins_are_configured(dev, prod):
     for app in (dev, prod):
         app.assertions.has_resource_properties(
@@ -85,16 +103,31 @@ def test_cors_allows_only_the_configured_origins(options):
             "CorsConfiguration": {
                 "AllowOrigins": ["https://app.example.com", "http://localhost:3000"],
                 "AllowMethods": ["GET", "POST"],
+                # JWT: a bearer token, no SigV4 headers
+                "AllowHeaders": ["content-type", "authorization"],
             }
         },
     )
 
 
-def test_routes_are_public_by_default(dev, prod):
-    for app in (dev, prod):
-        app.assertions.resource_count_is("AWS::ApiGatewayV2::Authorizer", 0)
-        for route in app.resources("AWS::ApiGatewayV2::Route").values():
-            assert route["Properties"].get("AuthorizationType", "NONE") == "NONE"
+def test_cors_with_iam_auth_allows_the_headers_a_signed_browser_request_sends(prod_options):
+    _, api = prod_options.only("AWS::ApiGatewayV2::Api")
+    cors = api["CorsConfiguration"]
+    assert cors["AllowOrigins"] == ["https://app.example.com"]
+    assert set(cors["AllowHeaders"]) == {
+        "content-type",
+        "authorization",
+        "x-amz-date",
+        "x-amz-security-token",
+        "x-amz-content-sha256",
+        "x-amz-user-agent",
+    }
+
+
+def test_dev_routes_are_public(dev):
+    dev.assertions.resource_count_is("AWS::ApiGatewayV2::Authorizer", 0)
+    for route in dev.resources("AWS::ApiGatewayV2::Route").values():
+        assert route["Properties"].get("AuthorizationType", "NONE") == "NONE"
 
 
 def test_jwt_setting_protects_every_route(options):
@@ -109,6 +142,15 @@ def test_jwt_setting_protects_every_route(options):
         assert route["Properties"]["AuthorizerId"] == {"Ref": authorizer_id}
 
 
-def test_iam_setting_protects_every_route(prod_iam):
-    for route in prod_iam.resources("AWS::ApiGatewayV2::Route").values():
-        assert route["Properties"]["AuthorizationType"] == "AWS_IAM"
+def test_prod_is_private_every_route_needs_sigv4(prod, prod_options):
+    for app in (prod, prod_options):
+        routes = app.resources("AWS::ApiGatewayV2::Route").values()
+        assert [r["Properties"]["AuthorizationType"] for r in routes] == ["AWS_IAM", "AWS_IAM"]
+
+
+@pytest.mark.parametrize(
+    ("app_name", "auth"), [("dev", "none"), ("prod", "iam"), ("dev-options", "jwt")]
+)
+def test_api_auth_output_says_what_callers_need(apps, app_name, auth):
+    # ops.verify reads it to decide whether to sign its requests
+    assert apps[app_name].template["Outputs"]["ApiAuth"]["Value"] == auth

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from aws_cdk import App
 from aws_cdk.assertions import Match
 
 pytestmark = pytest.mark.slow
 
 
 def test_function_is_an_arm64_container_image_with_production_sizing(prod):
-    _, fn = prod.only("AWS::Lambda::Function")
+    _, fn = prod.function()
     assert fn["PackageType"] == "Image"
     assert fn["Architectures"] == ["arm64"]
     assert fn["MemorySize"] == 1024
     assert fn["Timeout"] == 10
     assert fn["TracingConfig"] == {"Mode": "Active"}
+    # A flood can take at most this much of the account, and no other function can starve it
+    # (this also answers checkov CKV_AWS_115).
+    assert fn["ReservedConcurrentExecutions"] == 20
+
+
+def test_dev_function_is_unreserved(dev):
+    _, fn = dev.function()
     assert "ReservedConcurrentExecutions" not in fn
 
 
@@ -24,31 +34,31 @@ def test_function_image_is_the_repository_dockerfile_built_for_the_function_arch
         assert image["source"]["dockerFile"] == "Dockerfile"
         assert image["source"]["platform"] == platform
         (destination,) = image["destinations"].values()
-        _, fn = app.only("AWS::Lambda::Function")
+        _, fn = app.function()
         assert fn["Code"]["ImageUri"]["Fn::Sub"].endswith(":" + destination["imageTag"])
 
 
 def test_x86_setting_builds_and_runs_amd64(options):
-    _, fn = options.only("AWS::Lambda::Function")
+    _, fn = options.function()
     assert fn["Architectures"] == ["x86_64"]
 
 
-def test_function_environment_is_what_the_handler_reads(dev):
-    dev.assertions.has_resource_properties(
-        "AWS::Lambda::Function",
-        {
-            "Environment": {
-                "Variables": {
-                    "MODEL_BACKEND": "auto",
-                    "MAX_BATCH_ROWS": "1000",
-                    "MAX_BODY_BYTES": str(6 * 1024 * 1024),
-                    "LOG_LEVEL": "INFO",
-                    "POWERTOOLS_SERVICE_NAME": "sklearn-inference",
-                    "POWERTOOLS_METRICS_NAMESPACE": "SklearnInference",
-                }
-            }
-        },
-    )
+def test_function_environment_is_what_the_handler_reads(dev, prod):
+    for app in (dev, prod):
+        _, fn = app.function()
+        # No MAX_BODY_BYTES: unset, the handler derives the limit from the model's width
+        assert fn["Environment"]["Variables"] == {
+            "MODEL_BACKEND": "auto",
+            "MAX_BATCH_ROWS": "1000",
+            "LOG_LEVEL": "INFO",
+            "POWERTOOLS_SERVICE_NAME": "sklearn-inference",
+            "POWERTOOLS_METRICS_NAMESPACE": "SklearnInference",
+        }
+
+
+def test_max_body_bytes_reaches_the_handler_only_when_set(prod_options):
+    _, fn = prod_options.function()
+    assert fn["Environment"]["Variables"]["MAX_BODY_BYTES"] == "65536"
 
 
 @pytest.mark.parametrize(
@@ -56,7 +66,7 @@ def test_function_environment_is_what_the_handler_reads(dev):
 )
 def test_function_logs_to_its_own_group_with_retention(apps, app_name, days, policy):
     app = apps[app_name]
-    _, fn = app.only("AWS::Lambda::Function")
+    _, fn = app.function()
     group_id = fn["LoggingConfig"]["LogGroup"]["Ref"]
     group = app.template["Resources"][group_id]
     assert group["Type"] == "AWS::Logs::LogGroup"
@@ -65,12 +75,11 @@ def test_function_logs_to_its_own_group_with_retention(apps, app_name, days, pol
 
 
 def test_function_role_may_write_only_its_own_log_group(prod):
-    _, fn = prod.only("AWS::Lambda::Function")
+    _, fn = prod.function()
     group_id = fn["LoggingConfig"]["LogGroup"]["Ref"]
-    _, role = prod.only("AWS::IAM::Role")
-    assert "ManagedPolicyArns" not in role
-    _, policy = prod.only("AWS::IAM::Policy")
-    statements = policy["PolicyDocument"]["Statement"]
+    role_id = fn["Role"]["Fn::GetAtt"][0]
+    assert "ManagedPolicyArns" not in prod.template["Resources"][role_id]["Properties"]
+    statements = prod.policy_of(role_id)["PolicyDocument"]["Statement"]
     assert {
         "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
         "Effect": "Allow",
@@ -83,29 +92,29 @@ def test_function_role_may_write_only_its_own_log_group(prod):
 
 
 def test_tracing_off_removes_xray_and_its_permissions(options):
-    _, fn = options.only("AWS::Lambda::Function")
+    _, fn = options.function()
     assert "TracingConfig" not in fn  # PassThrough: no active tracing
-    _, policy = options.only("AWS::IAM::Policy")
+    policy = options.policy_of(fn["Role"]["Fn::GetAtt"][0])
     assert all(s["Resource"] != "*" for s in policy["PolicyDocument"]["Statement"])
 
 
 def test_prebuilt_image_by_digest_needs_no_docker_asset(options):
     assert options.assets["dockerImages"] == {}
-    _, fn = options.only("AWS::Lambda::Function")
+    _, fn = options.function()
     image_uri = fn["Code"]["ImageUri"]["Fn::Join"][1]
     assert image_uri[-1] == "/inference@" + options.settings.image_digest
 
 
-def test_prebuilt_image_by_repository_arn_and_tag(prod_iam):
-    assert prod_iam.assets["dockerImages"] == {}
-    _, fn = prod_iam.only("AWS::Lambda::Function")
+def test_prebuilt_image_by_repository_arn_and_tag(prod_options):
+    assert prod_options.assets["dockerImages"] == {}
+    _, fn = prod_options.function()
     joined = fn["Code"]["ImageUri"]["Fn::Join"][1]
     assert "".join(p for p in joined if isinstance(p, str)).endswith("/team/inference:v1.2.3")
     assert "123456789012.dkr.ecr.eu-west-1." in "".join(p for p in joined if isinstance(p, str))
 
 
 def test_reserved_concurrency_from_settings(options):
-    _, fn = options.only("AWS::Lambda::Function")
+    _, fn = options.function()
     assert fn["ReservedConcurrentExecutions"] == 10
 
 
@@ -118,11 +127,28 @@ def test_alias_live_points_at_a_published_version_never_latest(every_app):
     assert alias["FunctionVersion"] == {"Fn::GetAtt": [version_id, "Version"]}
 
 
-def test_prod_alias_has_provisioned_concurrency(prod):
-    prod.assertions.has_resource_properties(
+def test_old_versions_are_retained_so_live_can_point_back_without_a_rebuild(every_app):
+    (version,) = every_app.resources("AWS::Lambda::Version").values()
+    # A new version gets a new logical ID; Retain keeps the old one when it leaves the template
+    assert version["DeletionPolicy"] == "Retain"
+    assert version["UpdateReplacePolicy"] == "Retain"
+
+
+def test_with_autoscaling_the_scalable_target_alone_owns_provisioned_concurrency(prod):
+    # Were the alias to declare an amount too, each deploy would write it back over what the
+    # autoscaler had added.
+    _, alias = prod.only("AWS::Lambda::Alias")
+    assert "ProvisionedConcurrencyConfig" not in alias
+    _, target = prod.only("AWS::ApplicationAutoScaling::ScalableTarget")
+    assert target["MinCapacity"] == 1  # registering the target provisions this much
+
+
+def test_without_autoscaling_the_alias_declares_a_fixed_amount(options):
+    options.assertions.has_resource_properties(
         "AWS::Lambda::Alias",
-        {"Name": "live", "ProvisionedConcurrencyConfig": {"ProvisionedConcurrentExecutions": 1}},
+        {"Name": "live", "ProvisionedConcurrencyConfig": {"ProvisionedConcurrentExecutions": 2}},
     )
+    options.assertions.resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", 0)
 
 
 def test_dev_alias_has_no_provisioned_concurrency(dev):
@@ -153,3 +179,19 @@ def test_prod_scales_provisioned_concurrency_on_utilization(prod):
             },
         },
     )
+
+
+def test_base_image_pin_reaches_the_docker_build(tmp_path, context_of, build_app):
+    # `cdk deploy` builds the image itself, so the Dockerfile's BASE_IMAGE comes from settings
+    pinned = "public.ecr.aws/lambda/python:3.12@sha256:" + "0" * 64
+    app = App(context={**context_of("dev"), "base_image": pinned}, outdir=str(tmp_path))
+    stack = build_app(app)
+    app.synth()
+    assets = json.loads((tmp_path / f"{stack.artifact_id}.assets.json").read_text())
+    (image,) = assets["dockerImages"].values()
+    assert image["source"]["dockerBuildArgs"] == {"BASE_IMAGE": pinned}
+
+
+def test_without_a_pin_the_dockerfile_default_stands(dev):
+    (image,) = dev.assets["dockerImages"].values()
+    assert "dockerBuildArgs" not in image["source"]

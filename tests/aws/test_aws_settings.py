@@ -30,19 +30,35 @@ def test_dev_is_the_default_environment():
 
 def test_prod_defaults_keep_one_environment_warm_and_scale_on_utilization():
     prod = build_settings({**CDK_JSON_CONTEXT, "env": "prod"})
-    assert prod.provisioned_concurrency == 1
+    # The scalable target alone owns provisioned concurrency: it starts at the minimum
+    assert prod.provisioned_concurrency == 0
     assert (prod.autoscaling_min, prod.autoscaling_max, prod.autoscaling_target) == (1, 4, 0.7)
+    assert prod.warm
+    # Releases: 10% for 5 minutes, judged by the release alarms, after the pre-traffic check
+    assert prod.deployment_config == "Canary10Percent5Minutes" and prod.gradual_release
+    assert prod.pre_traffic_hook
     assert prod.architecture == "arm64"
     assert prod.memory_mb == 1024
-    assert prod.auth == "none"
+    assert prod.auth == "iam"  # private: SigV4 callers only
+    assert prod.reserved_concurrency == 20
+    assert prod.max_body_bytes is None  # the handler derives it from the model
     assert prod.cors_allowed_origins == ()
     assert prod.termination_protection and prod.retain_logs
 
 
+def test_public_prod_is_one_setting_away():
+    assert build_settings({"env": "prod", "auth": "none"}).auth == "none"
+
+
 def test_dev_defaults_are_cheap_and_disposable():
     dev = build_settings({"env": "dev"})
+    assert dev.auth == "none"
+    assert dev.reserved_concurrency is None
     assert dev.provisioned_concurrency == 0
     assert not dev.autoscaling
+    assert not dev.warm
+    assert dev.deployment_config == "AllAtOnce" and not dev.gradual_release
+    assert dev.health_check_minutes == 0
     assert not dev.termination_protection and not dev.retain_logs
     assert dev.log_retention_days == 7
 
@@ -58,17 +74,16 @@ def test_command_line_strings_are_converted_to_field_types():
             "env": "prod",
             "memory_mb": "2048",
             "tracing": "false",
-            "provisioned_concurrency": "2",
             "autoscaling_max": "8",
             "throttle_rate_limit": "25.5",
             "cors_allowed_origins": "https://a.example.com, https://b.example.com",
             "reserved_concurrency": "none",
+            "provisioned_concurrency": "0",
             "tags": '{"CostCenter": "ml-42"}',
         }
     )
     assert settings.memory_mb == 2048
     assert settings.tracing is False
-    assert settings.provisioned_concurrency == 2
     assert settings.autoscaling_max == 8
     assert settings.throttle_rate_limit == 25.5
     assert settings.cors_allowed_origins == ("https://a.example.com", "https://b.example.com")
@@ -113,27 +128,27 @@ def test_typo_in_an_environment_block_is_refused():
         ({"provisioned_concurrency": -1}, "provisioned_concurrency must be 0 or more"),
         ({"reserved_concurrency": 0}, "reserved_concurrency must be at least 1"),
         (
-            {"reserved_concurrency": 2, "provisioned_concurrency": 3},
-            "cannot exceed reserved_concurrency",
+            {
+                "reserved_concurrency": 2,
+                "provisioned_concurrency": 3,
+                "autoscaling_min": None,
+                "autoscaling_max": None,
+            },
+            "provisioned_concurrency (3) cannot exceed reserved_concurrency (2)",
         ),
-        ({"autoscaling_max": 4}, "set together or not at all"),
+        # `-c env=prod -c reserved_concurrency=2` used to synthesize a maximum of 4 that Lambda
+        # could never apply
         (
-            {"provisioned_concurrency": 5, "autoscaling_min": 5, "autoscaling_max": 2},
+            {"reserved_concurrency": 2},
+            "autoscaling_max (4) cannot exceed reserved_concurrency (2)",
+        ),
+        ({"autoscaling_min": None}, "set together or not at all"),
+        (
+            {"autoscaling_min": 5, "autoscaling_max": 2},
             "1 <= autoscaling_min <= autoscaling_max",
         ),
-        (
-            {"provisioned_concurrency": 0, "autoscaling_min": 1, "autoscaling_max": 2},
-            "must lie within 1..2",
-        ),
-        (
-            {
-                "provisioned_concurrency": 1,
-                "autoscaling_min": 1,
-                "autoscaling_max": 2,
-                "autoscaling_target": 1.5,
-            },
-            "autoscaling_target must be between 0.1 and 0.9",
-        ),
+        ({"provisioned_concurrency": 2}, "would both own the alias's provisioned concurrency"),
+        ({"autoscaling_target": 1.5}, "autoscaling_target must be between 0.1 and 0.9"),
         ({"architecture": "arm"}, "architecture must be one of arm64, x86_64"),
         ({"log_retention_days": 10}, "log_retention_days must be one of"),
         ({"model_backend": "torch"}, "model_backend must be one of"),
@@ -154,7 +169,16 @@ def test_typo_in_an_environment_block_is_refused():
         ),
         ({"image_repository": "inference", "image_digest": "sha256:abc"}, "sha256:<64 hex"),
         ({"alarm_email": "oncall"}, "not an e-mail address"),
+        (
+            {"image_repository": "inference", "image_tag": "v1", "base_image": "python:3.12"},
+            "base_image applies to the image built here",
+        ),
         ({"throttle_burst_limit": 0}, "throttle_burst_limit at least 1"),
+        ({"max_body_bytes": 0}, "max_body_bytes must be between 1 and 6291456"),
+        ({"max_body_bytes": 6291457}, "max_body_bytes must be between 1 and 6291456"),
+        ({"auth": "open"}, "auth must be one of none, jwt, iam"),
+        ({"deployment_config": "Canary50Percent1Minute"}, "deployment_config must be one of"),
+        ({"health_check_minutes": 10}, "health_check_minutes must be 0 (off) to 5"),
     ],
 )
 def test_invalid_settings_are_refused_with_a_clear_message(overrides, message):

@@ -13,7 +13,6 @@ from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import ManualArgs, lint
 from syrupy.extensions.json import JSONSnapshotExtension
 
-import app as cdk_entry
 from stacks.function import InferenceFunction
 from stacks.settings import build_settings
 
@@ -48,11 +47,21 @@ def _template_text(app) -> str:
 
 
 # Every finding the stacks acknowledge, per variant.
+XRAY = "AwsSolutions-IAM5[Resource::*]"
+CODEDEPLOY_ROLE = (
+    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+    "AWSCodeDeployRoleForLambdaLimited]"
+)
+HOOK_INVOKES_VERSIONS = "AwsSolutions-IAM5[Resource::<InferenceFunction05D34FA4.Arn>:*]"
+CODEDEPLOY_INVOKES_HOOK = (
+    "AwsSolutions-IAM5[Resource::<ReleasePreTrafficHookFunction3211D8C7.Arn>:*]"
+)
+HOOK = {HOOK_INVOKES_VERSIONS, CODEDEPLOY_INVOKES_HOOK}
 EXPECTED_ACKNOWLEDGEMENTS = {
-    "dev": {"AwsSolutions-APIG4", "AwsSolutions-IAM5[Resource::*]"},
-    "prod": {"AwsSolutions-APIG4", "AwsSolutions-IAM5[Resource::*]"},
-    "dev-options": set(),  # JWT auth, tracing off: nothing to acknowledge
-    "prod-iam": {"AwsSolutions-IAM5[Resource::*]"},
+    "dev": {"AwsSolutions-APIG4", XRAY, CODEDEPLOY_ROLE, *HOOK},
+    "prod": {XRAY, CODEDEPLOY_ROLE, *HOOK},  # IAM auth: no APIG4
+    "dev-options": {CODEDEPLOY_ROLE, *HOOK},  # JWT auth, tracing off
+    "prod-options": {XRAY, CODEDEPLOY_ROLE},  # no pre-traffic hook
 }
 
 
@@ -64,7 +73,9 @@ def test_cdk_nag_reports_nothing_unacknowledged(every_app):
     assert '"pluginReports": []' in (every_app.outdir / "validation-report.json").read_text()
 
 
-def test_acknowledgements_match_real_findings_and_carry_reasons(every_app, context_of, monkeypatch):
+def test_acknowledgements_match_real_findings_and_carry_reasons(
+    every_app, context_of, monkeypatch, build_app
+):
     # GIVEN the app built with every acknowledgement recorded instead of applied
     recorded: list[tuple[str, str, str]] = []
     real_of = Validations.of
@@ -81,7 +92,7 @@ def test_acknowledgements_match_real_findings_and_carry_reasons(every_app, conte
 
     monkeypatch.setattr(Validations, "of", Recorder)
     app = App(context=context_of(every_app.name))
-    cdk_entry.build(app, environ={})
+    build_app(app)
     # WHEN cdk-nag checks it with nothing acknowledged
     findings = {
         (v.rule_name, resource.construct_path)
@@ -104,10 +115,10 @@ def test_acknowledgements_match_real_findings_and_carry_reasons(every_app, conte
         assert len(reason) >= 80, f"{rule}: a reviewer needs a reason, not {reason!r}"
 
 
-def test_cdk_nag_is_registered_and_fails_synthesis_on_a_finding(tmp_path, context_of):
+def test_cdk_nag_is_registered_and_fails_synthesis_on_a_finding(tmp_path, context_of, build_app):
     # GIVEN the real app plus one topic that breaks AwsSolutions-SNS2/SNS3
     app = App(context=context_of("dev"), outdir=str(tmp_path))
-    stack = cdk_entry.build(app, environ={})
+    stack = build_app(app)
     sns.Topic(stack, "Unencrypted")
     # WHEN it synthesizes THEN cdk-nag (registered by app.build) stops it, naming the rule
     with pytest.raises(RuntimeError, match="ValidationFailed") as failure:
@@ -127,9 +138,9 @@ def test_stack_is_environment_agnostic_without_cdk_default_env(dev):
     assert dev.artifact["environment"] == "aws://unknown-account/unknown-region"
 
 
-def test_stack_uses_cdk_default_account_and_region_when_set(context_of):
+def test_stack_uses_cdk_default_account_and_region_when_set(context_of, build_app):
     app = App(context=context_of("dev"))
-    stack = cdk_entry.build(
+    stack = build_app(
         app, environ={"CDK_DEFAULT_ACCOUNT": "123456789012", "CDK_DEFAULT_REGION": "eu-west-1"}
     )
     assert (stack.account, stack.region) == ("123456789012", "eu-west-1")

@@ -1,0 +1,176 @@
+"""CodeDeploy's BeforeAllowTraffic hook: the new version must reproduce the reference predictions.
+
+CodeDeploy invokes this once per deployment, before it shifts any traffic to the new version
+(TARGET_VERSION: the stack sets it to the version it publishes, in the same update). It invokes
+that version directly with the event API Gateway would send (GET /health, then every reference
+case as one POST /predict batch) and checks:
+
+- the version serves the model the reference was computed for (name, version, artifact SHA-256);
+- labels are identical and every probability is within the reference's tolerance.
+
+It then reports Succeeded or Failed to CodeDeploy. Anything unexpected is a failure: a hook that
+never reports holds the deployment for an hour before CodeDeploy gives up.
+
+Standard library and boto3 only (both are in the Lambda runtime), so the asset is this file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+
+@dataclass(frozen=True)
+class Clients:
+    lambda_: Any
+    codedeploy: Any
+    s3: Any
+
+    @classmethod
+    def default(cls) -> Clients:
+        # A new version's first invoke starts a cold environment: allow for it, retry once.
+        # Two invokes at two attempts of 60 s stay inside the hook's 5-minute timeout, so the
+        # hook always lives to report.
+        invoke = Config(read_timeout=60, retries={"max_attempts": 2, "mode": "standard"})
+        return cls(
+            boto3.client("lambda", config=invoke), boto3.client("codedeploy"), boto3.client("s3")
+        )
+
+
+class CheckFailed(Exception):
+    """When the new version cannot be asked at all (a failed invoke, an answer that is not JSON)"""
+
+
+def handler(event: dict[str, Any], context: Any, clients: Clients | None = None) -> dict[str, Any]:
+    clients = clients or Clients.default()
+    deployment = event["DeploymentId"]
+    try:
+        problems = check(deployment, clients, dict(os.environ))
+    except Exception:
+        problems = ["the check could not run: " + traceback.format_exc(limit=3)]
+    status = "Failed" if problems else "Succeeded"
+    _log(deployment=deployment, status=status, problems=problems)
+    clients.codedeploy.put_lifecycle_event_hook_execution_status(
+        deploymentId=deployment,
+        lifecycleEventHookExecutionId=event["LifecycleEventHookExecutionId"],
+        status=status,
+    )
+    return {"status": status, "problems": problems}
+
+
+def check(deployment: str, clients: Clients, environ: dict[str, str]) -> list[str]:
+    """Everything wrong with the version `deployment` shifts traffic to; [] when it is right."""
+    function, version = environ["FUNCTION_NAME"], environ["TARGET_VERSION"]
+    if "REFERENCE_KEY" not in environ:
+        return [
+            "no reference predictions were deployed with this stack: model/artifacts/"
+            "reference.json was missing when it was synthesized (make train writes it)"
+        ]
+    raw = clients.s3.get_object(Bucket=environ["REFERENCE_BUCKET"], Key=environ["REFERENCE_KEY"])
+    reference = json.loads(raw["Body"].read())
+    _log(deployment=deployment, function=function, version=version)
+
+    status, health = invoke(clients.lambda_, function, version, http_event("GET", "/health"))
+    if status != 200:
+        return [f"GET /health answered {status}: {health}"]
+    problems = model_problems(reference, health.get("model") or {})
+    rows = [case["features"] for case in reference["cases"]]
+    body = json.dumps({"features": rows})
+    status, answer = invoke(
+        clients.lambda_, function, version, http_event("POST", "/predict", body)
+    )
+    if status != 200:
+        return [*problems, f"POST /predict answered {status}: {answer}"]
+    return problems + prediction_problems(reference, answer)
+
+
+def http_event(method: str, path: str, body: str = "") -> dict[str, Any]:
+    """An HTTP API (payload 2.0) event, as the API would send it to the function."""
+    agent = "codedeploy-pre-traffic-hook"
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json", "user-agent": agent},
+        "requestContext": {
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "userAgent": agent},
+            "requestId": "pre-traffic-hook",
+            "routeKey": f"{method} {path}",
+            "stage": "$default",
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+def invoke(lambda_: Any, function: str, version: str, event: dict[str, Any]) -> tuple[int, Any]:
+    """Invoke exactly `version` (not the alias) and return its status code and JSON body."""
+    response = lambda_.invoke(
+        FunctionName=function, Qualifier=version, Payload=json.dumps(event).encode()
+    )
+    payload = response["Payload"].read()
+    if response.get("FunctionError"):
+        raise CheckFailed(f"version {version} failed: {payload[:500]!r}")
+    try:
+        answer = json.loads(payload)
+        return int(answer["statusCode"]), json.loads(answer["body"])
+    except (ValueError, KeyError, TypeError):
+        raise CheckFailed(f"version {version} answered something else: {payload[:500]!r}") from None
+
+
+def model_problems(reference: dict[str, Any], served: dict[str, Any]) -> list[str]:
+    """/health names the model, and the first 12 hex digits of the artifact it serves."""
+    expected = reference["model"]
+    problems = []
+    if (served.get("name"), served.get("version")) != (expected["name"], expected["version"]):
+        problems.append(
+            f"serves {served.get('name')} {served.get('version')}, the reference is for "
+            f"{expected['name']} {expected['version']}"
+        )
+    artifact = expected["sha256"].get(served.get("backend"), "")
+    if not served.get("sha256") or not artifact.startswith(str(served["sha256"])):
+        problems.append(
+            f"serves {served.get('backend')} artifact {served.get('sha256')}, the reference was "
+            f"computed for {artifact[:12] or 'no such backend'}"
+        )
+    return problems
+
+
+def prediction_problems(reference: dict[str, Any], answer: dict[str, Any]) -> list[str]:
+    """Labels identical, probabilities within tolerance, classes in the reference's order."""
+    cases, predictions = reference["cases"], answer.get("predictions")
+    if not isinstance(predictions, list) or len(predictions) != len(cases):
+        return [f"expected {len(cases)} predictions, got {predictions!r:.200}"]
+    problems = []
+    if answer.get("classes") != reference["class_names"]:
+        problems.append(f"classes {answer.get('classes')}, expected {reference['class_names']}")
+    tolerance = float(reference["tolerance"])
+    for i, (case, got) in enumerate(zip(cases, predictions, strict=True)):
+        if got.get("label") != case["label"]:
+            problems.append(f"case {i}: label {got.get('label')!r}, expected {case['label']!r}")
+        difference = _max_difference(got.get("probabilities"), case["probabilities"])
+        if difference > tolerance:
+            problems.append(f"case {i}: probabilities differ by {difference:.2e} (> {tolerance})")
+    return problems
+
+
+def _max_difference(got: Any, expected: list[float]) -> float:
+    if not isinstance(got, list) or len(got) != len(expected):
+        return math.inf
+    try:
+        differences = [abs(float(g) - e) for g, e in zip(got, expected, strict=True)]
+    except (TypeError, ValueError):  # a null (non-finite) probability
+        return math.inf
+    return max(differences) if all(math.isfinite(d) for d in differences) else math.inf
+
+
+def _log(**fields: Any) -> None:
+    print(json.dumps({"message": "pre-traffic check", **fields}, default=str))

@@ -1,0 +1,234 @@
+"""The pre-traffic hook (stacks/release_hook/pre_traffic.py) judging a new version.
+
+The version under test is the real handler, run in process on the committed model, behind a fake
+Lambda client; the reference is computed here with scikit-learn in float64, as model/train.py
+computes reference.json. CodeDeploy is botocore's Stubber (moto has no lifecycle hooks), so every
+status report is checked against the service model; S3 is moto.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import joblib
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from stacks.release_hook import pre_traffic
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "model" / "artifacts"
+ROWS = [[5.1, 3.5, 1.4, 0.2], [6.0, 2.7, 4.2, 1.3], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 5.1, 1.8]]
+DEPLOYMENT = {"DeploymentId": "d-ABC123", "LifecycleEventHookExecutionId": "exec-1"}
+ENVIRON = {
+    "FUNCTION_NAME": "inference-fn",
+    "TARGET_VERSION": "7",
+    "REFERENCE_BUCKET": "assets",
+    "REFERENCE_KEY": "reference.json",
+}
+
+
+def reference() -> dict[str, Any]:
+    """reference.json for the committed model, in its documented format."""
+    manifest = json.loads((ARTIFACTS / "manifest.json").read_text())
+    model = joblib.load(ARTIFACTS / "model.joblib")
+    probabilities = model.predict_proba(ROWS)
+    return {
+        "model": {
+            "name": manifest["name"],
+            "version": manifest["version"],
+            "sha256": {k: v["sha256"] for k, v in manifest["artifacts"].items()},
+        },
+        "tolerance": 1e-05,
+        "feature_names": manifest["feature_names"],
+        "class_names": manifest["class_names"],
+        "cases": [
+            {
+                "features": row,
+                "label": manifest["class_names"][int(p.argmax())],
+                "probabilities": [float(x) for x in p],
+            }
+            for row, p in zip(ROWS, probabilities, strict=True)
+        ],
+    }
+
+
+class InProcessVersion:
+    """A Lambda client whose invoke runs the real handler, and records what was asked."""
+
+    def __init__(self, context: Any, answer: Any = None) -> None:
+        from handler import aws
+
+        self._handler, self._context, self._answer = aws.lambda_handler, context, answer
+        self.calls: list[dict[str, Any]] = []
+
+    def invoke(self, **params: Any) -> dict[str, Any]:
+        self.calls.append(params)
+        event = json.loads(params["Payload"])
+        result = self._answer(event) if self._answer else self._handler(event, self._context)
+        payload = json.dumps(result).encode()
+        return {"StatusCode": 200, "Payload": StreamingBody(io.BytesIO(payload), len(payload))}
+
+
+class Deployment:
+    """One CodeDeploy deployment's hook run against a version, with a reference in S3."""
+
+    def __init__(self, context: Any) -> None:
+        self.s3 = boto3.client("s3", region_name="eu-west-1")
+        self.s3.create_bucket(
+            Bucket="assets", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+        )
+        self.codedeploy = boto3.client("codedeploy", region_name="eu-west-1")
+        self.stub = Stubber(self.codedeploy)
+        self.version = InProcessVersion(context)
+
+    def run(self, ref: dict[str, Any] | None = None, expect: str = "Succeeded") -> dict[str, Any]:
+        self.s3.put_object(
+            Bucket="assets", Key="reference.json", Body=json.dumps(ref or reference())
+        )
+        self.stub.add_response(
+            "put_lifecycle_event_hook_execution_status",
+            {"lifecycleEventHookExecutionId": "exec-1"},
+            {
+                "deploymentId": "d-ABC123",
+                "lifecycleEventHookExecutionId": "exec-1",
+                "status": expect,
+            },
+        )
+        clients = pre_traffic.Clients(lambda_=self.version, codedeploy=self.codedeploy, s3=self.s3)
+        with self.stub, pytest.MonkeyPatch.context() as patch:
+            for name, value in ENVIRON.items():
+                patch.setenv(name, value)
+            result = pre_traffic.handler(dict(DEPLOYMENT), None, clients)
+        self.stub.assert_no_pending_responses()  # the status was reported, exactly once
+        return result
+
+
+@pytest.fixture
+def deployment(context, monkeypatch) -> Iterator[Deployment]:
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    with mock_aws():
+        yield Deployment(context)
+
+
+def test_a_version_that_reproduces_the_reference_passes(deployment):
+    result = deployment.run()
+    assert result == {"status": "Succeeded", "problems": []}
+    # It asked exactly the version being deployed, never the alias, the way the API would
+    assert [(c["FunctionName"], c["Qualifier"]) for c in deployment.version.calls] == [
+        ("inference-fn", "7"),
+        ("inference-fn", "7"),
+    ]
+    routes = [json.loads(c["Payload"])["routeKey"] for c in deployment.version.calls]
+    assert routes == ["GET /health", "POST /predict"]
+
+
+def test_a_wrong_label_fails_the_deployment(deployment):
+    ref = reference()
+    ref["cases"][0]["label"] = "virginica"
+    result = deployment.run(ref, expect="Failed")
+    assert result["problems"] == ["case 0: label 'setosa', expected 'virginica'"]
+
+
+def test_probabilities_outside_the_tolerance_fail_the_deployment(deployment):
+    ref = reference()
+    ref["cases"][2]["probabilities"][0] += 1e-3
+    (problem,) = deployment.run(ref, expect="Failed")["problems"]
+    assert problem.startswith("case 2: probabilities differ by 1.00e-03")
+
+
+def test_a_reference_for_another_model_fails_the_deployment(deployment):
+    ref = reference()
+    ref["model"]["version"] = "2.0.0"
+    ref["model"]["sha256"] = {backend: "0" * 64 for backend in ref["model"]["sha256"]}
+    problems = deployment.run(ref, expect="Failed")["problems"]
+    assert problems[0].startswith("serves iris-logistic-regression 1.0.0, the reference is for")
+    assert "the reference was computed for 000000000000" in problems[1]
+
+
+def test_a_version_answering_503_fails_the_deployment(deployment):
+    # A tampered or missing model: the handler answers, it does not raise
+    deployment.version = InProcessVersion(
+        None,
+        lambda event: {
+            "statusCode": 503,
+            "body": json.dumps({"error": {"code": "model_unavailable"}}),
+        },
+    )
+    (problem,) = deployment.run(expect="Failed")["problems"]
+    assert problem.startswith("GET /health answered 503")
+
+
+def test_a_crashing_version_fails_the_deployment(deployment, context):
+    class Crashing(InProcessVersion):
+        def invoke(self, **params: Any) -> dict[str, Any]:
+            response = super().invoke(**params)
+            return {**response, "FunctionError": "Unhandled"}
+
+    deployment.version = Crashing(context)
+    (problem,) = deployment.run(expect="Failed")["problems"]
+    assert "version 7 failed" in problem
+
+
+def test_a_check_that_cannot_run_still_reports_failure(deployment):
+    # No reference object in S3: the hook must report, or CodeDeploy waits an hour
+    deployment.stub.add_response(
+        "put_lifecycle_event_hook_execution_status",
+        {"lifecycleEventHookExecutionId": "exec-1"},
+        {"deploymentId": "d-ABC123", "lifecycleEventHookExecutionId": "exec-1", "status": "Failed"},
+    )
+    clients = pre_traffic.Clients(
+        lambda_=deployment.version, codedeploy=deployment.codedeploy, s3=deployment.s3
+    )
+    with deployment.stub, pytest.MonkeyPatch.context() as patch:
+        for name, value in ENVIRON.items():
+            patch.setenv(name, value)
+        result = pre_traffic.handler(dict(DEPLOYMENT), None, clients)
+    deployment.stub.assert_no_pending_responses()
+    assert result["status"] == "Failed"
+    assert (
+        "the check could not run" in result["problems"][0] and "NoSuchKey" in result["problems"][0]
+    )
+
+
+def test_a_stack_deployed_without_a_reference_fails_every_release(deployment):
+    clients = pre_traffic.Clients(
+        lambda_=deployment.version, codedeploy=deployment.codedeploy, s3=deployment.s3
+    )
+    environ = {"FUNCTION_NAME": "inference-fn", "TARGET_VERSION": "7"}
+    (problem,) = pre_traffic.check("d-ABC123", clients, environ)
+    assert problem.startswith("no reference predictions were deployed with this stack")
+    assert deployment.version.calls == []  # nothing is invoked against nothing to compare
+
+
+def test_the_invoke_request_is_what_the_lambda_api_accepts():
+    # The fake above accepts anything; botocore's model does not.
+    client = boto3.client("lambda", region_name="eu-west-1")
+    event = pre_traffic.http_event("GET", "/health")
+    answer = json.dumps({"statusCode": 200, "body": json.dumps({"status": "ok"})}).encode()
+    with Stubber(client) as stub:
+        stub.add_response(
+            "invoke",
+            {"StatusCode": 200, "Payload": StreamingBody(io.BytesIO(answer), len(answer))},
+            {
+                "FunctionName": "inference-fn",
+                "Qualifier": "7",
+                "Payload": json.dumps(event).encode(),
+            },
+        )
+        assert pre_traffic.invoke(client, "inference-fn", "7", event) == (200, {"status": "ok"})
+
+
+@pytest.mark.parametrize(
+    ("probabilities", "expected"),
+    [([0.5, 0.5, 0.0], 0.0), ([None, 0.5, 0.0], float("inf")), ([0.5], float("inf"))],
+)
+def test_non_finite_or_missing_probabilities_never_pass(probabilities, expected):
+    assert pre_traffic._max_difference(probabilities, [0.5, 0.5, 0.0]) == expected
