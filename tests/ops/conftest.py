@@ -79,6 +79,13 @@ def no_ambient_cloud_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
+def run_module(*argv: str) -> subprocess.CompletedProcess[str]:
+    """`python -m <argv>` from the repository root, as a user runs the tools."""
+    return subprocess.run(
+        [sys.executable, "-m", *argv], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from ops import verify
-from tests.conftest import ROOT
-from tests.ops.conftest import Server
+from tests.ops.conftest import Server, run_module
 
 HTTP_CHECKS = [
     "health",
@@ -115,13 +112,7 @@ def test_a_latency_threshold_below_what_is_served_fails_latency(
 
 
 def test_python_dash_m_runs_it_as_a_user_would(live_server: Server) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "ops.verify", "--url", live_server.url, "--requests", "3"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_module("ops.verify", "--url", live_server.url, "--requests", "3")
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stderr == ""
     assert "verify: all 11 checks passed" in done.stdout
