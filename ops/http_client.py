@@ -71,7 +71,12 @@ def normalise_base_url(url: str) -> str:
 
 class HttpClient:
     def __init__(
-        self, base_url: str, *, auth: RequestAuth = NO_AUTH, timeout: float = 30.0
+        self,
+        base_url: str,
+        *,
+        auth: RequestAuth = NO_AUTH,
+        timeout: float = 30.0,
+        retry_throttled: int = 0,
     ) -> None:
         self.base_url = normalise_base_url(base_url)
         parts = urlsplit(self.base_url)
@@ -81,6 +86,10 @@ class HttpClient:
         self._base_path = parts.path
         self.auth = auth
         self.timeout = timeout
+        # A 429 is the gateway's throttle (API Gateway stage limits), not the target's answer:
+        # callers that judge answers may wait and ask again, up to this many times.
+        self.retry_throttled = retry_throttled
+        self.throttled = 0  # how many 429s were waited out
         self._connection: http.client.HTTPConnection | None = None
         self._used = False
 
@@ -89,6 +98,17 @@ class HttpClient:
 
     def request(
         self, method: str, path: str, body: bytes = b"", *, content_type: str | None = None
+    ) -> HttpResponse:
+        for retry in range(self.retry_throttled + 1):
+            response = self._request(method, path, body, content_type)
+            if response.status != 429 or retry == self.retry_throttled:
+                return response
+            self.throttled += 1
+            time.sleep(_backoff(response, retry))
+        raise AssertionError("unreachable")  # the loop returns
+
+    def _request(
+        self, method: str, path: str, body: bytes, content_type: str | None
     ) -> HttpResponse:
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if content_type is not None:
@@ -156,6 +176,14 @@ class HttpClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _backoff(response: HttpResponse, retry: int) -> float:
+    """Seconds to wait after a 429: its Retry-After (up to 5 s), else 0.25 s doubling."""
+    try:
+        return min(float(response.header("Retry-After") or "x"), 5.0)
+    except ValueError:
+        return 0.25 * 2.0**retry
 
 
 def _reason(exc: BaseException, timeout: float) -> str:

@@ -107,6 +107,14 @@ class ProbeResult:
         return not self.failures and all(t.met is not False for t in self.targets)
 
 
+def _failure(sample: Sample) -> str:
+    if sample.status is None:
+        return sample.error or "no answer"
+    if sample.status == 429:
+        return "HTTP 429 (throttled by the gateway: lower --concurrency or set --rate)"
+    return f"HTTP {sample.status}"
+
+
 def group_stats(samples: Sequence[Sample]) -> GroupStats | None:
     client = [s.client_ms for s in samples if s.client_ms is not None]
     summary = Summary.of(client)
@@ -136,11 +144,7 @@ def summarise(
         if stats is not None:
             groups[name] = stats
     statuses = Counter("error" if s.status is None else str(s.status) for s in samples)
-    failures = Counter(
-        (s.error or "no answer") if s.status is None else f"HTTP {s.status}"
-        for s in samples
-        if not s.ok
-    )
+    failures = Counter(_failure(s) for s in samples if not s.ok)
     unclassified = sum(s.group == UNKNOWN for s in answered)
     if unclassified:
         # The handler's contract puts the header on every answer (CONTRACTS.md §1).

@@ -1,5 +1,6 @@
 """Bounded load: at most `requests` requests from `concurrency` workers, none sent after
-`duration_s`; each answer (or failure) becomes a `Sample`.
+`duration_s`, and with `rate` none sooner than its slot (request i at i / rate seconds); each
+answer (or failure) becomes a `Sample`.
 
 Every worker has its own connection, opened before its first request is timed, so TCP and TLS
 set-up do not count as the target's latency. The whole run ends within `duration_s` plus one
@@ -33,6 +34,7 @@ def run_load(
     requests: int,
     concurrency: int,
     duration_s: float,
+    rate: float | None = None,
 ) -> list[Sample]:
     started = time.monotonic()
     deadline = started + duration_s
@@ -41,12 +43,17 @@ def run_load(
     samples: list[Sample] = []
 
     def claim() -> bool:
+        """Take the next request's slot, waiting for it when paced; False when done."""
         nonlocal sent
         with lock:
             if sent >= requests or time.monotonic() >= deadline:
                 return False
+            due = started + sent / rate if rate else 0.0
             sent += 1
-            return True
+        if due >= deadline:
+            return False
+        time.sleep(max(0.0, due - time.monotonic()))
+        return True
 
     def worker() -> None:
         with make_client() as client:

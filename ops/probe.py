@@ -73,6 +73,13 @@ def build_parser() -> OneLineErrorParser:
         help="requests in flight at once, each on its own connection (default 4)",
     )
     load.add_argument(
+        "--rate",
+        type=positive_float,
+        metavar="R",
+        help="send at most R requests per second (default: as fast as answers come); keep it "
+        "under an API Gateway stage's throttle (dev: 10 req/s)",
+    )
+    load.add_argument(
         "--duration",
         type=positive_float,
         default=60.0,
@@ -140,6 +147,7 @@ def _run(args: argparse.Namespace, session_factory: SessionFactory) -> int:
             requests=args.requests,
             concurrency=args.concurrency,
             duration_s=args.duration,
+            rate=args.rate,
         )
     elapsed = time.monotonic() - started
     if samples and all(s.status is None for s in samples):
@@ -191,7 +199,9 @@ def _render(
     statuses = ", ".join(f"{n} x {status}" for status, n in result.statuses.items())
     lines = [
         f"probe {target.describe()}",
-        f"{sent}, concurrency {args.concurrency}, {elapsed:.1f} s; answers: {statuses}",
+        f"{sent}, concurrency {args.concurrency}"
+        + (f", at most {args.rate:g}/s" if args.rate else "")
+        + f", {elapsed:.1f} s; answers: {statuses}",
         "",
     ]
     rows = [
@@ -294,6 +304,7 @@ def _document(
             "requests": args.requests,
             "concurrency": args.concurrency,
             "duration_cap_s": args.duration,
+            "rate": args.rate,
             "elapsed_s": round(elapsed, 3),
             "force_cold": args.force_cold or 0,
         },

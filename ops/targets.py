@@ -31,8 +31,10 @@ class Target:
     stack: StackInfo | None = None  # --stack only
     session: Any = None  # the boto3 session --stack was read with
 
-    def client(self, timeout: float) -> HttpClient:
-        return HttpClient(self.base_url, auth=self.auth, timeout=timeout)
+    def client(self, timeout: float, *, retry_throttled: int = 0) -> HttpClient:
+        return HttpClient(
+            self.base_url, auth=self.auth, timeout=timeout, retry_throttled=retry_throttled
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name, "url": self.base_url, "auth": self.auth.name}

@@ -200,11 +200,13 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
 
 @dataclass
 class Recorder:
-    """A loopback HTTP server that records each request and answers with `status` and `body`."""
+    """A loopback HTTP server that records each request and answers with `status` and `body`,
+    after first giving the answers queued in `script` as (status, headers), one per request."""
 
     url: str = ""
     status: int = 200
     body: bytes = b"{}"
+    script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -223,7 +225,10 @@ def recorder() -> Iterator[Recorder]:
                     "body": self.rfile.read(length),
                 }
             )
-            self.send_response(state.status)
+            status, headers = state.script.pop(0) if state.script else (state.status, {})
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(state.body)))
             self.end_headers()

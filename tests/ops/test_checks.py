@@ -126,6 +126,12 @@ def test_latency_is_judged_on_warm_answers_only() -> None:
     assert result.detail.startswith("99 warm requests: p50 50.0 ms, p99 98.0 ms")
 
 
+def test_latency_says_when_the_gateway_throttled() -> None:
+    answers = [answer(200, {}, ms=5.0, server_timing="handler;dur=1")]
+    result = check_latency(answers, 1000.0, throttled=3)
+    assert result.passed and "(waited out 3 throttling 429s)" in result.detail
+
+
 def test_latency_over_the_threshold_or_failed_requests_fail() -> None:
     slow = [answer(200, {}, ms=1200.0, server_timing="handler;dur=1")] * 3
     result = check_latency(slow, 1000.0)

@@ -96,6 +96,13 @@ def test_failed_requests_are_counted_never_averaged_in() -> None:
     assert not result.passed
 
 
+def test_throttling_says_what_to_do_about_it() -> None:
+    result = summarise([warm(5.0), warm(1.0, status=429)])
+    assert result.failures == {
+        "HTTP 429 (throttled by the gateway: lower --concurrency or set --rate)": 1
+    }
+
+
 def test_answers_without_server_timing_are_a_problem_not_warm() -> None:
     result = summarise([Sample(0.0, 5.0, 200, None, None)])
     assert set(result.groups) == {UNKNOWN}
