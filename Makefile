@@ -109,3 +109,21 @@ destroy-gcp: pulumi-cli $(VENV_STAMP) ## Tear down the Cloud Function stack (ENV
 cost: ARGS ?= --req-per-second-mean 100 --req-size-kb 1 --mem-mb 512 --duration-ms 80
 cost: $(VENV_STAMP) ## Monthly cost per platform and break-even rates: make cost ARGS="--req-per-second-mean 5 ..."
 	$(PY) cost_analysis.py $(ARGS)
+
+# --- After deploying (README "After deploying") -------------------------------------------------
+# The target is one of URL=..., STACK=<CloudFormation stack>, PULUMI_STACK=<Pulumi stack>; ARGS=...
+# passes anything else. STACK has a default for the GCP targets above, so here only a STACK given
+# on the command line counts.
+.PHONY: verify probe
+ifeq ($(origin STACK),command line)
+OPS_STACK := --stack '$(STACK)'
+endif
+OPS_TARGET = $(strip $(if $(URL),--url '$(URL)') $(OPS_STACK) \
+  $(if $(PULUMI_STACK),--pulumi-stack '$(PULUMI_STACK)'))
+OPS_NEEDS_TARGET = $(if $(OPS_TARGET),,$(error give the deployment: URL=..., STACK=<CloudFormation stack> or PULUMI_STACK=<Pulumi stack>))
+
+verify: model ## Check a deployment (exit 0/1/2): make verify URL=http://127.0.0.1:8080 | STACK=... | PULUMI_STACK=... [ARGS=--json]
+	$(OPS_NEEDS_TARGET)$(PY) -m ops.verify $(OPS_TARGET) $(ARGS)
+
+probe: model ## Cold and warm latency: make probe URL=... | STACK=... [ARGS="--force-cold 3 --plot latency.png"]
+	$(OPS_NEEDS_TARGET)$(PY) -m ops.probe $(OPS_TARGET) $(ARGS)
