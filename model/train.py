@@ -159,9 +159,7 @@ def golden_reference(
         "class_names": manifest["class_names"],
         "cases": [
             {"features": row, "label": str(label), "probabilities": proba}
-            for row, label, proba in zip(
-                rows.tolist(), labels, probabilities.tolist(), strict=True
-            )
+            for row, label, proba in zip(rows.tolist(), labels, probabilities.tolist(), strict=True)
         ],
     }
 
