@@ -111,15 +111,15 @@ cost: $(VENV_STAMP) ## Monthly cost per platform and break-even rates: make cost
 	$(PY) cost_analysis.py $(ARGS)
 
 # --- After deploying (README "After deploying") -------------------------------------------------
-# The target is one of URL=..., STACK=<CloudFormation stack>, PULUMI_STACK=<Pulumi stack>; ARGS=...
-# passes anything else. STACK has a default for the GCP targets above, so here only a STACK given
-# on the command line counts.
+# The target: URL=..., PULUMI_STACK=<Pulumi stack> or STACK=<CloudFormation stack>, first given
+# wins; ARGS=... passes anything else. STACK also names the Pulumi stack of the GCP targets above
+# (and reaches a make run from their recipes through MAKEFLAGS), so it counts last, and only when
+# given on the command line.
 .PHONY: verify probe
 ifeq ($(origin STACK),command line)
 OPS_STACK := --stack '$(STACK)'
 endif
-OPS_TARGET = $(strip $(if $(URL),--url '$(URL)') $(OPS_STACK) \
-  $(if $(PULUMI_STACK),--pulumi-stack '$(PULUMI_STACK)'))
+OPS_TARGET = $(if $(URL),--url '$(URL)',$(if $(PULUMI_STACK),--pulumi-stack '$(PULUMI_STACK)',$(OPS_STACK)))
 OPS_NEEDS_TARGET = $(if $(OPS_TARGET),,$(error give the deployment: URL=..., STACK=<CloudFormation stack> or PULUMI_STACK=<Pulumi stack>))
 
 verify: model ## Check a deployment (exit 0/1/2): make verify URL=http://127.0.0.1:8080 | STACK=... | PULUMI_STACK=... [ARGS=--json]
