@@ -112,6 +112,7 @@ def main(
 def _run(args: argparse.Namespace, session_factory: SessionFactory) -> int:
     # Local files first: a stale reference is the user's to fix before any request is sent.
     reference = load_reference(args.model_dir)
+    # load_reference has held it to manifest.json: the same name, version and artifact hashes.
     expected = ExpectedModel(
         reference.name, reference.version, reference.sha256, pinned_sha256=args.expect_sha256
     )
