@@ -9,6 +9,9 @@ RUN pip install --no-cache-dir --only-binary=:all: -r ${LAMBDA_TASK_ROOT}/handle
 
 COPY handler/ ${LAMBDA_TASK_ROOT}/handler/
 COPY model/artifacts/ ${LAMBDA_TASK_ROOT}/model/artifacts/
+# Every artifact that ships must match the manifest, the one served and any other: the build
+# stops here rather than an instance at init (or never, for an artifact it does not load).
+RUN python -m handler.manifest ${LAMBDA_TASK_ROOT}/model/artifacts
 
 # The task root is read-only at run time, so byte-code compiled now is byte-code a cold start
 # does not have to compile.

@@ -32,6 +32,7 @@ serve: model ## Serve the Cloud Functions adapter on $(HOST):$(PORT) with functi
 	$(VENV)/bin/functions-framework --source main.py --target predict --host $(HOST) --port $(PORT)
 
 test: model ## The quality gate CI runs: ruff, mypy on handler/, then the whole test suite
+	@$(MAKE) --no-print-directory lint-workflows
 	$(VENV)/bin/ruff check --quiet .
 	$(VENV)/bin/ruff format --check --quiet .
 	$(VENV)/bin/mypy handler
@@ -104,11 +105,44 @@ deploy-gcp: pulumi-cli model ## Deploy the Cloud Function stack with pulumi up (
 destroy-gcp: pulumi-cli $(VENV_STAMP) ## Tear down the Cloud Function stack (ENV=dev|prod, or STACK=<pulumi stack>)
 	cd pulumi_gcp && $(PULUMI) destroy --stack $(STACK) $(PULUMI_FLAGS)
 
+# README, "Releasing on Google Cloud". pulumi-cli first: a missing CLI stops before anything else.
+.PHONY: release-gcp rollback-gcp
+RELEASE_GCP = $(PY) pulumi_gcp/release.py
+RELEASE_FLAGS = --stack $(STACK) --pulumi $(PULUMI) $(if $(PULUMI_FLAGS),--pulumi-flags '$(PULUMI_FLAGS)')
+
+release-gcp: pulumi-cli model ## Deploy, verify with make verify, and serve the previous bundle again if it fails (STACK=...)
+	$(RELEASE_GCP) release $(RELEASE_FLAGS)
+
+rollback-gcp: pulumi-cli $(VENV_STAMP) ## Serve the previous source bundle again (STACK=..., TO=<bundle> to choose one)
+	$(RELEASE_GCP) rollback $(RELEASE_FLAGS) $(if $(TO),--to '$(TO)')
+
 # --- Cost analysis (README, "Cost analysis") ------------------------------------------------
 .PHONY: cost
 cost: ARGS ?= --req-per-second-mean 100 --req-size-kb 1 --mem-mb 512 --duration-ms 80
 cost: $(VENV_STAMP) ## Monthly cost per platform and break-even rates: make cost ARGS="--req-per-second-mean 5 ..."
 	$(PY) cost_analysis.py $(ARGS)
+
+# --- CI/CD: .github/ (README, "CI/CD") -------------------------------------------------------
+# The workflow linters need click>=8.5, which aws-sam-cli refuses: a virtualenv of their own.
+LINT_VENV := .venv-lint-workflows
+LINT_STAMP := $(LINT_VENV)/.installed
+CI_ACCESS_STACK := SklearnInference-github-deploy
+.PHONY: lint-workflows deploy-ci-access
+
+$(LINT_STAMP): requirements-workflow-lint.txt
+	test -x $(LINT_VENV)/bin/python || $(PYTHON) -m venv $(LINT_VENV)
+	$(LINT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $<
+	touch $@
+
+lint-workflows: $(LINT_STAMP) ## Lint .github/ offline: GitHub's workflow schema, then zizmor
+	$(LINT_VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(LINT_VENV)/bin/check-jsonschema --builtin-schema vendor.github-actions .github/actions/*/action.yml
+	$(LINT_VENV)/bin/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
+	$(LINT_VENV)/bin/zizmor --offline --strict-collection --no-progress --quiet .github/
+
+deploy-ci-access: $(VENV_STAMP) $(NPM_STAMP) ## Once per AWS account: the GitHub Actions deploy role (REPO=owner/name)
+	@test -n "$(REPO)" || { echo "usage: make deploy-ci-access REPO=owner/name [ARGS='-c github_environments=prod']" >&2; exit 2; }
+	$(CDK) deploy --no-notices -c github_repository=$(REPO) $(ARGS) $(CI_ACCESS_STACK)
 
 # --- After deploying (README "After deploying") -------------------------------------------------
 # The target: URL=..., PULUMI_STACK=<Pulumi stack> or STACK=<CloudFormation stack>, first given

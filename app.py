@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
+from stacks.ci_access import GitHubDeployAccessStack, ci_access_settings
 from stacks.settings import build_settings
 from stacks.stack import InferenceStack
 
@@ -26,6 +27,9 @@ def build(app: App, environ: Mapping[str, str]) -> InferenceStack:
     account, region = environ.get("CDK_DEFAULT_ACCOUNT"), environ.get("CDK_DEFAULT_REGION")
     env = Environment(account=account, region=region) if account and region else None
     stack = InferenceStack(app, settings.stack_name, settings=settings, env=env)
+    access = ci_access_settings(app.node.get_all_context())
+    if access is not None:  # only with -c github_repository=owner/name (README, "CI/CD")
+        GitHubDeployAccessStack(app, access.stack_name, settings=access, env=env)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return stack
 

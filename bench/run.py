@@ -4,7 +4,8 @@ Each variant runs in fresh interpreters (BENCH_REPEATS, default 5; medians repor
 init is a real cold start of Python, its imports and the model load. Targets are ratios to the
 naive handler measured here, not absolute numbers, so a slower or busier machine moves both.
 Also prints the installed size of handler/requirements.txt for the Lambda image's platform
-beside the naive scikit-learn stack's (pip --target with manylinux wheels, cached in .bench/).
+beside the naive scikit-learn stack's (pip --target with manylinux wheels, cached in .bench/),
+and the peak memory one request costs for the worst bodies on each adapter (bench/memory.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
+
+import memory
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".bench"
@@ -132,7 +135,8 @@ def main() -> int:
         ("naive: " + " ".join(NAIVE_STACK), naive),
     ):
         print(f"  {name:50} {'n/a' if mb is None else f'{mb:7.1f} MB'}")
-    return 1 if args.check and missed else 0
+    memory_met = memory.report()
+    return 1 if args.check and (missed or not memory_met) else 0
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """AWS Lambda adapter: API Gateway HTTP API (payload 2.0), REST API (1.0) proxy events and
-Function URLs in, the core's `Response` out; plus a fast answer to `{"warmup": true}` invokes.
+Function URLs in, the core's `Response` out; plus two direct invokes that are not HTTP:
+`{"warmup": true}` (keeps an environment initialised) and `{"healthcheck": true}` (a scheduled
+probe that publishes the `HealthCheck` metric).
 
 Routing is by path and method, never by `routeKey` (it is `$default` on catch-all routes).
-Powertools writes the init and error logs and the EMF cold-start metric; the core knows neither.
+Every request writes one JSON line; metrics ride on it in CloudWatch's embedded metric format.
 """
 
 from __future__ import annotations
@@ -14,29 +16,25 @@ import time
 import traceback
 from typing import Any
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
-
 from handler import IMPORT_STARTED
 from handler.errors import InvalidInput, RequestError, internal_error
-from handler.logs import access_record, write_json_line
-from handler.service import InferenceService, Outcome
+from handler.logs import JsonLog, access_record
+from handler.metrics import COLD_START, HEALTH_CHECK, SERVER_ERRORS, Metric, embedded
+from handler.service import InferenceService, Outcome, server_timing
 
-SERVICE = InferenceService.from_env()
+SERVICE = InferenceService.from_env(init_started=IMPORT_STARTED)
 SETTINGS = SERVICE.settings
-logger = Logger(service=SETTINGS.service_name, level=SETTINGS.log_level)
-
-_init = SERVICE.init_report((time.perf_counter() - IMPORT_STARTED) * 1000 - SERVICE.load_ms)
-if SERVICE.model is None:
-    logger.error("init failed: the model is unavailable, every request answers 503", extra=_init)
-else:
-    logger.info("init", extra=_init)
+log = JsonLog(level_key="level", threshold=SETTINGS.log_level, service=SETTINGS.service_name)
+log.init(SERVICE)
 
 
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     started = time.perf_counter()
-    if isinstance(event, dict) and event.get("warmup") is True and "requestContext" not in event:
-        return _warmup(context)
+    if isinstance(event, dict) and "requestContext" not in event:
+        if event.get("warmup") is True:
+            return _warmup(context)
+        if event.get("healthcheck") is True:
+            return _healthcheck(context)
     try:
         method, path, body = http_request(event)
         outcome = SERVICE.handle(method, path, body)
@@ -44,25 +42,30 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         outcome = Outcome.rejected(error)
     except Exception:  # nothing escapes to the Lambda runtime
         outcome = Outcome.rejected(internal_error(), traceback.format_exc())
-    if outcome.cold_start:
-        _emit_cold_start_metric(context)
     response = outcome.response
-    write_json_line(
-        {
-            "level": "ERROR" if response.status >= 500 else "INFO",
-            "message": "request",
-            "service": SETTINGS.service_name,
-            **access_record(
-                outcome,
-                request_id=getattr(context, "aws_request_id", "-"),
-                latency_ms=(time.perf_counter() - started) * 1000,
-            ),
-            "xray_trace_id": os.environ.get("_X_AMZN_TRACE_ID"),
-        }
+    handler_ms = (time.perf_counter() - started) * 1000
+
+    metrics: dict[Metric, float] = {}
+    if outcome.cold_start:
+        metrics[COLD_START] = 1
+    if response.status >= 500:
+        metrics[SERVER_ERRORS] = 1
+    log.write(
+        "ERROR" if response.status >= 500 else "INFO",
+        "request",
+        **_function_fields(context),
+        **access_record(
+            outcome,
+            request_id=getattr(context, "aws_request_id", "-"),
+            latency_ms=handler_ms,
+        ),
+        xray_trace_id=os.environ.get("_X_AMZN_TRACE_ID"),
+        **(embedded(SETTINGS.metrics_namespace, metrics) if metrics else {}),
     )
+    timing = server_timing(handler_ms, SERVICE.init_ms if outcome.cold_start else None)
     return {
         "statusCode": response.status,
-        "headers": response.headers,
+        "headers": {**response.headers, "Server-Timing": timing},
         "body": response.body_bytes().decode(),
         "isBase64Encoded": False,
     }
@@ -72,19 +75,43 @@ def _warmup(context: Any) -> dict[str, Any]:
     """A scheduled or scripted direct invoke that only keeps this instance initialised."""
     cold = SERVICE.take_cold_start()
     if cold:
-        _emit_cold_start_metric(context)
+        log.write("INFO", "warmup", **_function_fields(context), **_metric(COLD_START, 1))
     return {"warmup": "ok", "cold_start": cold, "model_loaded": SERVICE.model is not None}
 
 
-def _emit_cold_start_metric(context: Any) -> None:
-    # The EMF record Powertools' `capture_cold_start_metric` writes, driven by the core's cold
-    # flag (warm-up invokes count; provisioned instances never do) and without flushing an empty
-    # metric set on every warm invoke.
-    with single_metric(
-        name="ColdStart", unit=MetricUnit.Count, value=1, namespace=SETTINGS.metrics_namespace
-    ) as metric:
-        metric.add_dimension(name="function_name", value=getattr(context, "function_name", "-"))
-        metric.add_dimension(name="service", value=SETTINGS.service_name)
+def _healthcheck(context: Any) -> dict[str, Any]:
+    """A scheduled invoke of the `live` alias: the HealthCheck metric it publishes keeps a
+    signal flowing when no traffic does, so its alarm can treat a missing point as an outage."""
+    healthy = SERVICE.model is not None
+    log.write(
+        "INFO" if healthy else "ERROR",
+        "healthcheck",
+        **_function_fields(context),
+        healthy=healthy,
+        **_metric(HEALTH_CHECK, 1 if healthy else 0),
+    )
+    answer: dict[str, Any] = {"healthy": healthy}
+    if SERVICE.model is not None:
+        manifest = SERVICE.model.manifest
+        answer["model"] = {
+            "name": manifest.name,
+            "version": manifest.version,
+            "sha256": SERVICE.model.artifact.sha256[:12],
+            "backend": SERVICE.model.backend,
+        }
+    return answer
+
+
+def _metric(metric: Metric, value: float) -> dict[str, Any]:
+    return embedded(SETTINGS.metrics_namespace, {metric: value})
+
+
+def _function_fields(context: Any) -> dict[str, str]:
+    # The metrics' dimensions: the bare function name (no alias) and the version that ran.
+    return {
+        "function_name": getattr(context, "function_name", "-"),
+        "function_version": getattr(context, "function_version", "$LATEST"),
+    }
 
 
 def http_request(event: Any) -> tuple[str, str, bytes]:

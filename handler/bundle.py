@@ -7,8 +7,9 @@ infrastructure code never reach the archive or change its content hash.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from handler.manifest import MANIFEST_FILE, verify_artifacts
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path("model") / "artifacts"
@@ -18,7 +19,9 @@ def gcf_source_files(root: Path = REPO_ROOT) -> dict[str, Path]:
     """Archive name (POSIX, relative to the archive root) -> file on disk, sorted by name.
 
     Ships the handler's modules, the manifest and only the artifacts the manifest names, with
-    `handler/requirements.txt` as the archive's root `requirements.txt`.
+    `handler/requirements.txt` as the archive's root `requirements.txt`. Every one of those
+    artifacts must match its SHA-256 (ManifestError otherwise): `pulumi preview` stops before an
+    altered byte can ship, even in an artifact the function would never load.
     """
     files = {
         "main.py": root / "main.py",
@@ -27,12 +30,10 @@ def gcf_source_files(root: Path = REPO_ROOT) -> dict[str, Path]:
     for module in (root / "handler").glob("*.py"):
         files[f"handler/{module.name}"] = module
 
-    manifest_path = root / ARTIFACTS / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    files[(ARTIFACTS / "manifest.json").as_posix()] = manifest_path
-    for artifact in manifest["artifacts"].values():
-        name = (ARTIFACTS / artifact["file"]).as_posix()
-        files[name] = root / name
+    manifest = verify_artifacts(root / ARTIFACTS)
+    files[(ARTIFACTS / MANIFEST_FILE).as_posix()] = root / ARTIFACTS / MANIFEST_FILE
+    for artifact in manifest.artifacts.values():
+        files[artifact.path.relative_to(root).as_posix()] = artifact.path
 
     missing = sorted(name for name, path in files.items() if not path.is_file())
     if missing:

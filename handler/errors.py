@@ -46,6 +46,20 @@ class PayloadTooLarge(RequestError):
     code = "payload_too_large"
 
 
+class UnreadableBody(RequestError):
+    """When the body cannot be read to its end: the client left, or its encoding is broken"""
+
+    status = 400
+    code = "unreadable_body"
+
+
+class BodyTimeout(RequestError):
+    """When the client sends nothing more of its body for too long"""
+
+    status = 408
+    code = "body_timeout"
+
+
 class RouteNotFound(RequestError):
     """When no route matches the request path"""
 
@@ -68,11 +82,22 @@ class MethodNotAllowed(RequestError):
         return {"Allow": self.allow}
 
 
+class UnprocessableValues(RequestError):
+    """When valid, in-range values overflow the model's arithmetic: it has no answer for them"""
+
+    status = 422
+    code = "non_finite_prediction"
+
+
 class ModelUnavailable(RequestError):
     """When the model failed to load at init: every request fails closed"""
 
     status = 503
     code = "model_unavailable"
+
+    def __init__(self) -> None:
+        # Artifact names and hashes say too much to a caller; the init log line has them.
+        super().__init__("the model is unavailable on this instance; see the function's logs")
 
 
 class PredictionFailed(RequestError):

@@ -1,9 +1,17 @@
-"""The model manifest: what the artifacts are and how to check they are the ones trained."""
+"""The model manifest: what the artifacts are and how to check they are the ones trained.
+
+    python -m handler.manifest [MODEL_DIR]   # exit 1 unless every listed artifact verifies
+
+The image build (Dockerfile) runs that, and the Cloud Function bundle checks the same before it
+is built: an artifact that ships but is never loaded (model.joblib beside a served ONNX model)
+is verified too, so no altered byte ships unnoticed.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,21 +70,20 @@ class Manifest:
         path = model_dir / MANIFEST_FILE
         try:
             raw = json.loads(path.read_text())
-            artifacts = {
-                backend: Artifact(
-                    backend=backend,
-                    path=model_dir / entry["file"],
-                    size=int(entry["bytes"]),
-                    sha256=str(entry["sha256"]),
-                )
-                for backend, entry in raw["artifacts"].items()
-            }
             manifest = cls(
                 name=str(raw["name"]),
                 version=str(raw["version"]),
                 feature_names=tuple(str(n) for n in raw["feature_names"]),
                 class_names=tuple(str(n) for n in raw["class_names"]),
-                artifacts=artifacts,
+                artifacts={
+                    backend: Artifact(
+                        backend=backend,
+                        path=model_dir / entry["file"],
+                        size=int(entry["bytes"]),
+                        sha256=str(entry["sha256"]),
+                    )
+                    for backend, entry in raw["artifacts"].items()
+                },
                 raw=raw,
             )
         except FileNotFoundError:
@@ -85,6 +92,32 @@ class Manifest:
             ) from None
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ManifestError(f"model manifest {path} is unreadable: {exc!r}") from None
-        if not manifest.feature_names or not manifest.class_names or not artifacts:
+        if not manifest.feature_names or not manifest.class_names or not manifest.artifacts:
             raise ManifestError(f"model manifest {path} names no features, classes or artifacts")
         return manifest
+
+
+def verify_artifacts(model_dir: Path) -> Manifest:
+    """The manifest, once every artifact it lists, served or not, matches its size and SHA-256."""
+    manifest = Manifest.load(model_dir)
+    for artifact in manifest.artifacts.values():
+        artifact.verified_bytes()
+    return manifest
+
+
+def main(argv: list[str]) -> int:
+    model_dir = (
+        Path(argv[0]) if argv else Path(__file__).resolve().parent.parent / "model" / "artifacts"
+    )
+    try:
+        manifest = verify_artifacts(model_dir)
+    except ManifestError as exc:
+        print(f"handler.manifest: {exc}", file=sys.stderr)
+        return 1
+    names = ", ".join(a.path.name for a in manifest.artifacts.values())
+    print(f"{model_dir}: {names} verified")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

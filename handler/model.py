@@ -22,6 +22,14 @@ class ModelLoadError(RuntimeError):
     """When the model cannot be loaded and the instance must fail closed"""
 
 
+class UnusableProbabilities(ValueError):
+    """When the model answers probabilities that are not finite numbers between 0 and 1"""
+
+    def __init__(self, rows: list[int]) -> None:
+        super().__init__(f"rows {rows}")
+        self.rows = rows
+
+
 class Predictor(Protocol):
     def predict_proba(self, rows: np.ndarray) -> np.ndarray:
         """Class probabilities, one row per input row, columns in manifest class order."""
@@ -42,8 +50,32 @@ class LoadedModel:
         request, and training refuses a model whose own `predict` disagrees (model/train.py).
         """
         proba = self.predictor.predict_proba(rows)
+        values: list[list[float]] = proba.tolist()
+        # The boundary check: in-range inputs can still overflow a model's float32 arithmetic
+        # (a logit of 3e38 * 2 is inf, and inf - inf is NaN); such a row has no answer. NaN
+        # fails every comparison, so one range test per value catches all three cases, and in
+        # Python on the list it costs under a microsecond for a single row.
+        if not all(0.0 <= p <= 1.0 for row in values for p in row):
+            values = _clip_rounding(values)
         names = self.manifest.class_names
-        return [names[i] for i in proba.argmax(axis=1).tolist()], proba.tolist()
+        return [names[i] for i in proba.argmax(axis=1).tolist()], values
+
+
+# float32 sums round: averaging a forest's trees gives 1.0000001 where float64 gives 1.0.
+ROUNDING_SLACK = 1e-5
+
+
+def _clip_rounding(values: list[list[float]]) -> list[list[float]]:
+    """Probabilities within rounding of [0, 1] clipped into it; UnusableProbabilities names
+    the rows with a value that is not a number or further out."""
+    bad = [
+        i
+        for i, row in enumerate(values)
+        if not all(-ROUNDING_SLACK <= p <= 1 + ROUNDING_SLACK for p in row)
+    ]
+    if bad:
+        raise UnusableProbabilities(bad)
+    return [[min(max(p, 0.0), 1.0) for p in row] for row in values]
 
 
 class OnnxPredictor:

@@ -18,6 +18,7 @@ import numpy as np
 import orjson
 
 from handler.errors import InvalidInput
+from handler.limits import FLOAT32_MAX, count_values, value_limit
 
 EXAMPLE = '{"features": [5.1, 3.5, 1.4, 0.2]}'
 
@@ -64,6 +65,13 @@ def decode_json(body: bytes) -> Any:
 
 def parse_rows(body: bytes, feature_names: Sequence[str], max_rows: int) -> np.ndarray:
     """The feature rows of a predict request, validated against the model's feature names."""
+    most = value_limit(feature_names, max_rows)
+    if count_values(body) > most:
+        raise InvalidInput(
+            f"request body holds more than {most} JSON values, more than {max_rows} rows of "
+            f"{len(feature_names)} features can; send at most {max_rows} rows per request",
+            code="too_many_values",
+        )
     payload = decode_json(body)
     if not isinstance(payload, dict):
         raise InvalidInput(
@@ -165,11 +173,21 @@ def _number(value: Any, where: str) -> float:
         raise InvalidInput(f"{where} must be a number, got {_kind(value)}", code="invalid_value")
     try:
         number = float(value)
-    except OverflowError:
-        number = math.inf
-    if not math.isfinite(number):
+    except OverflowError:  # an integer literal beyond float64
+        raise _out_of_range(where, f"an integer of {len(str(abs(value)))} digits") from None
+    if math.isnan(number):
         raise InvalidInput(f"{where} is not a finite number", code="non_finite_value")
+    if not -FLOAT32_MAX <= number <= FLOAT32_MAX:
+        raise _out_of_range(where, f"{number:.6g}")
     return number
+
+
+def _out_of_range(where: str, shown: str) -> InvalidInput:
+    return InvalidInput(
+        f"{where} is {shown}, outside the range the model computes in: "
+        f"-{FLOAT32_MAX:.8g} to {FLOAT32_MAX:.8g} (float32)",
+        code="value_out_of_range",
+    )
 
 
 def _kind(value: Any) -> str:

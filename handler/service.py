@@ -1,12 +1,14 @@
 """The cloud-agnostic core: route a request, predict, shape the answer.
 
-Adapters call `InferenceService.load(settings)` once at import and `handle(method, path, body)`
-per request; they only translate their platform's event into those three values and the
-`Response` back. Nothing here raises to the caller: every failure is a `Response`.
+Adapters call `InferenceService.from_env(init_started=...)` once at import and
+`handle(method, path, body)` per request; they only translate their platform's event into those
+three values and the `Response` back. Nothing here raises to the caller: every failure is a
+`Response`.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import traceback
 from collections.abc import Mapping
@@ -22,14 +24,20 @@ from handler.errors import (
     PredictionFailed,
     RequestError,
     RouteNotFound,
+    UnprocessableValues,
     internal_error,
 )
-from handler.model import LoadedModel, load_model
+from handler.limits import MAX_DERIVED_BODY_BYTES, body_limit
+from handler.model import LoadedModel, UnusableProbabilities, load_model
 from handler.request import parse_rows
 from handler.settings import Settings, SettingsError
+from handler.text import printable
 
 ROUTES = {"/predict": "POST", "/health": "GET"}
 JSON_HEADERS = {"Content-Type": "application/json"}
+# A first request that arrives this long after init did not wait for it: the instance was
+# started ahead of traffic (a GCP min instance, or Lambda's proactive initialisation).
+COLD_WINDOW_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -39,7 +47,10 @@ class Response:
     headers: dict[str, str] = field(default_factory=lambda: dict(JSON_HEADERS))
 
     def body_bytes(self) -> bytes:
-        return orjson.dumps(self.body)
+        try:
+            return orjson.dumps(self.body)
+        except orjson.JSONEncodeError:  # a lone surrogate that slipped past printable()
+            return json.dumps(self.body, ensure_ascii=True).encode()
 
     @classmethod
     def from_error(cls, error: RequestError) -> Response:
@@ -72,37 +83,59 @@ class InferenceService:
         load_error: str | None = None,
         *,
         load_ms: float = 0.0,
+        init_ms: float | None = None,
     ) -> None:
         self.settings = settings
         self.model = model
         self.load_error = load_error
         self.load_ms = load_ms
+        # Imports plus model load: what a request that waited on this instance's start paid.
+        self.init_ms = load_ms if init_ms is None else init_ms
+        self.ready_at = time.monotonic()
         # Pre-initialised instances (provisioned concurrency) never serve a cold request.
         self._cold = not settings.prewarmed
+        if settings.max_body_bytes is not None:
+            self.max_body_bytes = settings.max_body_bytes
+        elif model is not None:
+            self.max_body_bytes = body_limit(model.manifest.feature_names, settings.max_batch_rows)
+        else:
+            self.max_body_bytes = MAX_DERIVED_BODY_BYTES
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> InferenceService:
-        """What the adapters call at import: settings from the environment, then the model."""
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, init_started: float | None = None
+    ) -> InferenceService:
+        """What the adapters call at import: settings from the environment, then the model.
+
+        `init_started` is the `time.perf_counter()` at which the instance's imports began.
+        """
         try:
             settings = Settings.from_env(env)
         except SettingsError as exc:
             return cls(Settings(), None, f"invalid settings: {exc}")
-        return cls.load(settings)
+        return cls.load(settings, init_started=init_started)
 
     @classmethod
-    def load(cls, settings: Settings) -> InferenceService:
+    def load(cls, settings: Settings, *, init_started: float | None = None) -> InferenceService:
         """Load the model, or remember why not: the instance then answers 503 to every request."""
         started = time.perf_counter()
         try:
             model, error = load_model(settings.model_dir, settings.backend), None
         except Exception as exc:  # fail closed on anything, including a corrupt pickle
             model, error = None, str(exc) or type(exc).__name__
-        return cls(settings, model, error, load_ms=(time.perf_counter() - started) * 1000)
+        finished = time.perf_counter()
+        return cls(
+            settings,
+            model,
+            error,
+            load_ms=(finished - started) * 1000,
+            init_ms=None if init_started is None else (finished - init_started) * 1000,
+        )
 
-    def init_report(self, import_ms: float) -> dict[str, Any]:
+    def init_report(self) -> dict[str, Any]:
         """The fields of the one init log line."""
         report: dict[str, Any] = {
-            "import_ms": round(import_ms, 1),
+            "import_ms": round(self.init_ms - self.load_ms, 1),
             "model_loaded_ms": round(self.load_ms, 1),
             "model_loaded": self.model is not None,
         }
@@ -119,12 +152,16 @@ class InferenceService:
         return report
 
     def take_cold_start(self) -> bool:
-        """True for the first request (or warm-up) this instance serves, then False."""
-        cold, self._cold = self._cold, False
+        """True for the first request (or warm-up) this instance serves if it waited on init,
+        then False."""
+        cold = self._cold and time.monotonic() - self.ready_at < COLD_WINDOW_SECONDS
+        self._cold = False
         return cold
 
     def handle(self, method: str, path: str, body: bytes = b"") -> Outcome:
         cold = self.take_cold_start()
+        # Both end up in messages and logs: never let a lone surrogate or a 10 KB path through.
+        method, path = printable(method, 16), printable(path, 200)
         route = _normalise(path)
         rows, stack_trace = 0, None
         try:
@@ -132,14 +169,13 @@ class InferenceService:
             if allowed is None:
                 routes = ", ".join(f"{m} {p}" for p, m in ROUTES.items())
                 raise RouteNotFound(f"no route for {method} {path}; this API serves {routes}")
-            if method.upper() != allowed:
+            # HEAD is GET without the body (RFC 9110); the platform drops the body.
+            if method.upper() != allowed and not (method.upper() == "HEAD" and allowed == "GET"):
                 raise MethodNotAllowed(
                     f"{route} accepts {allowed} only, not {method}", allow=allowed
                 )
             if self.model is None:
-                raise ModelUnavailable(
-                    f"the model is unavailable on this instance: {self.load_error}"
-                )
+                raise ModelUnavailable()
             if route == "/health":
                 response = self._health(cold)
             else:
@@ -152,6 +188,12 @@ class InferenceService:
             response = Response.from_error(internal_error())
             stack_trace = traceback.format_exc()
         return Outcome(response, route=route, rows=rows, cold_start=cold, stack_trace=stack_trace)
+
+    def payload_too_large(self) -> PayloadTooLarge:
+        # Adapters may read only limit + 1 bytes, so the size is "over", not exact.
+        return PayloadTooLarge(
+            f"request body is larger than the limit of {self.max_body_bytes} bytes"
+        )
 
     def _health(self, cold: bool) -> Response:
         assert self.model is not None
@@ -166,21 +208,28 @@ class InferenceService:
                     "sha256": self.model.artifact.sha256[:12],
                     "backend": self.model.backend,
                 },
+                "limits": {
+                    "max_batch_rows": self.settings.max_batch_rows,
+                    "max_body_bytes": self.max_body_bytes,
+                },
                 "cold_start": cold,
             },
         )
 
     def _predict(self, body: bytes) -> tuple[Response, int]:
         assert self.model is not None
-        if len(body) > self.settings.max_body_bytes:
-            # Adapters may read only limit + 1 bytes, so the size is "over", not exact.
-            raise PayloadTooLarge(
-                f"request body is larger than the limit of {self.settings.max_body_bytes} bytes"
-            )
+        if len(body) > self.max_body_bytes:
+            raise self.payload_too_large()
         manifest = self.model.manifest
         rows = parse_rows(body, manifest.feature_names, self.settings.max_batch_rows)
         try:
             labels, probabilities = self.model.predict(rows)
+        except UnusableProbabilities as exc:
+            raise UnprocessableValues(
+                f"the model has no finite probabilities for row(s) {_rows(exc.rows)}: values "
+                "of this magnitude overflow its arithmetic; send values in the range the model "
+                "was trained on"
+            ) from None
         except Exception as exc:
             raise PredictionFailed(f"the model failed to predict: {type(exc).__name__}") from exc
         predictions = [
@@ -197,3 +246,15 @@ class InferenceService:
 
 def _normalise(path: str) -> str:
     return "/" + path.strip("/") if path else "/"
+
+
+def _rows(rows: list[int]) -> str:
+    shown = ", ".join(map(str, rows[:5]))
+    return shown + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+
+
+def server_timing(handler_ms: float, init_ms: float | None = None) -> str:
+    """The `Server-Timing` header (W3C Server Timing): the handler's own time for this request
+    and, on the request that waited for the instance to start, the instance's init time."""
+    timing = f"handler;dur={handler_ms:.3f}"
+    return timing if init_ms is None else f"{timing}, init;dur={init_ms:.1f}"

@@ -13,9 +13,7 @@ from pathlib import Path
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "model" / "artifacts"
 BACKENDS = ("auto", "onnx", "joblib")
-# Lambda's synchronous invocation payload limit; Cloud Functions allows 32 MiB, but one
-# contract on both clouds is easier to reason about than two.
-DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_MAX_BATCH_ROWS = 1000
 
 
@@ -28,7 +26,8 @@ class Settings:
     model_dir: Path = DEFAULT_MODEL_DIR
     backend: str = "auto"
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # None: derived from the model's width and the row limit (handler/limits.py).
+    max_body_bytes: int | None = None
     log_level: str = "INFO"
     service_name: str = "sklearn-inference"
     metrics_namespace: str = "SklearnInference"
@@ -52,22 +51,27 @@ class Settings:
             raise SettingsError(
                 f"MODEL_BACKEND must be one of {', '.join(BACKENDS)}, got {backend!r}"
             )
+        log_level = (get("LOG_LEVEL") or cls.log_level).upper()
+        if log_level not in LOG_LEVELS:
+            raise SettingsError(
+                f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}"
+            )
         return cls(
             model_dir=Path(get("MODEL_DIR") or DEFAULT_MODEL_DIR),
             backend=backend,
-            max_batch_rows=_positive_int(env, "MAX_BATCH_ROWS", cls.max_batch_rows),
-            max_body_bytes=_positive_int(env, "MAX_BODY_BYTES", cls.max_body_bytes),
-            log_level=(get("LOG_LEVEL") or cls.log_level).upper(),
+            max_batch_rows=_positive_int(env, "MAX_BATCH_ROWS") or cls.max_batch_rows,
+            max_body_bytes=_positive_int(env, "MAX_BODY_BYTES"),
+            log_level=log_level,
             service_name=get("POWERTOOLS_SERVICE_NAME") or cls.service_name,
             metrics_namespace=get("POWERTOOLS_METRICS_NAMESPACE") or cls.metrics_namespace,
             prewarmed=get("AWS_LAMBDA_INITIALIZATION_TYPE") == "provisioned-concurrency",
         )
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+def _positive_int(env: Mapping[str, str], name: str) -> int | None:
     raw = env.get(name, "").strip()
     if not raw:
-        return default
+        return None
     try:
         value = int(raw)
     except ValueError:

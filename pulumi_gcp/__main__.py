@@ -23,6 +23,7 @@ from config import load  # noqa: E402
 from function import Function, FunctionArgs  # noqa: E402
 from identities import Identities, IdentitiesArgs  # noqa: E402
 from monitoring import Monitoring, MonitoringArgs  # noqa: E402
+from registry import Registry, RegistryArgs  # noqa: E402
 from source_bundle import SourceBundle, SourceBundleArgs  # noqa: E402
 
 from handler.bundle import gcf_source_files  # noqa: E402
@@ -41,13 +42,32 @@ source = SourceBundle(
         files=gcf_source_files(cfg.source_root),
         build_dir=cfg.source_root / "build" / "gcf",
         retention_days=cfg.bundle_retention_days,
+        protect=cfg.deletion_protection,
+        pinned_object=cfg.source_object,
+    ),
+    after_apis,
+)
+registry = Registry(
+    "registry",
+    RegistryArgs(
+        project=cfg.project,
+        region=cfg.region,
+        repository_id=cfg.function_name,
+        protect=cfg.deletion_protection,
     ),
     after_apis,
 )
 identities = Identities(
     "identities",
     IdentitiesArgs(
-        project=cfg.project, function_name=cfg.function_name, source_bucket=source.bucket.name
+        project=cfg.project,
+        function_name=cfg.function_name,
+        runtime_account_id=cfg.account_ids["runtime"],
+        build_account_id=cfg.account_ids["build"],
+        source_bucket=source.bucket.name,
+        image_repository=registry.repository.name,
+        region=cfg.region,
+        propagation_seconds=cfg.iam_propagation_seconds,
     ),
     after_apis,
 )
@@ -58,9 +78,10 @@ function = Function(
         region=cfg.region,
         function_name=cfg.function_name,
         source_bucket=source.bucket.name,
-        source_object=source.object.name,
+        source_object=source.served_object,
         runtime_service_account=identities.runtime.email,
         build_service_account=identities.build.id,
+        docker_repository=registry.repository.id,
         min_instances=cfg.min_instances,
         max_instances=cfg.max_instances,
         memory=cfg.memory,
@@ -69,6 +90,7 @@ function = Function(
         timeout_seconds=cfg.timeout_seconds,
         ingress=cfg.ingress,
         environment=cfg.handler_environment,
+        protect=cfg.deletion_protection,
     ),
     pulumi.ResourceOptions(depends_on=[*apis.services, identities.ready]),
 )
@@ -83,11 +105,15 @@ Invokers(
     ),
     after_apis,
 )
-Monitoring(
+monitoring = Monitoring(
     "monitoring",
     MonitoringArgs(
         project=cfg.project,
-        service_name=function.service_name,
+        region=cfg.region,
+        stack=pulumi.get_stack(),
+        function_name=cfg.function_name,
+        max_instances=cfg.max_instances,
+        concurrency=cfg.concurrency,
         server_errors=cfg.alert_server_errors,
         latency_p99_ms=cfg.alert_latency_p99_ms,
         alert_email=cfg.alert_email,
@@ -112,7 +138,11 @@ pulumi.export(
 )
 pulumi.export("function_name", function.function.name)
 pulumi.export("bucket_name", source.bucket.name)
-pulumi.export("source_object", source.object.name)
+pulumi.export("source_object", source.served_object)
+pulumi.export("tree_source_object", source.tree_object_name)
+pulumi.export("source_pinned", cfg.source_object is not None)
 pulumi.export("runtime_service_account", identities.runtime.email)
 pulumi.export("build_service_account", identities.build.email)
 pulumi.export("public", cfg.public)
+pulumi.export("dashboard_url", monitoring.dashboard_url)
+pulumi.export("alert_policies", [policy.name for policy in monitoring.policies.values()])

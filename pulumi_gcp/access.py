@@ -6,10 +6,10 @@ roles/cloudfunctions.invoker alone still gets 403s.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import pulumi
+from config import member_slug
 from options import children_of
 
 import pulumi_gcp as gcp
@@ -36,7 +36,7 @@ class Invokers(pulumi.ComponentResource):
         members = (PUBLIC_MEMBER,) if args.public else args.members
         self.bindings = [
             gcp.cloudrunv2.ServiceIamMember(
-                f"{name}-{_slug(member)}",
+                f"{name}-{member_slug(member)}",
                 project=args.project,
                 location=args.region,
                 name=args.service_name,
@@ -47,8 +47,3 @@ class Invokers(pulumi.ComponentResource):
             for member in members
         ]
         self.register_outputs({"members": list(members)})
-
-
-def _slug(member: str) -> str:
-    """A stable resource name for a member: `user:a@b.com` -> `user-a-b-com`."""
-    return re.sub(r"[^a-z0-9]+", "-", member.lower()).strip("-")

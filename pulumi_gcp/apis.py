@@ -14,7 +14,7 @@ SERVICES = {
     "cloudfunctions.googleapis.com": "the function itself",
     "cloudbuild.googleapis.com": "building the function's image from the source zip",
     "run.googleapis.com": "the Cloud Run service that serves a 2nd gen function",
-    "artifactregistry.googleapis.com": "the built image (gcf-artifacts repository)",
+    "artifactregistry.googleapis.com": "the function's image repository (registry.py)",
     "storage.googleapis.com": "the source bucket",
     "logging.googleapis.com": "build and request logs",
     "monitoring.googleapis.com": "alert policies and the e-mail channel",

@@ -25,8 +25,13 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # 2nd gen functions: Cloud Run service names are 1-63 characters; 24 keeps the derived
 # service-account ids ("<name>-build", at most 30 characters) valid.
 FUNCTION_NAME = re.compile(r"^[a-z](?:[a-z0-9-]{0,22}[a-z0-9])?$")
+# Service-account ids (the part before @): 6-30 characters, a letter first, no trailing hyphen.
+ACCOUNT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+ACCOUNT_SUFFIXES = {"runtime": "-run", "build": "-build"}
 MEMORY = re.compile(r"^(\d+)(Mi|Gi)$")
 MEMBER = re.compile(r"^(user|serviceAccount|group|domain|principal|principalSet):\S+$")
+# A source bundle in the stack's bucket, as archive.object_name() names it.
+BUNDLE = re.compile(r"^(?P<function>[a-z][a-z0-9-]*)/source-[0-9a-f]{64}\.zip$")
 
 MAX_TIMEOUT_SECONDS = 3600  # HTTP functions, 2nd gen
 MAX_CONCURRENCY = 1000
@@ -58,16 +63,32 @@ class StackConfig:
     public: bool = False
     invokers: tuple[str, ...] = ()
     enable_apis: bool = True
+    # Pulumi refuses to delete or replace the function, source bucket and image repository.
+    deletion_protection: bool = True
+    # How long the function's first build waits for new IAM grants to reach Cloud Build.
+    iam_propagation_seconds: int = 180
     alert_email: str | None = None
     alert_server_errors: int = 5
     alert_latency_p99_ms: int = 1000
-    bundle_retention_days: int = 30
+    # Bundles stay this long after upload: the window in which `make rollback-gcp` can return
+    # to one. Releases further apart than this leave no earlier bundle to roll back to.
+    bundle_retention_days: int = 90
+    # Serve this bundle of the stack's bucket instead of the working tree's: `make rollback-gcp`
+    # sets it, `make release-gcp` removes it.
+    source_object: str | None = None
     model_backend: str = "auto"
     max_batch_rows: int = 1000
-    max_body_bytes: int = 6 * 1024 * 1024
+    # Unset: the handler derives the limit from the model's width and max_batch_rows
+    # (CONTRACTS.md section 3); set it only to override that.
+    max_body_bytes: int | None = None
     log_level: str = "INFO"
     # Repository root holding main.py, handler/ and model/artifacts/ (relative to pulumi_gcp/).
     source_root: Path = field(default=PROGRAM_DIR.parent)
+
+    @property
+    def account_ids(self) -> dict[str, str]:
+        """The runtime and build service-account ids, derived from the function name."""
+        return {who: f"{self.function_name}{suffix}" for who, suffix in ACCOUNT_SUFFIXES.items()}
 
     @property
     def memory_mib(self) -> int:
@@ -90,16 +111,21 @@ class StackConfig:
     def handler_environment(self) -> dict[str, str]:
         """The variables handler/settings.py reads, plus gunicorn's thread count.
 
+        MAX_BODY_BYTES is passed only when maxBodyBytes is set: otherwise the handler's own
+        default (derived from the model) applies, the same on both clouds.
+
         functions-framework serves with gunicorn threads (default 4 per CPU); matching THREADS to
         the request concurrency keeps Cloud Run from routing requests an instance cannot start.
         """
-        return {
+        environment = {
             "MODEL_BACKEND": self.model_backend,
             "MAX_BATCH_ROWS": str(self.max_batch_rows),
-            "MAX_BODY_BYTES": str(self.max_body_bytes),
             "LOG_LEVEL": self.log_level,
             "THREADS": str(self.concurrency),
         }
+        if self.max_body_bytes is not None:
+            environment["MAX_BODY_BYTES"] = str(self.max_body_bytes)
+        return environment
 
     def validate(self) -> StackConfig:
         """Raise ConfigError naming every problem at once; return self when there is none."""
@@ -112,9 +138,17 @@ class StackConfig:
         problems = []
         if not FUNCTION_NAME.match(self.function_name):
             problems.append(
-                "functionName must be 1-24 characters of lowercase letters, digits and hyphens, "
+                "functionName must be up to 24 lowercase letters, digits and hyphens, "
                 f"start with a letter and not end with a hyphen; got {self.function_name!r}"
             )
+        else:
+            problems += [
+                f"functionName {self.function_name!r} makes the service-account id {account!r} "
+                f"({len(account)} characters); account ids need 6-30, so use a functionName of "
+                "at least 2 characters"
+                for account in self.account_ids.values()
+                if not ACCOUNT_ID.match(account)
+            ]
         if self.public and self.invokers:
             problems.append(
                 "set either public or invokers, not both: public already admits everyone"
@@ -124,6 +158,7 @@ class StackConfig:
             for member in self.invokers
             if not MEMBER.match(member)
         ]
+        problems += _colliding_invokers(self.invokers)
         if self.alert_email is not None and "@" not in self.alert_email:
             problems.append(f"alertEmail must be an e-mail address, got {self.alert_email!r}")
         return problems
@@ -148,6 +183,17 @@ class StackConfig:
 
     def _other_problems(self) -> list[str]:
         problems = []
+        if self.source_object is not None:
+            bundle = BUNDLE.match(self.source_object)
+            if bundle is None or bundle.group("function") != self.function_name:
+                problems.append(
+                    f"sourceObject must name a bundle of this function, "
+                    f"{self.function_name}/source-<sha256>.zip, got {self.source_object!r}"
+                )
+        if self.iam_propagation_seconds < 0:
+            problems.append(
+                f"iamPropagationSeconds must be 0 or more, got {self.iam_propagation_seconds}"
+            )
         if not 1 <= self.timeout_seconds <= MAX_TIMEOUT_SECONDS:
             problems.append(
                 f"timeoutSeconds must be 1-{MAX_TIMEOUT_SECONDS}, got {self.timeout_seconds}"
@@ -158,19 +204,45 @@ class StackConfig:
             problems.append(f"modelBackend must be one of {', '.join(MODEL_BACKENDS)}")
         if self.log_level not in LOG_LEVELS:
             problems.append(f"logLevel must be one of {', '.join(LOG_LEVELS)}")
-        for name, value in (
-            ("maxBatchRows", self.max_batch_rows),
-            ("maxBodyBytes", self.max_body_bytes),
-            ("alertServerErrors", self.alert_server_errors),
-            ("alertLatencyP99Ms", self.alert_latency_p99_ms),
-            ("bundleRetentionDays", self.bundle_retention_days),
-        ):
-            if value < 1:
-                problems.append(f"{name} must be at least 1, got {value}")
-        # Cloud Run's request size limit is 32 MiB.
-        if self.max_body_bytes > 32 * 1024 * 1024:
-            problems.append("maxBodyBytes above 32 MiB can never arrive: Cloud Run rejects them")
+        at_least_one = {
+            "maxBatchRows": self.max_batch_rows,
+            "alertServerErrors": self.alert_server_errors,
+            "alertLatencyP99Ms": self.alert_latency_p99_ms,
+            "bundleRetentionDays": self.bundle_retention_days,
+        }
+        if self.max_body_bytes is not None:
+            at_least_one["maxBodyBytes"] = self.max_body_bytes
+            # Cloud Run's request size limit is 32 MiB.
+            if self.max_body_bytes > 32 * 1024 * 1024:
+                problems.append(
+                    "maxBodyBytes above 32 MiB can never arrive: Cloud Run rejects them"
+                )
+        problems += [
+            f"{name} must be at least 1, got {value}"
+            for name, value in at_least_one.items()
+            if value < 1
+        ]
         return problems
+
+
+def member_slug(member: str) -> str:
+    """The stable part of an invoker's resource name: `user:a@b.com` -> `user-a-b-com`."""
+    return re.sub(r"[^a-z0-9]+", "-", member.lower()).strip("-")
+
+
+def _colliding_invokers(members: tuple[str, ...]) -> list[str]:
+    """Members whose resource names would clash (Pulumi would refuse a duplicate URN halfway
+    through `up`): the same member twice, or members that differ only in case or punctuation."""
+    by_slug: dict[str, list[str]] = {}
+    for member in members:
+        by_slug.setdefault(member_slug(member), []).append(member)
+    return [
+        f"invokers {' and '.join(repr(m) for m in same)} map to the same resource name "
+        f"{slug!r}: list each member once; to admit principals that differ only in "
+        "punctuation, grant one of them through a Google group"
+        for slug, same in by_slug.items()
+        if len(same) > 1
+    ]
 
 
 def _cpu_memory_problems(cpu: float, memory_mib: int, concurrency: int) -> list[str]:
@@ -239,13 +311,16 @@ def load(stack: str, config: Any, gcp_config: Any) -> StackConfig:
         public=get_bool("public", defaults.public),
         invokers=tuple(invokers),
         enable_apis=get_bool("enableApis", defaults.enable_apis),
+        deletion_protection=get_bool("deletionProtection", defaults.deletion_protection),
+        iam_propagation_seconds=get_int("iamPropagationSeconds", defaults.iam_propagation_seconds),
         alert_email=config.get("alertEmail") or None,
         alert_server_errors=get_int("alertServerErrors", defaults.alert_server_errors),
         alert_latency_p99_ms=get_int("alertLatencyP99Ms", defaults.alert_latency_p99_ms),
         bundle_retention_days=get_int("bundleRetentionDays", defaults.bundle_retention_days),
+        source_object=config.get("sourceObject") or None,
         model_backend=config.get("modelBackend") or defaults.model_backend,
         max_batch_rows=get_int("maxBatchRows", defaults.max_batch_rows),
-        max_body_bytes=get_int("maxBodyBytes", defaults.max_body_bytes),
+        max_body_bytes=config.get_int("maxBodyBytes"),
         log_level=(config.get("logLevel") or defaults.log_level).upper(),
         source_root=(PROGRAM_DIR / source_root).resolve() if source_root else defaults.source_root,
     ).validate()

@@ -23,6 +23,7 @@ class FunctionArgs:
     source_object: pulumi.Input[str]
     runtime_service_account: pulumi.Input[str]  # e-mail
     build_service_account: pulumi.Input[str]  # projects/<p>/serviceAccounts/<e-mail>
+    docker_repository: pulumi.Input[str]  # projects/<p>/locations/<r>/repositories/<id>
     min_instances: int
     max_instances: int
     memory: str
@@ -31,6 +32,7 @@ class FunctionArgs:
     timeout_seconds: int
     ingress: str
     environment: Mapping[str, str]
+    protect: bool
 
 
 class Function(pulumi.ComponentResource):
@@ -55,6 +57,7 @@ class Function(pulumi.ComponentResource):
                     )
                 ),
                 service_account=args.build_service_account,
+                docker_repository=args.docker_repository,
             ),
             service_config=gcp.cloudfunctionsv2.FunctionServiceConfigArgs(
                 min_instance_count=args.min_instances,
@@ -68,7 +71,7 @@ class Function(pulumi.ComponentResource):
                 environment_variables=dict(args.environment),
                 all_traffic_on_latest_revision=True,
             ),
-            opts=children_of(self, opts),
+            opts=children_of(self, opts, protect=args.protect),
         )
         self.url = self.function.url
         # A 2nd gen function's Cloud Run service carries the function's name.

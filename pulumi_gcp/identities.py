@@ -5,13 +5,20 @@ Build (Cloud Build, on behalf of Cloud Functions), per Google's custom build ser
 guide and the Cloud Run Builder role (roles/run.builder: storage.objects.get,
 artifactregistry upload/download, logging.logEntries.create):
 - roles/logging.logWriter on the project: build logs.
-- roles/artifactregistry.writer on the project: pushing the image to the `gcf-artifacts`
-  repository, which Cloud Functions creates on first deploy (so it cannot be targeted sooner).
+- roles/artifactregistry.writer on the function's own repository only (registry.py), never on
+  the project.
 - roles/storage.objectViewer on the source bucket, and on the `gcf-v2-sources-*` buckets only
   (an IAM condition): Cloud Functions copies the zip there and the build's fetch step reads
   that copy ("Access to bucket gcf-v2-sources-... denied" otherwise).
-IAM grants take up to a minute to reach Cloud Build; `ready` (a 60 s sleep after the grants,
-as the provider's own build-service-account example does) is what the function waits for.
+
+IAM is eventually consistent: Google documents a grant as taking "typically 2 minutes,
+potentially 7 minutes or longer" (cloud.google.com/iam/docs/access-change-propagation). The
+provider's own test of this pattern waits 60 s and fails about half the time
+(terraform-provider-google#20571). `ready` is a sleep of `propagation_seconds` (180 by default)
+after every grant; the function waits on it. It runs again whenever an account or a grant is
+replaced or added, so a grant added to a deployed stack is waited for too. No readiness probe
+can do better from here: only a call made as the build account proves that Cloud Build sees the
+grant, and impersonating it would need a token-creator grant of its own.
 """
 
 from __future__ import annotations
@@ -25,16 +32,20 @@ from options import children_of
 import pulumi_gcp as gcp
 
 RUNTIME_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter")
-BUILD_PROJECT_ROLES = ("roles/logging.logWriter", "roles/artifactregistry.writer")
+BUILD_PROJECT_ROLES = ("roles/logging.logWriter",)
 SOURCE_COPY_CONDITION = 'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-")'
-IAM_PROPAGATION = "60s"
 
 
 @dataclass(frozen=True)
 class IdentitiesArgs:
     project: str
     function_name: str
+    runtime_account_id: str
+    build_account_id: str
     source_bucket: pulumi.Input[str]
+    image_repository: pulumi.Input[str]  # projects/<p>/locations/<r>/repositories/<id>
+    region: str
+    propagation_seconds: int
 
 
 class Identities(pulumi.ComponentResource):
@@ -47,7 +58,7 @@ class Identities(pulumi.ComponentResource):
         self.runtime = gcp.serviceaccount.Account(
             f"{name}-runtime",
             project=args.project,
-            account_id=f"{args.function_name}-run",
+            account_id=args.runtime_account_id,
             display_name=f"{args.function_name} runtime",
             description="Serves the inference function: writes logs and metrics only.",
             opts=child,
@@ -55,7 +66,7 @@ class Identities(pulumi.ComponentResource):
         self.build = gcp.serviceaccount.Account(
             f"{name}-build",
             project=args.project,
-            account_id=f"{args.function_name}-build",
+            account_id=args.build_account_id,
             display_name=f"{args.function_name} build",
             description="Cloud Build for the inference function: reads source, pushes image.",
             opts=child,
@@ -98,12 +109,29 @@ class Identities(pulumi.ComponentResource):
                 opts=child,
             )
         )
+        grants.append(
+            gcp.artifactregistry.RepositoryIamMember(
+                f"{name}-build-image-writer",
+                project=args.project,
+                location=args.region,
+                repository=args.image_repository,
+                role="roles/artifactregistry.writer",
+                member=self.build.member,
+                opts=child,
+            )
+        )
         self.grants = grants
         self.ready = time.Sleep(
             f"{name}-iam-propagation",
-            create_duration=IAM_PROPAGATION,
-            # Wait again whenever an account is replaced (its grants are new then too).
-            triggers={"runtime": self.runtime.email, "build": self.build.email},
+            create_duration=f"{args.propagation_seconds}s",
+            # Replaced, so waited for again, whenever an account or any grant is new.
+            triggers={
+                "runtime": self.runtime.email,
+                "build": self.build.email,
+                "grants": pulumi.Output.all(*(grant.id for grant in grants)).apply(
+                    lambda ids: ",".join(sorted(ids))
+                ),
+            },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*child.depends_on, *grants]),
         )
         self.register_outputs({"runtime": self.runtime.email, "build": self.build.email})

@@ -1,11 +1,23 @@
-"""Alert policies equivalent to the AWS alarms, on the function's Cloud Run request metrics.
+"""Alert policies equivalent to the AWS alarms, and a dashboard (dashboard.py), on the metrics
+of the function's Cloud Run service (metrics.py).
 
-- Server errors: `run.googleapis.com/request_count` with response_code_class 5xx, summed over
-  a 5-minute window across revisions; fires above `server_errors` (default 5).
-- Latency: `run.googleapis.com/request_latencies` (a distribution in milliseconds), p99 per
-  revision over a 5-minute window, worst revision; fires above `latency_p99_ms` (default 1000).
-Both windows slide, so "duration 0s" fires as soon as one window is over the threshold, like a
-single 5-minute CloudWatch period. No data means no incident (an idle function is healthy).
+What each policy sees (README, "Monitoring on Google Cloud", says what it does not):
+- Server errors: `run.googleapis.com/request_count` with `response_code_class = "5xx"`, summed
+  over 5 minutes across revisions; fires above `server_errors` (default 5). Cloud Run labels
+  every response by the status the container returned, so the handler's own 503
+  `model_unavailable` and 500s count, as do Cloud Run's own 5xx (crashed instance, timeout).
+- Latency: the service's p99 of `run.googleapis.com/request_latencies` over 5 minutes, computed
+  as Google's Cloud Run dashboards do (ALIGN_DELTA per series, then REDUCE_PERCENTILE_99 across
+  revisions and response codes); fires when it stays above `latency_p99_ms` (default 1000) for
+  10 minutes, so a single slow request at low traffic does not page. Cloud Run measures it in
+  front of the container: it includes the wait for a starting instance, Lambda's Duration does
+  not.
+- Throttling: `request_count` with `response_code = "429"`: Cloud Run refused the request after
+  queueing it because no instance was free (max instances reached, or scale-out too slow). The
+  handler never answers 429, so every one is a capacity refusal; fires above 0, like the AWS
+  throttles alarm.
+No data means no incident (an idle function is healthy). Each policy notifies when an incident
+opens and again when it closes, like an alarm's OK action.
 """
 
 from __future__ import annotations
@@ -13,27 +25,38 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
+from dashboard import dashboard_json
+from metrics import (
+    GROUP_BY_SERVICE,
+    REQUEST_COUNT,
+    REQUEST_LATENCIES,
+    SERVER_ERRORS,
+    THROTTLED,
+    service_filter,
+)
 from options import children_of
 
 import pulumi_gcp as gcp
 
 WINDOW = "300s"
-REQUEST_COUNT = "run.googleapis.com/request_count"
-REQUEST_LATENCIES = "run.googleapis.com/request_latencies"
 
 
 @dataclass(frozen=True)
 class MonitoringArgs:
     project: str
-    service_name: pulumi.Input[str]
+    region: str
+    stack: str
+    function_name: str  # also the name of its Cloud Run service
+    max_instances: int
+    concurrency: int
     server_errors: int
     latency_p99_ms: int
     alert_email: str | None
 
 
 @dataclass(frozen=True)
-class _PolicySpec:
-    """What differs between the two alert policies; everything else is shared."""
+class PolicySpec:
+    """What differs between the alert policies; everything else is shared."""
 
     title: str
     severity: str
@@ -43,23 +66,94 @@ class _PolicySpec:
     aligner: str
     reducer: str
     threshold: int
+    duration: str
     documentation: str
 
 
-def service_filter(metric: str, service_name: str, extra: str = "") -> str:
-    """A Monitoring filter for one metric of one Cloud Run service."""
-    parts = [
-        f'metric.type = "{metric}"',
-        'resource.type = "cloud_run_revision"',
-        f'resource.labels.service_name = "{service_name}"',
-    ]
-    if extra:
-        parts.append(extra)
-    return " AND ".join(parts)
+def logs_command(args: MonitoringArgs, condition: str) -> str:
+    """A `gcloud logging read` of the function's log lines that match `condition`."""
+    query = (
+        f'resource.type="cloud_run_revision" AND '
+        f'resource.labels.service_name="{args.function_name}" AND {condition}'
+    )
+    return f"gcloud logging read '{query}' --project {args.project} --freshness 1h --limit 50"
+
+
+def policy_specs(args: MonitoringArgs) -> dict[str, PolicySpec]:
+    """The policies by resource-name suffix, their documentation naming the real function."""
+    where = f"**{args.function_name}** (region {args.region}, project {args.project})"
+    return {
+        "server-errors": PolicySpec(
+            title=f"more than {args.server_errors} 5xx in 5 min",
+            severity="ERROR",
+            condition="5xx responses",
+            metric=REQUEST_COUNT,
+            extra=SERVER_ERRORS,
+            aligner="ALIGN_DELTA",
+            reducer="REDUCE_SUM",
+            threshold=args.server_errors,
+            duration="0s",
+            documentation=(
+                f"{where} answered more than {args.server_errors} requests with a 5xx status "
+                "in 5 minutes: the handler's own 503 `model_unavailable` (the model failed to "
+                "load or verify) and 500 `prediction_failed` / `internal_error`, or Cloud Run's "
+                "own (a crashed or out-of-memory instance, a timeout).\n\n"
+                f"- Errors in the logs: `{logs_command(args, 'severity>=ERROR')}`\n"
+                "- Just released? Serve the previous bundle again: "
+                f"`make rollback-gcp STACK={args.stack}`"
+            ),
+        ),
+        "latency-p99": PolicySpec(
+            title=f"p99 latency above {args.latency_p99_ms} ms",
+            severity="WARNING",
+            condition="service p99 request latency",
+            metric=REQUEST_LATENCIES,
+            extra="",
+            aligner="ALIGN_DELTA",
+            reducer="REDUCE_PERCENTILE_99",
+            threshold=args.latency_p99_ms,
+            duration="600s",
+            documentation=(
+                f"The p99 latency of {where}, across all its revisions, stayed above "
+                f"{args.latency_p99_ms} ms in every 5-minute window for 10 minutes. Cloud Run "
+                "measures it in front of the container, so it includes requests that waited "
+                "for a new instance to start and load the model.\n\n"
+                f"- Instance count against maxInstances ({args.max_instances}) and container "
+                "startup latency: the stack's dashboard (`pulumi stack output dashboard_url`)\n"
+                "- Batch sizes: the `rows` and `latency_ms` fields of the request log lines\n"
+                f"- Slow requests: `{logs_command(args, 'jsonPayload.latency_ms>500')}`"
+            ),
+        ),
+        "throttled": PolicySpec(
+            title="requests refused for lack of instances (429)",
+            severity="ERROR",
+            condition="429 responses from Cloud Run",
+            metric=REQUEST_COUNT,
+            extra=THROTTLED,
+            aligner="ALIGN_DELTA",
+            reducer="REDUCE_SUM",
+            threshold=0,
+            duration="0s",
+            documentation=(
+                f"Cloud Run refused requests to {where} with 429: no instance was free within "
+                f"its queueing time. Either all {args.max_instances} instances (maxInstances) "
+                f"were serving {args.concurrency} requests each (concurrency), or traffic rose "
+                "faster than new instances started. The handler never answers 429: every one "
+                "of these is a request the service had no capacity for.\n\n"
+                "- Raise maxInstances or concurrency (`pulumi config set maxInstances ...`), "
+                "or minInstances for a steeper ramp\n"
+                f"- Instance count and concurrency per instance: the stack's dashboard"
+            ),
+        ),
+    }
 
 
 class Monitoring(pulumi.ComponentResource):
-    """Exposes `server_errors`, `latency` (AlertPolicy) and `channel` (or None)."""
+    """The alert policies, the e-mail channel and the dashboard.
+
+    Exposes `policies` (AlertPolicy by suffix), `channel` (or None), `dashboard` and
+    `dashboard_url` (its console page).
+    """
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("sklearn-inference:gcp:Monitoring", name, None, opts)
@@ -76,33 +170,31 @@ class Monitoring(pulumi.ComponentResource):
                 opts=child,
             )
         channels = [self.channel.id] if self.channel else []
-        service = pulumi.Output.from_input(args.service_name)
+        console = f"https://console.cloud.google.com/run/detail/{args.region}/{args.function_name}"
 
-        def threshold_policy(suffix: str, spec: _PolicySpec) -> gcp.monitoring.AlertPolicy:
+        def threshold_policy(suffix: str, spec: PolicySpec) -> gcp.monitoring.AlertPolicy:
             return gcp.monitoring.AlertPolicy(
                 f"{name}-{suffix}",
                 project=args.project,
-                display_name=service.apply(lambda s: f"{s}: {spec.title}"),
+                display_name=f"{args.function_name}: {spec.title}",
                 combiner="OR",
                 severity=spec.severity,
                 conditions=[
                     gcp.monitoring.AlertPolicyConditionArgs(
                         display_name=spec.condition,
                         condition_threshold=gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
-                            filter=service.apply(
-                                lambda s: service_filter(spec.metric, s, spec.extra)
-                            ),
+                            filter=service_filter(spec.metric, args.function_name, spec.extra),
                             aggregations=[
                                 gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs(
                                     alignment_period=WINDOW,
                                     per_series_aligner=spec.aligner,
                                     cross_series_reducer=spec.reducer,
-                                    group_by_fields=["resource.labels.service_name"],
+                                    group_by_fields=GROUP_BY_SERVICE,
                                 )
                             ],
                             comparison="COMPARISON_GT",
                             threshold_value=spec.threshold,
-                            duration="0s",
+                            duration=spec.duration,
                             trigger=gcp.monitoring.AlertPolicyConditionConditionThresholdTriggerArgs(
                                 count=1
                             ),
@@ -110,48 +202,48 @@ class Monitoring(pulumi.ComponentResource):
                         ),
                     )
                 ],
-                alert_strategy=gcp.monitoring.AlertPolicyAlertStrategyArgs(auto_close="1800s"),
+                alert_strategy=gcp.monitoring.AlertPolicyAlertStrategyArgs(
+                    auto_close="1800s", notification_prompts=["OPENED", "CLOSED"]
+                ),
                 documentation=gcp.monitoring.AlertPolicyDocumentationArgs(
-                    mime_type="text/markdown", content=spec.documentation
+                    mime_type="text/markdown",
+                    subject=f"[{args.function_name}] {spec.title}",
+                    content=spec.documentation,
+                    links=[
+                        gcp.monitoring.AlertPolicyDocumentationLinkArgs(
+                            display_name="Cloud Run metrics",
+                            url=f"{console}/metrics?project={args.project}",
+                        ),
+                        gcp.monitoring.AlertPolicyDocumentationLinkArgs(
+                            display_name="Cloud Run logs",
+                            url=f"{console}/logs?project={args.project}",
+                        ),
+                    ],
                 ),
                 notification_channels=channels,
                 opts=child,
             )
 
-        self.server_errors = threshold_policy(
-            "server-errors",
-            _PolicySpec(
-                title=f"more than {args.server_errors} 5xx in 5 min",
-                severity="ERROR",
-                condition="5xx responses",
-                metric=REQUEST_COUNT,
-                extra='metric.labels.response_code_class = "5xx"',
-                aligner="ALIGN_DELTA",
-                reducer="REDUCE_SUM",
-                threshold=args.server_errors,
-                documentation=(
-                    "The inference function returned server errors. Check its logs: "
-                    "`gcloud functions logs read <name> --gen2 --region <region>`."
-                ),
+        specs = policy_specs(args)
+        self.policies = {suffix: threshold_policy(suffix, spec) for suffix, spec in specs.items()}
+
+        by_title = {specs[suffix].title: policy.name for suffix, policy in self.policies.items()}
+        self.dashboard = gcp.monitoring.Dashboard(
+            f"{name}-dashboard",
+            project=args.project,
+            dashboard_json=pulumi.Output.all(**by_title).apply(
+                lambda names: dashboard_json(args, names)
             ),
+            opts=child,
         )
-        self.latency = threshold_policy(
-            "latency-p99",
-            _PolicySpec(
-                title=f"p99 latency above {args.latency_p99_ms} ms",
-                severity="WARNING",
-                condition="p99 request latency",
-                metric=REQUEST_LATENCIES,
-                extra="",
-                aligner="ALIGN_PERCENTILE_99",
-                reducer="REDUCE_MAX",
-                threshold=args.latency_p99_ms,
-                documentation=(
-                    "p99 latency of the inference function is above the threshold. Check "
-                    "instance count against maxInstances and the request batch sizes."
-                ),
-            ),
+        # The resource id is projects/<number>/dashboards/<id>.
+        self.dashboard_url = self.dashboard.id.apply(
+            lambda id_: (
+                "https://console.cloud.google.com/monitoring/dashboards/custom/"
+                f"{id_.rsplit('/', 1)[-1]}?project={args.project}"
+            )
         )
         self.register_outputs(
-            {"server_errors": self.server_errors.name, "latency": self.latency.name}
+            {"dashboard_url": self.dashboard_url}
+            | {suffix: policy.name for suffix, policy in self.policies.items()}
         )

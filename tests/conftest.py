@@ -33,6 +33,7 @@ class LambdaContext:
         "arn:aws:lambda:us-east-1:123456789012:function:sklearn-inference:live"
     )
     aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
+    function_version: str = "3"
 
 
 def load_event(name: str) -> dict[str, Any]:

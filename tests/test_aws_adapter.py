@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
 
 from handler import aws
+from handler.logs import JsonLog
 from handler.service import InferenceService
 from handler.settings import Settings
 from tests.conftest import SETOSA, LambdaContext, body_of, load_event, with_body
@@ -187,10 +189,131 @@ def test_cold_start_metric_is_emitted_once_in_emf(
     emf = [line for line in json_lines(capsys.readouterr().out) if "_aws" in line]
     assert len(emf) == 1
     [directive] = emf[0]["_aws"]["CloudWatchMetrics"]
-    assert directive["Namespace"] == "SklearnInference"
-    assert directive["Metrics"] == [{"Name": "ColdStart", "Unit": "Count"}]
-    assert emf[0]["function_name"] == context.function_name
-    assert emf[0]["ColdStart"] == [1.0]
+    assert directive == {
+        "Namespace": "SklearnInference",
+        "Dimensions": [["function_name", "service"]],
+        "Metrics": [{"Name": "ColdStart", "Unit": "Count"}],
+    }
+    assert (emf[0]["function_name"], emf[0]["service"]) == (
+        context.function_name,
+        "sklearn-inference",
+    )
+    assert emf[0]["ColdStart"] == 1
+    assert emf[0]["message"] == "request"  # the metric rides on the request's own log line
+
+
+def test_every_response_carries_server_timing_and_the_cold_one_its_init_time(
+    fresh: InferenceService, context: LambdaContext
+) -> None:
+    cold = aws.lambda_handler(load_event("http_api_predict"), context)["headers"]["Server-Timing"]
+    warm = aws.lambda_handler(load_event("http_api_predict"), context)["headers"]["Server-Timing"]
+    handler_ms, init_ms = re.fullmatch(
+        r"handler;dur=(\d+\.\d{3}), init;dur=(\d+\.\d)", cold
+    ).groups()  # type: ignore[union-attr]
+    assert float(init_ms) == round(fresh.init_ms, 1) and float(handler_ms) > 0
+    assert re.fullmatch(r"handler;dur=\d+\.\d{3}", warm)
+
+
+def test_rejected_event_still_carries_server_timing(context: LambdaContext) -> None:
+    response = aws.lambda_handler({"requestContext": {"http": {}}}, context)
+    assert response["statusCode"] == 400
+    assert response["headers"]["Server-Timing"].startswith("handler;dur=")
+
+
+def test_tampered_model_emits_server_errors_per_version_and_never_raises(
+    monkeypatch: pytest.MonkeyPatch,
+    model_copy: Any,
+    capsys: pytest.CaptureFixture[str],
+    context: LambdaContext,
+) -> None:
+    # GIVEN a model whose artifact was altered after training: it fails closed at init
+    onnx = model_copy / "model.onnx"
+    onnx.write_bytes(onnx.read_bytes()[:-1] + b"\x00")
+    monkeypatch.setattr(aws, "SERVICE", InferenceService.load(Settings(model_dir=model_copy)))
+    context.function_version = "7"
+    # WHEN a request arrives, the handler answers 503 instead of raising: Lambda's own Errors
+    # metric counts exceptions only, so it stays at zero...
+    response = aws.lambda_handler(load_event("http_api_predict"), context)
+    assert response["statusCode"] == 503
+    # ...and the handler's ServerErrors metric is what sees it, on both dimension sets.
+    [line] = [x for x in json_lines(capsys.readouterr().out) if x.get("message") == "request"]
+    directives = line["_aws"]["CloudWatchMetrics"]
+    assert {
+        "Namespace": "SklearnInference",
+        "Metrics": [{"Name": "ServerErrors", "Unit": "Count"}],
+        "Dimensions": [
+            ["function_name", "service"],
+            ["function_name", "service", "function_version"],
+        ],
+    } in directives
+    assert line["ServerErrors"] == 1
+    assert (line["function_name"], line["function_version"]) == (context.function_name, "7")
+    assert line["level"] == "ERROR"
+
+
+def test_client_errors_emit_no_server_error_metric(
+    capsys: pytest.CaptureFixture[str], context: LambdaContext
+) -> None:
+    aws.lambda_handler(with_body(load_event("http_api_predict"), b"not json"), context)
+    [line] = [x for x in json_lines(capsys.readouterr().out) if x.get("message") == "request"]
+    assert line["status"] == 400 and "ServerErrors" not in line
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["healthy", "model-unavailable"])
+def test_healthcheck_invoke_publishes_one_or_zero(
+    broken: bool,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
+    capsys: pytest.CaptureFixture[str],
+    context: LambdaContext,
+) -> None:
+    if broken:
+        monkeypatch.setattr(aws, "SERVICE", InferenceService.load(Settings(model_dir=tmp_path)))
+    answer = aws.lambda_handler({"healthcheck": True}, context)
+    assert answer["healthy"] is not broken
+    assert ("model" in answer) is not broken
+    [line] = [x for x in json_lines(capsys.readouterr().out) if x.get("message") == "healthcheck"]
+    [directive] = line["_aws"]["CloudWatchMetrics"]
+    assert directive["Metrics"] == [{"Name": "HealthCheck", "Unit": "Count"}]
+    assert directive["Dimensions"] == [["function_name", "service"]]
+    assert line["HealthCheck"] == (0 if broken else 1)
+
+
+def test_log_level_filters_lines_but_never_metrics(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], context: LambdaContext
+) -> None:
+    service = InferenceService.load(Settings(log_level="WARNING"))
+    monkeypatch.setattr(aws, "SERVICE", service)
+    monkeypatch.setattr(aws, "log", JsonLog(level_key="level", threshold="WARNING", service="s"))
+    aws.lambda_handler(load_event("http_api_health"), context)  # cold: carries ColdStart
+    aws.lambda_handler(load_event("http_api_health"), context)  # warm, INFO: filtered out
+    lines = json_lines(capsys.readouterr().out)
+    assert len(lines) == 1 and lines[0]["ColdStart"] == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"rawPath": "/\udcff/predict"},
+        {"requestContext": {"http": {"method": "P\ud800ST"}, "stage": "$default"}},
+        {"headers": {"x-\ud800": "\udfff"}, "body": "\ud83d", "isBase64Encoded": False},
+    ],
+    ids=["path", "method", "headers-and-body"],
+)
+def test_lone_surrogates_in_a_direct_invoke_get_a_json_answer(
+    change: dict[str, Any], capsys: pytest.CaptureFixture[str], context: LambdaContext
+) -> None:
+    event = {**load_event("http_api_predict"), **change}
+    response = aws.lambda_handler(event, context)
+    assert 400 <= response["statusCode"] < 500
+    response["body"].encode("utf-8")  # strict: would raise on a lone surrogate
+    assert json.loads(response["body"])["error"]["code"] in (
+        "not_found",
+        "method_not_allowed",
+        "invalid_json",
+    )
+    [line] = [x for x in json_lines(capsys.readouterr().out) if x.get("message") == "request"]
+    assert line["status"] == response["statusCode"]
 
 
 def test_failed_model_answers_503_through_the_adapter(

@@ -12,9 +12,8 @@ import pytest
 
 from tests.conftest import ROOT
 
-# botocore is not listed: Powertools imports the bare package (about 14 ms, no session) when it is
-# installed, as it is in the Lambda base image, to tag SDK user agents.
-HEAVY = ("sklearn", "scipy", "joblib", "boto3")
+# Neither adapter needs an AWS SDK, Flask's debug machinery or scikit-learn on the ONNX path.
+HEAVY = ("sklearn", "scipy", "joblib", "boto3", "botocore", "aws_lambda_powertools")
 
 PROBE = """
 import json, sys

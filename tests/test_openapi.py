@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from typing import Any
 
 import pytest
 import yaml
+from functions_framework import create_app
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from handler import aws, gcp
 from handler.service import ROUTES, InferenceService
 from handler.settings import Settings
-from tests.conftest import ROOT, SETOSA
+from tests.conftest import ROOT, SETOSA, LambdaContext, load_event
 
 SPEC = yaml.safe_load((ROOT / "openapi.yaml").read_text())
 REGISTRY = Registry().with_resource("urn:spec", Resource(contents=SPEC, specification=DRAFT202012))
@@ -79,6 +82,8 @@ CASES: list[tuple[str, str, Any]] = [
     ("POST", "/predict", b"{"),
     ("GET", "/predict", b""),
     ("POST", "/predict", b" " * (6 * 1024 * 1024 + 1)),
+    ("POST", "/predict", {"features": [1e39, 1, 2, 3]}),
+    ("POST", "/predict", {"features": [3e38] * 4}),
     ("GET", "/health", b""),
     ("POST", "/health", b""),
 ]
@@ -125,3 +130,41 @@ def test_documented_schema_rejects_what_the_handler_rejects() -> None:
         {"instances": []},
     ):
         assert not validator.is_valid(body), body
+
+
+def _documented_responses() -> list[tuple[str, str, dict[str, Any]]]:
+    found = []
+    for path, operations in SPEC["paths"].items():
+        for operation in operations.values():
+            for status, response in operation["responses"].items():
+                if "$ref" in response:
+                    response = SPEC["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
+                found.append((path, status, response))
+    return found
+
+
+def test_every_documented_response_declares_server_timing() -> None:
+    missing = [
+        (path, status)
+        for path, status, response in _documented_responses()
+        if "Server-Timing" not in response.get("headers", {})
+    ]
+    assert missing == []
+
+
+def test_server_timing_the_adapters_send_matches_the_documented_pattern(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pattern = SPEC["components"]["headers"]["ServerTiming"]["schema"]["pattern"]
+    for adapter in (aws, gcp):
+        monkeypatch.setattr(adapter, "SERVICE", InferenceService.load(Settings()))  # cold again
+    client = create_app(target="predict", source=str(ROOT / "main.py")).test_client()
+    sent = [
+        aws.lambda_handler(load_event("http_api_health"), LambdaContext())["headers"],
+        aws.lambda_handler(load_event("http_api_health"), LambdaContext())["headers"],
+        client.get("/health").headers,
+        client.post("/", data=b"{").headers,
+    ]
+    timings = [headers["Server-Timing"] for headers in sent]
+    assert all(re.fullmatch(pattern, timing) for timing in timings), timings
+    assert ["init;dur=" in timing for timing in timings] == [True, False, True, False]

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from handler.bundle import gcf_source_files
+from handler.manifest import ManifestError
+from handler.manifest import main as manifest_main
 from tests.conftest import ROOT
 
 HANDLER_MODULES = sorted(f"handler/{p.name}" for p in (ROOT / "handler").glob("*.py"))
@@ -66,8 +68,28 @@ def test_gcf_bundle_ships_only_artifacts_the_manifest_vouches_for(repo_copy: Pat
 
 def test_gcf_bundle_refuses_to_build_without_the_model(repo_copy: Path) -> None:
     (repo_copy / "model" / "artifacts" / "model.onnx").unlink()
-    with pytest.raises(FileNotFoundError, match=r"missing: model/artifacts/model\.onnx"):
+    with pytest.raises(ManifestError, match=r"onnx artifact .*model\.onnx cannot be read"):
         gcf_source_files(repo_copy)
+
+
+def test_gcf_bundle_refuses_an_altered_artifact_even_one_never_loaded(repo_copy: Path) -> None:
+    # ONNX serves; model.joblib only ships beside it. A flipped byte there must still stop it.
+    joblib = repo_copy / "model" / "artifacts" / "model.joblib"
+    data = bytearray(joblib.read_bytes())
+    data[100] ^= 0x01
+    joblib.write_bytes(bytes(data))
+    with pytest.raises(ManifestError, match=r"model\.joblib does not match the manifest"):
+        gcf_source_files(repo_copy)
+
+
+def test_artifact_check_the_image_build_runs_fails_on_an_altered_artifact(
+    repo_copy: Path,
+) -> None:
+    artifacts = repo_copy / "model" / "artifacts"
+    assert manifest_main([str(artifacts)]) == 0
+    joblib = artifacts / "model.joblib"
+    joblib.write_bytes(joblib.read_bytes()[:-1] + b"\x00")
+    assert manifest_main([str(artifacts)]) == 1
 
 
 def test_dockerfile_builds_the_lambda_image_from_handler_requirements_only() -> None:
@@ -84,6 +106,9 @@ def test_dockerfile_builds_the_lambda_image_from_handler_requirements_only() -> 
     copies = {rest for op, rest in instructions if op == "COPY"}
     assert "handler/ ${LAMBDA_TASK_ROOT}/handler/" in copies
     assert "model/artifacts/ ${LAMBDA_TASK_ROOT}/model/artifacts/" in copies
+    # The build fails on an artifact that does not match the manifest, served or not.
+    runs = [rest for op, rest in instructions if op == "RUN"]
+    assert "python -m handler.manifest ${LAMBDA_TASK_ROOT}/model/artifacts" in runs
 
 
 def test_dockerignore_is_an_allow_list_of_handler_and_artifacts() -> None:
@@ -122,9 +147,9 @@ def test_every_third_party_import_of_the_handler_is_a_runtime_requirement() -> N
         "numpy": "numpy",
         "orjson": "orjson",
         "onnxruntime": "onnxruntime",
-        "aws_lambda_powertools": "aws-lambda-powertools",
         "functions_framework": "functions-framework",
         "flask": "functions-framework",
+        "werkzeug": "functions-framework",
     }
     optional = {"joblib"}
     stdlib = set(__import__("sys").stdlib_module_names)

@@ -118,3 +118,77 @@ def test_cloud_function_never_answers_5xx(gcf_client: Any, body: bytes) -> None:
         gcf_client.post("/", json={"features": SETOSA}).get_json()["predictions"][0]["label"]
         == "setosa"
     )
+
+
+# Every float64, huge integers and the float32 boundary, in any feature.
+extreme_numbers = st.one_of(
+    st.floats(),
+    st.integers(min_value=-(10**400), max_value=10**400),
+    st.sampled_from([3.4028234663852886e38, -3.4028234663852886e38, 3.4028235e38, 1e39, 3e38]),
+    st.floats(min_value=-1e39, max_value=1e39),
+)
+
+
+@PROFILE
+@given(rows=st.lists(st.lists(extreme_numbers, min_size=4, max_size=4), min_size=1, max_size=3))
+def test_a_200_never_carries_a_probability_outside_zero_and_one(
+    service: InferenceService, rows: list[list[float]]
+) -> None:
+    response = service.handle("POST", "/predict", encode({"features": rows})).response
+    assert response.status in (200, 400, 422), response.body
+    if response.status == 200:
+        for prediction in response.body["predictions"]:
+            assert all(0.0 <= p <= 1.0 for p in prediction["probabilities"])
+            assert sum(prediction["probabilities"]) == pytest.approx(1.0, abs=1e-4)
+    else:
+        assert response.body["error"]["code"] in (
+            "non_finite_value",
+            "value_out_of_range",
+            "non_finite_prediction",
+        )
+
+
+# Any code point, lone surrogates included (hypothesis leaves them out unless asked).
+any_text = st.text(st.characters(exclude_categories=()), max_size=20)
+
+
+@PROFILE
+@given(
+    method=any_text,
+    path=any_text,
+    headers=st.dictionaries(any_text, any_text, max_size=3),
+    extra=st.dictionaries(any_text, json_values, max_size=3),
+    stage=any_text | st.none(),
+)
+def test_lambda_adapter_answers_json_whatever_text_the_event_carries(
+    method: str, path: str, headers: dict[str, str], extra: dict[str, Any], stage: str | None
+) -> None:
+    event = {**load_event("http_api_predict"), **extra, "rawPath": path, "headers": headers}
+    event["requestContext"] = {"http": {"method": method, "path": path}, "stage": stage}
+    response = aws.lambda_handler(event, LambdaContext())
+    assert 200 <= response["statusCode"] < 500
+    body = json.loads(response["body"].encode("utf-8"))  # strict UTF-8: no lone surrogate
+    assert isinstance(body, dict)
+
+
+http_token = st.text(
+    st.characters(min_codepoint=33, max_codepoint=126, exclude_characters='()<>@,;:\\"/[]?={}'),
+    min_size=1,
+    max_size=10,
+)
+
+
+@PROFILE
+@given(
+    method=http_token,
+    path=st.text(st.characters(exclude_categories=("Cs", "Cc")), max_size=30),
+    header=st.text(st.characters(min_codepoint=32, max_codepoint=255), max_size=20),
+)
+def test_cloud_function_answers_json_for_any_method_path_and_header(
+    gcf_client: Any, method: str, path: str, header: str
+) -> None:
+    response = gcf_client.open("/" + path, method=method, headers={"X-Anything": header})
+    assert 200 <= response.status_code < 500
+    if method.upper() != "HEAD":
+        assert response.headers["Content-Type"] == "application/json"
+        assert isinstance(response.get_json(), dict)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from handler.limits import MAX_DERIVED_BODY_BYTES, body_limit
 from handler.model import LoadedModel
 from handler.service import InferenceService
 from handler.settings import Settings
@@ -88,6 +90,14 @@ def test_first_request_is_cold_and_later_ones_are_warm(fresh_service: InferenceS
     assert (second.cold_start, second.response.body["cold_start"]) == (False, False)
 
 
+def test_instance_started_ahead_of_traffic_is_not_cold(fresh_service: InferenceService) -> None:
+    # GIVEN an instance whose init finished 11 s before its first request (a GCP min instance,
+    # or Lambda's proactive initialisation): that request did not wait for init.
+    fresh_service.ready_at -= 11
+    assert fresh_service.handle("GET", "/health").cold_start is False
+    assert fresh_service.handle("GET", "/health").cold_start is False
+
+
 def test_provisioned_instance_is_never_cold() -> None:
     service = InferenceService.load(Settings(prewarmed=True))
     assert service.handle("GET", "/health").response.body["cold_start"] is False
@@ -120,6 +130,37 @@ def test_wrong_method_is_405_with_allow_header(
     assert response.body["error"]["code"] == "method_not_allowed"
 
 
+def test_head_is_answered_like_get(service: InferenceService) -> None:
+    assert service.handle("HEAD", "/health").response.status == 200
+    response = service.handle("HEAD", "/predict").response
+    assert (response.status, response.headers["Allow"]) == (405, "POST")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/\udc80predict"), ("\ud800", "/predict"), ("GET", "/x\u0000\n" + "y" * 10_000)],
+    ids=["surrogate-path", "surrogate-method", "control-chars-and-long"],
+)
+def test_unsafe_method_or_path_is_answered_with_safe_json(
+    service: InferenceService, method: str, path: str
+) -> None:
+    response = service.handle(method, path, b"").response
+    assert response.status in (404, 405)
+    text = response.body_bytes().decode("utf-8")  # strict: no surrogate survived
+    assert "\\u0000" not in text and len(text) < 600
+    assert json.loads(text)["error"]["code"] in ("not_found", "method_not_allowed")
+
+
+def test_probabilities_the_model_cannot_compute_are_422_never_200(
+    service: InferenceService,
+) -> None:
+    # In float32 range, yet 3e38 times a coefficient above 1 overflows: inf - inf is NaN.
+    status, body = predict(service, {"features": [SETOSA, [3e38] * 4]})
+    assert status == 422
+    assert body["error"]["code"] == "non_finite_prediction"
+    assert "row(s) 1:" in body["error"]["message"]
+
+
 def test_trailing_slash_and_lowercase_method_still_route(service: InferenceService) -> None:
     outcome = service.handle("post", "/predict/", json.dumps({"features": SETOSA}).encode())
     assert outcome.response.status == 200
@@ -135,9 +176,43 @@ def test_body_over_the_limit_is_413() -> None:
     }
 
 
-def test_default_body_limit_is_lambdas_six_mib(service: InferenceService) -> None:
-    body = json.dumps({"features": SETOSA}).encode().ljust(6 * 1024 * 1024 + 1)
-    assert service.handle("POST", "/predict", body).response.status == 413
+def test_default_body_limit_is_derived_from_the_row_limit_and_the_features(
+    service: InferenceService,
+) -> None:
+    limit = service.max_body_bytes
+    assert limit == body_limit(service.model.manifest.feature_names, 1000)  # type: ignore[union-attr]
+    assert 200_000 < limit < 300_000  # Iris: four short names, 1,000 rows
+    at_limit = json.dumps({"features": SETOSA}).encode().ljust(limit)
+    assert service.handle("POST", "/predict", at_limit).response.status == 200
+    over = at_limit + b" "
+    assert service.handle("POST", "/predict", over).response.body["error"] == {
+        "code": "payload_too_large",
+        "message": f"request body is larger than the limit of {limit} bytes",
+    }
+    assert service.handle("GET", "/health").response.body["limits"] == {
+        "max_batch_rows": 1000,
+        "max_body_bytes": limit,
+    }
+
+
+def test_the_largest_legal_batch_fits_the_derived_limit(service: InferenceService) -> None:
+    # 1,000 rows of named features with 17-digit negative numbers, pretty-printed: the most a
+    # legitimate caller sends. It must never be refused for its size.
+    value = -1.2345678901234567e-30
+    rows = [dict.fromkeys(service.model.manifest.feature_names, value)] * 1000  # type: ignore[union-attr]
+    body = json.dumps({"instances": rows}, indent=4).encode()
+    assert len(body) <= service.max_body_bytes
+    assert service.handle("POST", "/predict", body).response.status == 200
+
+
+def test_derived_limit_never_exceeds_what_lambda_can_receive() -> None:
+    wide = [f"feature_{i:04d}" for i in range(500)]
+    assert body_limit(wide, 1000) == MAX_DERIVED_BODY_BYTES == 4 * 1024 * 1024
+
+
+def test_configured_body_limit_wins_over_the_derived_one() -> None:
+    service = InferenceService.load(Settings(max_body_bytes=10_000_000))
+    assert service.max_body_bytes == 10_000_000
 
 
 def test_batch_limit_comes_from_settings() -> None:
@@ -152,46 +227,54 @@ def test_default_batch_limit_is_1000(service: InferenceService) -> None:
     assert predict(service, {"features": [SETOSA] * 1001})[0] == 400
 
 
-def _unavailable(service: InferenceService) -> tuple[dict, dict]:
+GENERIC_503 = {
+    "code": "model_unavailable",
+    "message": "the model is unavailable on this instance; see the function's logs",
+}
+
+
+def _unavailable(service: InferenceService) -> str:
+    """Every route answers the same generic 503; the reason is only in `load_error` (which the
+    init log line carries), never in a response."""
     health = service.handle("GET", "/health").response
     pred = service.handle("POST", "/predict", json.dumps({"features": SETOSA}).encode()).response
     assert (health.status, pred.status) == (503, 503)
-    return health.body["error"], pred.body["error"]
+    assert health.body["error"] == pred.body["error"] == GENERIC_503
+    assert service.load_error is not None
+    return service.load_error
 
 
 def test_tampered_artifact_fails_closed_with_503(model_copy: Path) -> None:
     onnx = model_copy / "model.onnx"
     onnx.write_bytes(onnx.read_bytes()[:-1] + b"\x00")
-    service = InferenceService.load(Settings(model_dir=model_copy))
-    health, pred = _unavailable(service)
-    assert health["code"] == pred["code"] == "model_unavailable"
-    assert "model.onnx does not match the manifest" in pred["message"]
-    assert "Traceback" not in pred["message"]
+    reason = _unavailable(InferenceService.load(Settings(model_dir=model_copy)))
+    assert "model.onnx does not match the manifest" in reason
+    assert "Traceback" not in reason
 
 
 def test_missing_artifact_fails_closed_with_503(model_copy: Path) -> None:
     (model_copy / "model.onnx").unlink()
-    _, pred = _unavailable(InferenceService.load(Settings(model_dir=model_copy)))
-    assert "onnx artifact" in pred["message"] and "cannot be read" in pred["message"]
+    reason = _unavailable(InferenceService.load(Settings(model_dir=model_copy)))
+    assert "onnx artifact" in reason and "cannot be read" in reason
 
 
 def test_missing_manifest_fails_closed_with_503(tmp_path: Path) -> None:
-    _, pred = _unavailable(InferenceService.load(Settings(model_dir=tmp_path)))
-    assert "no model manifest" in pred["message"]
-    assert "python -m model.train" in pred["message"]
+    reason = _unavailable(InferenceService.load(Settings(model_dir=tmp_path)))
+    assert "no model manifest" in reason
+    assert "python -m model.train" in reason
 
 
 def test_corrupt_manifest_fails_closed_with_503(model_copy: Path) -> None:
     (model_copy / "manifest.json").write_text("{not json")
-    _, pred = _unavailable(InferenceService.load(Settings(model_dir=model_copy)))
-    assert "manifest" in pred["message"] and "unreadable" in pred["message"]
+    reason = _unavailable(InferenceService.load(Settings(model_dir=model_copy)))
+    assert "manifest" in reason and "unreadable" in reason
 
 
 def test_tampered_joblib_fails_closed_before_unpickling(model_copy: Path) -> None:
     # A pickle runs code when loaded: the hash check must come first.
     (model_copy / "model.joblib").write_bytes(b"cos\nsystem\n(S'echo pwned'\ntR.")
-    _, pred = _unavailable(InferenceService.load(Settings(model_dir=model_copy, backend="joblib")))
-    assert "model.joblib does not match the manifest" in pred["message"]
+    reason = _unavailable(InferenceService.load(Settings(model_dir=model_copy, backend="joblib")))
+    assert "model.joblib does not match the manifest" in reason
 
 
 def test_forcing_an_unlisted_backend_fails_closed(model_copy: Path) -> None:
@@ -199,9 +282,9 @@ def test_forcing_an_unlisted_backend_fails_closed(model_copy: Path) -> None:
     del manifest["artifacts"]["onnx"]
     manifest["onnx"] = {"status": "skipped", "reason": "converter unavailable"}
     (model_copy / "manifest.json").write_text(json.dumps(manifest))
-    _, pred = _unavailable(InferenceService.load(Settings(model_dir=model_copy, backend="onnx")))
-    assert "MODEL_BACKEND=onnx but the manifest lists no onnx artifact" in pred["message"]
-    assert "converter unavailable" in pred["message"]
+    reason = _unavailable(InferenceService.load(Settings(model_dir=model_copy, backend="onnx")))
+    assert "MODEL_BACKEND=onnx but the manifest lists no onnx artifact" in reason
+    assert "converter unavailable" in reason
 
 
 def test_auto_backend_falls_back_to_joblib_without_onnx(model_copy: Path) -> None:
@@ -214,9 +297,8 @@ def test_auto_backend_falls_back_to_joblib_without_onnx(model_copy: Path) -> Non
 
 
 def test_invalid_settings_fail_closed() -> None:
-    service = InferenceService.from_env({"MODEL_BACKEND": "tensorflow"})
-    _, pred = _unavailable(service)
-    assert "MODEL_BACKEND must be one of auto, onnx, joblib" in pred["message"]
+    reason = _unavailable(InferenceService.from_env({"MODEL_BACKEND": "tensorflow"}))
+    assert "MODEL_BACKEND must be one of auto, onnx, joblib" in reason
 
 
 class _BrokenPredictor:
@@ -238,10 +320,13 @@ def test_model_failure_at_predict_time_is_a_json_500(service: InferenceService) 
     }
 
 
-def test_init_report_carries_timings_backend_and_version(service: InferenceService) -> None:
-    report = service.init_report(import_ms=12.34)
-    assert report["import_ms"] == 12.3
+def test_init_report_carries_timings_backend_and_version() -> None:
+    # GIVEN imports that began 50 ms before the model started loading
+    service = InferenceService.load(Settings(), init_started=time.perf_counter() - 0.05)
+    report = service.init_report()
+    assert report["import_ms"] == pytest.approx(50, abs=5)
     assert report["model_loaded_ms"] > 0
+    assert service.init_ms == pytest.approx(50 + service.load_ms, abs=5)
     assert (report["backend"], report["model_version"], report["model_loaded"]) == (
         "onnx",
         "1.0.0",
@@ -250,6 +335,6 @@ def test_init_report_carries_timings_backend_and_version(service: InferenceServi
 
 
 def test_init_report_of_a_failed_load_carries_the_reason(tmp_path: Path) -> None:
-    report = InferenceService.load(Settings(model_dir=tmp_path)).init_report(import_ms=1.0)
+    report = InferenceService.load(Settings(model_dir=tmp_path)).init_report()
     assert report["model_loaded"] is False
     assert "no model manifest" in report["error"]

@@ -13,10 +13,11 @@ def test_defaults_when_environment_is_empty() -> None:
     settings = Settings.from_env({})
     assert settings == Settings()
     assert settings.model_dir == DEFAULT_MODEL_DIR
+    # No body limit set: the service derives one from the model (handler/limits.py).
     assert (settings.backend, settings.max_batch_rows, settings.max_body_bytes) == (
         "auto",
         1000,
-        6 * 1024 * 1024,
+        None,
     )
     assert settings.prewarmed is False
 
@@ -60,6 +61,7 @@ def test_on_demand_initialisation_is_not_prewarmed() -> None:
         ({"MAX_BATCH_ROWS": "ten"}, "MAX_BATCH_ROWS must be a whole number, got 'ten'"),
         ({"MAX_BATCH_ROWS": "0"}, "MAX_BATCH_ROWS must be at least 1, got 0"),
         ({"MAX_BODY_BYTES": "-5"}, "MAX_BODY_BYTES must be at least 1, got -5"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
     ],
 )
 def test_invalid_values_are_named(env: dict[str, str], message: str) -> None:

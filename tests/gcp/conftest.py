@@ -6,6 +6,7 @@ runtime state of one stack away from the next, and runs the program exactly as P
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -30,6 +31,8 @@ class Resource:
     parent: str
     dependencies: list[str]
     custom: bool
+    protect: bool
+    retain_on_delete: bool
     id: str
     state: dict[str, Any]
 
@@ -61,11 +64,18 @@ def write_fake_root(root: Path, *, handler_code: str = "VALUE = 1\n") -> Path:
     (root / "handler" / "requirements.txt").write_text("numpy==2.4.6\n")
     (root / "handler" / "__init__.py").write_text("")
     (root / "handler" / "core.py").write_text(handler_code)
-    (root / "model" / "artifacts" / "manifest.json").write_text(
-        json.dumps({"artifacts": {"onnx": {"file": "model.onnx"}}})
-    )
-    (root / "model" / "artifacts" / "model.onnx").write_bytes(b"\x08\x07fake-onnx")
+    write_fake_model(root, b"\x08\x07fake-onnx")
     return root
+
+
+def write_fake_model(root: Path, onnx: bytes) -> None:
+    """A fake model.onnx and a manifest that vouches for it, as `make train` would write them
+    (the bundle refuses an artifact its manifest does not vouch for)."""
+    artifacts = root / "model" / "artifacts"
+    (artifacts / "model.onnx").write_bytes(onnx)
+    entry = {"file": "model.onnx", "bytes": len(onnx), "sha256": hashlib.sha256(onnx).hexdigest()}
+    manifest = {"name": "fake", "version": "0", "feature_names": ["x"], "class_names": ["a", "b"]}
+    (artifacts / "manifest.json").write_text(json.dumps({**manifest, "artifacts": {"onnx": entry}}))
 
 
 def run_program(stack: str, *overrides: str) -> Graph:

@@ -7,8 +7,9 @@ so separate processes are the clean way to run the dev and prod stacks side by s
 Pulumi language host, it runs `__main__.py` with pulumi_gcp/ as the working directory and as
 sys.path[0] (the repository root is not on sys.path: the program adds it itself).
 
-Prints JSON: {"resources": [{urn, type, name, parent, dependencies, custom, inputs, state}],
-"outputs": {...}}. Provider-computed attributes (e-mails, URLs) come from `Recorder`.
+Prints JSON: {"resources": [{urn, type, name, parent, dependencies, custom, protect,
+retain_on_delete, id, state}], "outputs": {...}}. Provider-computed attributes (e-mails, URLs)
+come from `Recorder`.
 """
 
 from __future__ import annotations
@@ -48,6 +49,15 @@ class Recorder(pulumi.runtime.Mocks):
         if args.typ == "gcp:cloudfunctionsv2/function:Function":
             url = f"https://{state['location']}-{project}.cloudfunctions.net/{state['name']}"
             state["url"] = url
+        if args.typ == "gcp:artifactregistry/repository:Repository":
+            repository = (
+                f"projects/{project}/locations/{state['location']}"
+                f"/repositories/{state['repositoryId']}"
+            )
+            state["name"] = repository
+            return repository, state
+        if args.typ == "gcp:monitoring/dashboard:Dashboard":
+            return f"projects/123456789/dashboards/{args.name}", state
         if args.typ in ("gcp:monitoring/alertPolicy:AlertPolicy",):
             state["name"] = f"projects/{project}/alertPolicies/{args.name}"
         if args.typ == "gcp:monitoring/notificationChannel:NotificationChannel":
@@ -75,6 +85,8 @@ class GraphMonitor(MockMonitor):
             "parent": request.parent,
             "dependencies": sorted(request.dependencies),
             "custom": request.custom,
+            "protect": request.protect,
+            "retain_on_delete": request.retainOnDelete,
         }
         return response
 

@@ -10,20 +10,22 @@ def invoker_members(graph) -> dict[str, str]:
     return {r.state["member"]: r.state["role"] for r in graph.of_type(RUN_INVOKER)}
 
 
-def test_dev_example_is_public_through_run_invoker_on_the_service(graphs):
-    graph = graphs["dev"]
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_example_stacks_are_private(graphs, stack):
+    graph = graphs[stack]
+    assert invoker_members(graph) == {}, [r.urn for r in graph.of_type(RUN_INVOKER)]
+    assert graph.outputs["public"] is False
+    assert "gcloud auth print-identity-token" in graph.outputs["curl"]
+
+
+def test_public_grants_run_invoker_to_all_users_on_the_service(program, fake_root):
+    graph = program("dev", f"sourceRoot={fake_root}", "public=true")
     [binding] = graph.of_type(RUN_INVOKER)
     assert (binding.state["member"], binding.state["role"]) == ("allUsers", "roles/run.invoker")
     # The Cloud Run service behind a 2nd gen function carries the function's name.
     assert binding.state["name"] == graph.one(FUNCTION).state["name"], binding.urn
     assert binding.state["location"] == "us-central1", binding.urn
-
-
-def test_prod_example_is_private(graphs):
-    graph = graphs["prod"]
-    assert invoker_members(graph) == {}, [r.urn for r in graph.of_type(RUN_INVOKER)]
-    assert graph.outputs["public"] is False
-    assert "gcloud auth print-identity-token" in graph.outputs["curl"]
+    assert "Authorization" not in graph.outputs["curl"]
 
 
 def test_private_by_default_without_any_access_setting(program, fake_root):
@@ -40,7 +42,7 @@ def test_configured_members_each_get_run_invoker(program, fake_root):
     }
 
 
-def test_alert_email_creates_a_channel_both_policies_notify(program, fake_root):
+def test_alert_email_creates_a_channel_every_policy_notifies(program, fake_root):
     graph = program("prod", f"sourceRoot={fake_root}", "alertEmail=oncall@acme.com")
     channel = graph.one(CHANNEL)
     assert channel.state["type"] == "email"

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, write_fake_root
+from conftest import REPO_ROOT, write_fake_model, write_fake_root
 from program_modules import load
+from served_bundle import extract_bundle, serve
+from test_gcp_program import FUNCTION, OBJECT
 
 from handler.bundle import gcf_source_files
 
@@ -21,6 +19,12 @@ bundle = load("archive")
 
 def name_for(root: Path) -> str:
     return bundle.object_name("fn", bundle.build_archive(gcf_source_files(root)))
+
+
+def name_for_stack(root: Path, stack: str) -> str:
+    return bundle.object_name(
+        f"sklearn-inference-{stack}", bundle.build_archive(gcf_source_files(root))
+    )
 
 
 def test_pulumi_gcp_import_resolves_to_the_sdk_not_the_program_folder():
@@ -54,7 +58,7 @@ def test_object_name_changes_when_a_shipped_file_changes(tmp_path):
 def test_object_name_changes_when_the_model_changes(tmp_path):
     root = write_fake_root(tmp_path / "a")
     before = name_for(root)
-    (root / "model" / "artifacts" / "model.onnx").write_bytes(b"retrained")
+    write_fake_model(root, b"retrained")
     assert name_for(root) != before
 
 
@@ -89,6 +93,26 @@ def test_object_name_carries_the_full_sha256(tmp_path):
     assert prefix == "fn" and len(digest) == 64 and int(digest, 16) >= 0
 
 
+def test_pinned_bundle_is_served_and_the_tree_is_not_uploaded(program, fake_root):
+    # GIVEN a stack pinned to an earlier bundle by make rollback-gcp
+    pinned = f"sklearn-inference-prod/source-{'ab' * 32}.zip"
+    graph = program("prod", f"sourceRoot={fake_root}", f"sourceObject={pinned}")
+    # THEN the function builds from it, nothing is uploaded, and the outputs say so
+    source = graph.one(FUNCTION).state["buildConfig"]["source"]["storageSource"]
+    assert source["object"] == pinned
+    assert graph.of_type(OBJECT) == []
+    assert graph.outputs["source_object"] == pinned
+    assert graph.outputs["source_pinned"] is True
+    assert graph.outputs["tree_source_object"] == name_for_stack(fake_root, "prod")
+
+
+def test_unpinned_stack_serves_the_working_tree(program, fake_root):
+    graph = program("prod", f"sourceRoot={fake_root}")
+    assert graph.outputs["source_pinned"] is False
+    assert graph.outputs["source_object"] == graph.outputs["tree_source_object"]
+    assert graph.outputs["source_object"] == name_for_stack(fake_root, "prod")
+
+
 def test_program_run_reuploads_only_when_content_changes(program, tmp_path):
     # GIVEN two program runs over identical trees and one over a changed handler
     def object_of(root: Path) -> str:
@@ -103,18 +127,6 @@ def test_program_run_reuploads_only_when_content_changes(program, tmp_path):
 
 
 REAL_MANIFEST = REPO_ROOT / "model" / "artifacts" / "manifest.json"
-SERVE_SCRIPT = """
-import json, sys
-sys.path.insert(0, sys.argv[1])
-import functions_framework, handler
-assert handler.__file__.startswith(sys.argv[1]), handler.__file__
-app = functions_framework.create_app(target="predict", source=sys.argv[1] + "/main.py")
-client = app.test_client()
-health = client.get("/health")
-predicted = client.post("/", json={"features": [5.1, 3.5, 1.4, 0.2]})
-print(json.dumps({"health": health.status_code, "status": predicted.status_code,
-                  "body": predicted.get_json()}))
-"""
 
 
 @pytest.mark.slow
@@ -125,24 +137,12 @@ print(json.dumps({"health": health.status_code, "status": predicted.status_code,
 )
 def test_extracted_bundle_serves_a_prediction_with_functions_framework(tmp_path):
     # GIVEN the archive the program would upload, built from the real repository
-    archive = bundle.build_archive(gcf_source_files(REPO_ROOT))
-    extracted = tmp_path / "function-source"
-    (tmp_path / "source.zip").write_bytes(archive)
-    shutil.unpack_archive(tmp_path / "source.zip", extracted)
+    tree = extract_bundle(REPO_ROOT, tmp_path / "function-source")
     # WHEN functions-framework serves it in a process that sees only the extracted tree
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    completed = subprocess.run(
-        [sys.executable, "-c", SERVE_SCRIPT, str(extracted)],
-        cwd=extracted,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    health, predicted = serve(
+        tree, [("GET", "/health", None), ("POST", "/", {"features": [5.1, 3.5, 1.4, 0.2]})]
     )
-    assert completed.returncode == 0, completed.stderr[-4000:]
-    result = json.loads(completed.stdout.strip().splitlines()[-1])
     # THEN an Iris setosa row is predicted as setosa
-    assert result["health"] == 200
-    assert result["status"] == 200, result
-    assert result["body"]["predictions"][0]["label"] == "setosa", result
+    assert health["status"] == 200
+    assert predicted["status"] == 200, predicted
+    assert predicted["body"]["predictions"][0]["label"] == "setosa", predicted

@@ -16,6 +16,9 @@ OBJECT = "gcp:storage/bucketObject:BucketObject"
 ACCOUNT = "gcp:serviceaccount/account:Account"
 PROJECT_MEMBER = "gcp:projects/iAMMember:IAMMember"
 BUCKET_MEMBER = "gcp:storage/bucketIAMMember:BucketIAMMember"
+REPOSITORY = "gcp:artifactregistry/repository:Repository"
+REPOSITORY_MEMBER = "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember"
+GRANTS = (PROJECT_MEMBER, BUCKET_MEMBER, REPOSITORY_MEMBER)
 RUN_INVOKER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
 ALERT = "gcp:monitoring/alertPolicy:AlertPolicy"
 CHANNEL = "gcp:monitoring/notificationChannel:NotificationChannel"
@@ -34,8 +37,7 @@ def roles_of(graph: Graph, email_prefix: str) -> set[tuple[str, str]]:
     return {
         (r.type, r.state["role"])
         for r in graph.resources
-        if r.type in (PROJECT_MEMBER, BUCKET_MEMBER)
-        and r.state["member"].startswith(f"serviceAccount:{email_prefix}")
+        if r.type in GRANTS and r.state["member"].startswith(f"serviceAccount:{email_prefix}")
     }
 
 
@@ -83,8 +85,14 @@ def test_handler_environment_is_set(graphs, stack):
     env = service_config(graphs[stack])["environmentVariables"]
     assert env["MODEL_BACKEND"] == "auto"
     assert env["MAX_BATCH_ROWS"] == "1000"
-    assert env["MAX_BODY_BYTES"] == str(6 * 1024 * 1024)
     assert env["LOG_LEVEL"] == {"dev": "DEBUG", "prod": "INFO"}[stack]
+
+
+def test_body_limit_is_left_to_the_handler_unless_set(graphs, stack):
+    # CONTRACTS.md section 3: the handler derives the limit from the model; an infrastructure
+    # default (the old 6 MiB) would silently override it.
+    env = service_config(graphs[stack])["environmentVariables"]
+    assert "MAX_BODY_BYTES" not in env, graphs[stack].one(FUNCTION).urn
 
 
 def test_function_runs_and_builds_as_the_dedicated_accounts(graphs, stack):
@@ -104,10 +112,22 @@ def test_function_waits_for_iam_propagation_and_apis(graphs, stack):
     fn = graph.one(FUNCTION)
     sleep = graph.one(SLEEP)
     assert sleep.urn in fn.dependencies, fn.urn
-    assert sleep.state["createDuration"] == "60s"
-    grants = {r.urn for r in graph.of_type(PROJECT_MEMBER) + graph.of_type(BUCKET_MEMBER)}
-    assert grants <= set(sleep.dependencies), sleep.urn
+    grants = {r.urn for type_ in GRANTS for r in graph.of_type(type_)}
+    assert len(grants) == 6 and grants <= set(sleep.dependencies), sleep.urn
     assert {r.urn for r in graph.of_type(SERVICE)} <= set(fn.dependencies), fn.urn
+
+
+def test_iam_wait_covers_googles_typical_propagation_time(graphs, stack):
+    # "Typically 2 minutes" (IAM docs); the provider's own 60 s wait fails half the time.
+    sleep = graphs[stack].one(SLEEP)
+    assert sleep.state["createDuration"] == "180s", sleep.urn
+
+
+def test_iam_wait_runs_again_when_a_grant_is_added_or_replaced(graphs, stack):
+    graph = graphs[stack]
+    sleep = graph.one(SLEEP)
+    grant_ids = sorted(r.id for type_ in GRANTS for r in graph.of_type(type_))
+    assert sleep.state["triggers"]["grants"] == ",".join(grant_ids), sleep.urn
 
 
 def test_every_cloud_resource_waits_for_the_apis(graphs, stack):
@@ -127,11 +147,19 @@ def test_source_bucket_is_private_with_uniform_access(graphs, stack):
     assert bucket.state["publicAccessPrevention"] == "enforced", bucket.urn
 
 
-def test_source_bucket_deletes_old_bundles(graphs, stack):
+def test_source_bucket_keeps_bundles_90_days_after_upload(graphs, stack):
+    # The window in which make rollback-gcp can still serve an earlier bundle.
     bucket = graphs[stack].one(BUCKET)
     [rule] = bucket.state["lifecycleRules"]
     assert rule["action"]["type"] == "Delete", bucket.urn
-    assert rule["condition"]["age"] == 30, bucket.urn
+    assert rule["condition"]["age"] == 90, bucket.urn
+
+
+def test_a_new_bundle_never_deletes_the_previous_one(graphs, stack):
+    # The object's name changes with its content, which replaces the resource: without
+    # retain_on_delete Pulumi would delete the bundle a rollback needs.
+    obj = graphs[stack].one(OBJECT)
+    assert obj.retain_on_delete is True, obj.urn
 
 
 def test_function_source_is_the_uploaded_object(graphs, stack):
@@ -175,10 +203,45 @@ def test_runtime_account_only_writes_logs_and_metrics(graphs, stack):
 def test_build_account_has_the_minimal_build_roles(graphs, stack):
     assert roles_of(graphs[stack], f"sklearn-inference-{stack}-build@") == {
         (PROJECT_MEMBER, "roles/logging.logWriter"),
-        (PROJECT_MEMBER, "roles/artifactregistry.writer"),
         (PROJECT_MEMBER, "roles/storage.objectViewer"),
         (BUCKET_MEMBER, "roles/storage.objectViewer"),
+        (REPOSITORY_MEMBER, "roles/artifactregistry.writer"),
     }
+
+
+def test_build_account_writes_images_to_the_functions_repository_only(graphs, stack):
+    graph = graphs[stack]
+    writer = graph.one(REPOSITORY_MEMBER)
+    repository = graph.one(REPOSITORY)
+    assert writer.state["repository"] == repository.state["name"], writer.urn
+    assert writer.state["location"] == repository.state["location"] == "us-central1"
+    project_roles = {r.state["role"] for r in graph.of_type(PROJECT_MEMBER)}
+    assert not any(role.startswith("roles/artifactregistry.") for role in project_roles)
+
+
+# --- image repository -------------------------------------------------------------------------
+
+
+def test_function_pushes_its_image_to_its_own_docker_repository(graphs, stack):
+    graph = graphs[stack]
+    repository = graph.one(REPOSITORY)
+    assert repository.state["format"] == "DOCKER", repository.urn
+    assert repository.state["repositoryId"] == f"sklearn-inference-{stack}", repository.urn
+    # Cloud Functions only accepts a repository in the function's own project and region.
+    fn = graph.one(FUNCTION)
+    assert fn.state["buildConfig"]["dockerRepository"] == repository.id, fn.urn
+    assert repository.state["location"] == fn.state["location"], repository.urn
+
+
+def test_old_images_are_cleaned_up_but_the_newest_are_kept(graphs, stack):
+    repository = graphs[stack].one(REPOSITORY)
+    policies = {p["id"]: p for p in repository.state["cleanupPolicies"]}
+    assert repository.state["cleanupPolicyDryRun"] is False, repository.urn
+    assert policies["delete-old"]["action"] == "DELETE"
+    assert policies["delete-old"]["condition"] == {"olderThan": "30d", "tagState": "ANY"}
+    # KEEP wins over DELETE: the newest versions (the serving image among them) always stay.
+    assert policies["keep-recent"]["action"] == "KEEP"
+    assert policies["keep-recent"]["mostRecentVersions"] == {"keepCount": 5}
 
 
 def test_build_account_reads_only_source_buckets(graphs, stack):
@@ -214,63 +277,19 @@ def test_every_needed_api_is_enabled_and_never_disabled_on_destroy(graphs, stack
     assert all(s.state["disableOnDestroy"] is False for s in services), [s.urn for s in services]
 
 
-# --- alerts -----------------------------------------------------------------------------------
+# --- deletion protection ---------------------------------------------------------------------
 
 
-def threshold(graph: Graph, name: str) -> dict:
-    [condition] = graph.one(ALERT, name).state["conditions"]
-    return condition["conditionThreshold"]
+PROTECTED = {FUNCTION, BUCKET, REPOSITORY}
 
 
-def test_server_error_alert_counts_5xx_of_the_function_service(graphs, stack):
-    rule = threshold(graphs[stack], "monitoring-server-errors")
-    assert 'metric.type = "run.googleapis.com/request_count"' in rule["filter"]
-    assert 'metric.labels.response_code_class = "5xx"' in rule["filter"]
-    assert f'resource.labels.service_name = "sklearn-inference-{stack}"' in rule["filter"]
-    assert 'resource.type = "cloud_run_revision"' in rule["filter"]
-
-
-def test_server_error_alert_fires_above_5_in_5_minutes(graphs, stack):
-    rule = threshold(graphs[stack], "monitoring-server-errors")
-    [aggregation] = rule["aggregations"]
-    assert aggregation == {
-        "alignmentPeriod": "300s",
-        "perSeriesAligner": "ALIGN_DELTA",
-        "crossSeriesReducer": "REDUCE_SUM",
-        "groupByFields": ["resource.labels.service_name"],
-    }
-    assert (rule["comparison"], rule["thresholdValue"], rule["duration"]) == (
-        "COMPARISON_GT",
-        5,
-        "0s",
-    )
-
-
-def test_latency_alert_watches_p99_above_1000_ms_over_5_minutes(graphs, stack):
-    rule = threshold(graphs[stack], "monitoring-latency-p99")
-    assert 'metric.type = "run.googleapis.com/request_latencies"' in rule["filter"]
-    assert f'resource.labels.service_name = "sklearn-inference-{stack}"' in rule["filter"]
-    [aggregation] = rule["aggregations"]
-    assert aggregation["alignmentPeriod"] == "300s"
-    assert aggregation["perSeriesAligner"] == "ALIGN_PERCENTILE_99"
-    assert aggregation["crossSeriesReducer"] == "REDUCE_MAX"
-    assert (rule["comparison"], rule["thresholdValue"], rule["duration"]) == (
-        "COMPARISON_GT",
-        1000,
-        "0s",
-    )
-
-
-def test_idle_function_raises_no_alert(graphs, stack):
-    for name in ("monitoring-server-errors", "monitoring-latency-p99"):
-        rule = threshold(graphs[stack], name)
-        assert rule["evaluationMissingData"] == "EVALUATION_MISSING_DATA_INACTIVE", name
-
-
-def test_no_email_channel_unless_configured(graphs, stack):
+def test_prod_protects_the_function_its_sources_and_images_from_deletion(graphs, stack):
+    # Like AWS termination protection: `pulumi destroy` (or a replacement) fails before it
+    # deletes anything until deletionProtection is turned off and applied. Nothing else is
+    # protected: bundles, grants and the IAM wait are replaced by ordinary deploys.
     graph = graphs[stack]
-    assert graph.of_type(CHANNEL) == []
-    assert all(not a.state.get("notificationChannels") for a in graph.of_type(ALERT))
+    protected = {r.type for r in graph.resources if r.protect}
+    assert protected == (PROTECTED if stack == "prod" else set()), stack
 
 
 # --- outputs ----------------------------------------------------------------------------------

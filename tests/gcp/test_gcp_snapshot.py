@@ -6,6 +6,7 @@ the snapshot changes when the infrastructure changes, not when the handler or mo
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -13,11 +14,14 @@ import pytest
 from conftest import STACKS, Graph
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
+# Inputs holding a JSON document: decoded, so a change shows as a readable diff.
+JSON_INPUTS = {"dashboardJson"}
 # Provider-side bookkeeping that says nothing about the deployment.
 IGNORED_INPUTS = {"__defaults"}
 # Attributes the test mocks compute (not inputs the program sets).
 COMPUTED = {
     "gcp:serviceaccount/account:Account": {"email", "member"},
+    "gcp:artifactregistry/repository:Repository": {"name"},
     "gcp:cloudfunctionsv2/function:Function": {"url"},
     "gcp:monitoring/alertPolicy:AlertPolicy": {"name"},
     "gcp:monitoring/notificationChannel:NotificationChannel": {"name"},
@@ -28,7 +32,11 @@ def mask(value: Any) -> Any:
     if isinstance(value, dict):
         if value.get("asset") == "file":
             return {"asset": "file", "path": "<build>/<function>/source-<sha256>.zip"}
-        return {k: mask(v) for k, v in sorted(value.items()) if k not in IGNORED_INPUTS}
+        return {
+            k: mask(json.loads(v) if k in JSON_INPUTS else v)
+            for k, v in sorted(value.items())
+            if k not in IGNORED_INPUTS
+        }
     if isinstance(value, list):
         return [mask(v) for v in value]
     if isinstance(value, str):
@@ -51,6 +59,8 @@ def describe(graph: Graph) -> list[dict[str, Any]]:
             "name": r.name,
             "parent": short(r.parent),
             "depends_on": sorted(short(d) for d in r.dependencies),
+            **({"protect": True} if r.protect else {}),
+            **({"retain_on_delete": True} if r.retain_on_delete else {}),
             "inputs": mask(
                 {k: v for k, v in r.state.items() if k not in COMPUTED.get(r.type, set())}
             ),

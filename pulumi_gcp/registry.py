@@ -1,0 +1,71 @@
+"""The function's own Artifact Registry repository: where Cloud Build pushes its images.
+
+Without `build_config.docker_repository`, Cloud Functions pushes to the region's shared
+`gcf-artifacts` repository, which it creates on the first deploy, so the build account needs
+`roles/artifactregistry.writer` on the whole project. A repository the program creates lets
+that grant name one repository (identities.py), and destroy deletes the images with it.
+Cloud Functions requires the repository in the function's project and region, format DOCKER.
+
+Cleanup: a rollback rebuilds from a source bundle (release.py) and never needs an old image,
+and Cloud Run keeps its own copy of the image of a serving revision ("Cloud Run keeps this
+copy while a serving revision uses it", cloud.google.com/run/docs/deploying). So the policy
+deletes versions older than IMAGE_RETENTION but always keeps the KEEP_RECENT newest of each
+package (the function's image and its build cache), which include the serving one. When a
+version matches both, Artifact Registry's KEEP wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+from options import children_of
+
+import pulumi_gcp as gcp
+
+KEEP_RECENT = 5
+IMAGE_RETENTION = "30d"
+
+
+@dataclass(frozen=True)
+class RegistryArgs:
+    project: str
+    region: str
+    repository_id: str
+    protect: bool
+
+
+class Registry(pulumi.ComponentResource):
+    """Exposes `repository`; its `id` (projects/<p>/locations/<r>/repositories/<id>) is what
+    `build_config.docker_repository` takes, its `name` what a RepositoryIamMember takes."""
+
+    def __init__(self, name: str, args: RegistryArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("sklearn-inference:gcp:Registry", name, None, opts)
+        self.repository = gcp.artifactregistry.Repository(
+            f"{name}-images",
+            project=args.project,
+            location=args.region,
+            repository_id=args.repository_id,
+            format="DOCKER",
+            description="Images Cloud Build builds for the inference function (one function).",
+            labels={"app": "sklearn-inference"},
+            cleanup_policy_dry_run=False,
+            cleanup_policies=[
+                gcp.artifactregistry.RepositoryCleanupPolicyArgs(
+                    id="keep-recent",
+                    action="KEEP",
+                    most_recent_versions=gcp.artifactregistry.RepositoryCleanupPolicyMostRecentVersionsArgs(
+                        keep_count=KEEP_RECENT
+                    ),
+                ),
+                gcp.artifactregistry.RepositoryCleanupPolicyArgs(
+                    id="delete-old",
+                    action="DELETE",
+                    condition=gcp.artifactregistry.RepositoryCleanupPolicyConditionArgs(
+                        tag_state="ANY", older_than=IMAGE_RETENTION
+                    ),
+                ),
+            ],
+            opts=children_of(self, opts, protect=args.protect),
+        )
+        self.register_outputs({"repository": self.repository.id})

@@ -1,0 +1,152 @@
+"""The pipeline's rules that neither GitHub's schema nor zizmor knows (both run in lint-workflows)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = REPO_ROOT / ".github" / "workflows"
+SETUP_ACTION = REPO_ROOT / ".github" / "actions" / "setup" / "action.yml"
+# Publishers .github/zizmor.yml lets us pin by major-version tag; anything else needs a SHA.
+PUBLISHERS = {"actions", "aws-actions", "google-github-actions", "pulumi", "docker"}
+# Targets the workflows call by contract (CONTRACTS.md section 7) that other streams are adding.
+# Remove an entry once its target is in the Makefile.
+CONTRACT_TARGETS = {"verify": "ops stream"}
+
+
+def _load(name: str) -> dict[str, Any]:
+    workflow = yaml.safe_load((WORKFLOWS / name).read_text())
+    # YAML 1.1 reads the bare key `on` as True.
+    workflow["on"] = workflow.pop(True, workflow.get("on"))
+    return workflow
+
+
+ALL = {path.name: _load(path.name) for path in sorted(WORKFLOWS.glob("*.yml"))}
+
+
+def _jobs() -> list[tuple[str, str, dict[str, Any]]]:
+    return [(name, job_id, job) for name, wf in ALL.items() for job_id, job in wf["jobs"].items()]
+
+
+def _steps() -> list[tuple[str, str, dict[str, Any]]]:
+    """Every step of every job, and of the composite setup action the jobs share."""
+    composite = yaml.safe_load(SETUP_ACTION.read_text())["runs"]["steps"]
+    return [
+        *((name, job_id, step) for name, job_id, job in _jobs() for step in job.get("steps", [])),
+        *(("actions/setup", "composite", step) for step in composite),
+    ]
+
+
+def test_workflow_files_are_the_four_we_document():
+    assert sorted(ALL) == ["aws-deploy.yml", "checks.yml", "deploy.yml", "gcp-deploy.yml"]
+
+
+def test_pull_requests_run_the_tests_and_synthesize_both_environments():
+    checks = ALL["checks.yml"]
+    assert set(checks["on"]) == {"pull_request", "workflow_call"}
+    runs = [step.get("run", "") for step in checks["jobs"]["test"]["steps"]]
+    assert "make test" in runs
+    synth = checks["jobs"]["synth"]
+    assert synth["strategy"]["matrix"]["environment"] == ["dev", "prod"]
+    assert synth["steps"][-1]["run"] == 'make synth ENV="$TARGET_ENV"'
+    assert synth["steps"][-1]["env"]["TARGET_ENV"] == "${{ matrix.environment }}"
+
+
+def test_main_promotes_each_cloud_from_checks_to_dev_to_prod():
+    deploy = ALL["deploy.yml"]
+    assert deploy["on"]["push"]["branches"] == ["main"]
+    jobs = deploy["jobs"]
+    assert jobs["checks"]["uses"] == "$/.github/workflows/checks.yml"
+    for cloud in ("aws", "gcp"):
+        dev, prod = jobs[f"{cloud}-dev"], jobs[f"{cloud}-prod"]
+        assert dev["needs"] == "checks"
+        assert dev["if"] == f"vars.DEPLOY_{cloud.upper()} == 'true'"
+        assert prod["needs"] == f"{cloud}-dev"  # so prod waits for dev's verification
+        for job, environment in ((dev, "dev"), (prod, "prod")):
+            assert job["uses"] == f"$/.github/workflows/{cloud}-deploy.yml"
+            assert job["with"] == {"environment": environment}
+
+
+@pytest.mark.parametrize("name", ["aws-deploy.yml", "gcp-deploy.yml"])
+def test_a_deploy_job_runs_in_its_environment_and_never_overlaps_another(name):
+    (job,) = ALL[name]["jobs"].values()
+    assert job["environment"]["name"] == "${{ inputs.environment }}"
+    cloud = name.split("-")[0]
+    assert job["concurrency"] == {
+        "group": f"deploy-{cloud}-${{{{ inputs.environment }}}}",
+        "cancel-in-progress": False,  # never abandon a CloudFormation update or pulumi up
+    }
+    assert job["timeout-minutes"] <= 60
+
+
+def test_an_aws_deploy_verifies_what_it_deployed():
+    runs = [step.get("run", "") for step in ALL["aws-deploy.yml"]["jobs"]["deploy"]["steps"]]
+    deploy = next(i for i, run in enumerate(runs) if "make deploy-aws" in run)
+    verify = next(i for i, run in enumerate(runs) if run.startswith("make verify"))
+    assert deploy < verify
+
+
+def test_a_gcp_deploy_is_a_release_that_verifies_and_rolls_back_on_failure():
+    # release-gcp deploys, runs `make verify` and, on a failed check, serves again the bundle
+    # served before and exits non-zero (pulumi_gcp/release.py; tests/gcp/test_gcp_release.py).
+    runs = [step.get("run", "") for step in ALL["gcp-deploy.yml"]["jobs"]["deploy"]["steps"]]
+    assert 'make release-gcp STACK="$PULUMI_STACK"' in runs
+    assert not any("make deploy-gcp" in run for run in runs)
+
+
+def test_permissions_are_denied_by_default_and_oidc_only_reaches_deploy_jobs():
+    for name, workflow in ALL.items():
+        assert workflow["permissions"] == {}, name
+    for name, job_id, job in _jobs():
+        granted = job["permissions"]
+        assert granted.get("contents") == "read", (name, job_id)
+        assert set(granted) <= {"contents", "id-token"}, (name, job_id)
+        if granted.get("id-token") == "write":
+            deploys = "environment" in job or job.get("uses", "").endswith("-deploy.yml")
+            assert deploys, f"{name}:{job_id} asks for an OIDC token but deploys nothing"
+
+
+def test_run_scripts_take_no_expressions_only_environment_variables():
+    # A ${{ }} in a script is pasted into the shell before it runs; values go through env:.
+    for name, job_id, step in _steps():
+        assert "${{" not in step.get("run", ""), f"{name}:{job_id}: {step['run']!r}"
+
+
+def test_actions_are_pinned_to_a_major_version_of_an_allowed_publisher():
+    for name, job_id, step in _steps():
+        uses = step.get("uses")
+        if uses is None or uses == "$/.github/actions/setup":
+            continue
+        match = re.fullmatch(r"([\w.-]+)/[\w.-]+@v\d+", uses)
+        assert match, f"{name}:{job_id}: {uses} is not owner/repo@v<major>"
+        assert match.group(1) in PUBLISHERS, f"{uses}: a new publisher needs a SHA pin"
+
+
+def test_checkouts_keep_no_token_on_disk():
+    for name, job_id, step in _steps():
+        if step.get("uses", "").startswith("actions/checkout@"):
+            assert step["with"]["persist-credentials"] is False, (name, job_id)
+
+
+def test_pulumi_cli_is_the_version_of_the_pinned_sdk():
+    (pin,) = re.findall(r"^pulumi==(\S+)$", (REPO_ROOT / "requirements.txt").read_text(), re.M)
+    installs = [s for _, _, s in _steps() if s.get("uses", "").startswith("pulumi/actions@")]
+    assert installs
+    assert all(s["with"]["pulumi-version"] == pin for s in installs)
+
+
+def test_make_targets_the_workflows_call_exist():
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    defined = set(re.findall(r"^([a-z0-9-]+):", makefile, re.M))
+    called = {
+        target
+        for _, _, step in _steps()
+        for target in re.findall(r"\bmake ([a-z0-9-]+)", step.get("run", ""))
+    }
+    assert {"test", "synth", "deploy-aws", "release-gcp", "verify"} <= called
+    assert called - defined <= set(CONTRACT_TARGETS)

@@ -1,0 +1,191 @@
+"""Alert policies: what each one counts, when it fires, and what it tells the person it pages."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import REPO_ROOT, STACKS, Graph
+from monitoring_filter import matches, request_count_labels
+from served_bundle import extract_bundle, serve
+from test_gcp_program import ALERT, CHANNEL
+
+from handler import errors
+
+POLICIES = ("server-errors", "latency-p99", "throttled")
+each_stack = pytest.mark.parametrize("stack", STACKS)
+
+
+def threshold(graph: Graph, suffix: str) -> dict:
+    [condition] = graph.one(ALERT, f"monitoring-{suffix}").state["conditions"]
+    return condition["conditionThreshold"]
+
+
+# --- what each policy counts and when it fires ------------------------------------------------
+
+
+@each_stack
+def test_server_error_alert_counts_5xx_of_the_function_service(graphs, stack):
+    rule = threshold(graphs[stack], "server-errors")
+    assert 'metric.type = "run.googleapis.com/request_count"' in rule["filter"]
+    assert 'metric.labels.response_code_class = "5xx"' in rule["filter"]
+    assert f'resource.labels.service_name = "sklearn-inference-{stack}"' in rule["filter"]
+    assert 'resource.type = "cloud_run_revision"' in rule["filter"]
+
+
+@each_stack
+def test_server_error_alert_fires_above_5_in_5_minutes(graphs, stack):
+    rule = threshold(graphs[stack], "server-errors")
+    [aggregation] = rule["aggregations"]
+    assert aggregation == {
+        "alignmentPeriod": "300s",
+        "perSeriesAligner": "ALIGN_DELTA",
+        "crossSeriesReducer": "REDUCE_SUM",
+        "groupByFields": ["resource.labels.service_name"],
+    }
+    assert (rule["comparison"], rule["thresholdValue"], rule["duration"]) == (
+        "COMPARISON_GT",
+        5,
+        "0s",
+    )
+
+
+@each_stack
+def test_latency_alert_is_the_service_wide_p99_not_the_worst_series(graphs, stack):
+    # Each revision and response code is its own series: a per-series p99 reduced by MAX lets
+    # one low-volume series fire. Merge the distributions first, as Google's Cloud Run
+    # dashboards do: ALIGN_DELTA, then REDUCE_PERCENTILE_99 grouped by service.
+    rule = threshold(graphs[stack], "latency-p99")
+    assert 'metric.type = "run.googleapis.com/request_latencies"' in rule["filter"]
+    assert f'resource.labels.service_name = "sklearn-inference-{stack}"' in rule["filter"]
+    [aggregation] = rule["aggregations"]
+    assert aggregation == {
+        "alignmentPeriod": "300s",
+        "perSeriesAligner": "ALIGN_DELTA",
+        "crossSeriesReducer": "REDUCE_PERCENTILE_99",
+        "groupByFields": ["resource.labels.service_name"],
+    }
+
+
+@each_stack
+def test_latency_alert_needs_10_minutes_above_1000_ms(graphs, stack):
+    # One slow request moves a 5-minute window's p99 for 5 minutes at most: at low traffic it
+    # cannot fire the policy alone (AWS: EvaluateLowSampleCountPercentile and 2 of 3 periods).
+    rule = threshold(graphs[stack], "latency-p99")
+    assert (rule["comparison"], rule["thresholdValue"], rule["duration"]) == (
+        "COMPARISON_GT",
+        1000,
+        "600s",
+    )
+
+
+@each_stack
+def test_throttle_alert_fires_on_any_request_cloud_run_refused(graphs, stack):
+    rule = threshold(graphs[stack], "throttled")
+    assert 'metric.type = "run.googleapis.com/request_count"' in rule["filter"]
+    assert 'metric.labels.response_code = "429"' in rule["filter"]
+    [aggregation] = rule["aggregations"]
+    assert (aggregation["perSeriesAligner"], aggregation["crossSeriesReducer"]) == (
+        "ALIGN_DELTA",
+        "REDUCE_SUM",
+    )
+    assert (rule["comparison"], rule["thresholdValue"], rule["duration"]) == (
+        "COMPARISON_GT",
+        0,
+        "0s",
+    )
+
+
+@each_stack
+def test_idle_function_raises_no_alert(graphs, stack):
+    for suffix in POLICIES:
+        rule = threshold(graphs[stack], suffix)
+        assert rule["evaluationMissingData"] == "EVALUATION_MISSING_DATA_INACTIVE", suffix
+
+
+# --- the filters against the responses they must (not) count ----------------------------------
+
+
+@pytest.mark.slow
+def test_the_handlers_own_503_is_counted_by_the_server_error_alert(graphs, tmp_path):
+    # GIVEN the bundle the program uploads, with one byte of the served model flipped
+    tree = extract_bundle(REPO_ROOT, tmp_path / "function-source")
+    model = tree / "model" / "artifacts" / "model.onnx"
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    model.write_bytes(bytes(data))
+    # WHEN the real functions-framework serves a prediction request
+    [answer] = serve(tree, [("POST", "/", {"features": [5.1, 3.5, 1.4, 0.2]})])
+    assert (answer["status"], answer["body"]["error"]["code"]) == (503, "model_unavailable")
+    # THEN the series Cloud Run counts that response in matches the 5xx policy, and only it
+    labels = request_count_labels("sklearn-inference-prod", answer["status"])
+    assert matches(threshold(graphs["prod"], "server-errors")["filter"], labels)
+    assert not matches(threshold(graphs["prod"], "throttled")["filter"], labels)
+
+
+@pytest.mark.parametrize("status", [400, 404, 405, 413, 422])
+def test_client_errors_are_not_server_errors(graphs, status):
+    labels = request_count_labels("sklearn-inference-prod", status)
+    assert not matches(threshold(graphs["prod"], "server-errors")["filter"], labels)
+
+
+def test_another_services_5xx_are_not_counted(graphs):
+    labels = request_count_labels("someone-elses-service", 503)
+    assert not matches(threshold(graphs["prod"], "server-errors")["filter"], labels)
+
+
+def test_the_throttle_alert_counts_only_responses_cloud_run_itself_gives(graphs):
+    # Cloud Run answers 429 when no instance was free within its queueing time; the handler's
+    # error hierarchy never does, so the policy cannot be fired by the handler's own answers.
+    statuses = {
+        cls.status
+        for cls in vars(errors).values()
+        if isinstance(cls, type) and issubclass(cls, errors.RequestError)
+    }
+    assert 429 not in statuses and {400, 503} <= statuses
+    rule = threshold(graphs["prod"], "throttled")
+    assert matches(rule["filter"], request_count_labels("sklearn-inference-prod", 429))
+    assert not matches(rule["filter"], request_count_labels("sklearn-inference-prod", 503))
+
+
+# --- what a notification says -----------------------------------------------------------------
+
+
+@each_stack
+def test_every_policy_notifies_when_an_incident_opens_and_when_it_closes(graphs, stack):
+    for suffix in POLICIES:
+        policy = graphs[stack].one(ALERT, f"monitoring-{suffix}")
+        strategy = policy.state["alertStrategy"]
+        assert strategy["notificationPrompts"] == ["OPENED", "CLOSED"], policy.urn
+
+
+@each_stack
+def test_alert_documentation_names_the_real_function_region_and_project(graphs, stack):
+    for suffix in POLICIES:
+        policy = graphs[stack].one(ALERT, f"monitoring-{suffix}")
+        documentation = policy.state["documentation"]
+        content = documentation["content"]
+        assert f"**sklearn-inference-{stack}** (region us-central1, project acme-ml-test)" in (
+            content
+        ), policy.urn
+        assert not re.search(r"<[a-z]+>", content), f"{policy.urn}: a placeholder is left"
+        assert documentation["subject"].startswith(f"[sklearn-inference-{stack}] "), policy.urn
+        links = {link["url"] for link in documentation["links"]}
+        assert (
+            f"https://console.cloud.google.com/run/detail/us-central1/sklearn-inference-{stack}"
+            "/metrics?project=acme-ml-test" in links
+        ), policy.urn
+
+
+@each_stack
+def test_server_error_documentation_gives_the_logs_query_and_the_rollback(graphs, stack):
+    content = graphs[stack].one(ALERT, "monitoring-server-errors").state["documentation"]["content"]
+    assert f'resource.labels.service_name="sklearn-inference-{stack}"' in content
+    assert f"make rollback-gcp STACK={stack}" in content
+
+
+@each_stack
+def test_no_email_channel_unless_configured(graphs, stack):
+    graph = graphs[stack]
+    assert graph.of_type(CHANNEL) == []
+    assert all(not a.state.get("notificationChannels") for a in graph.of_type(ALERT))

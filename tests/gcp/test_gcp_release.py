@@ -1,0 +1,340 @@
+"""make release-gcp / rollback-gcp (pulumi_gcp/release.py) against fakes of the Pulumi CLI, the
+source bucket and make verify; and their clear failure when the CLI or credentials are absent."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from conftest import REPO_ROOT
+from program_modules import PROGRAM_DIR, load
+
+release = load("release")
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def bundle(tag: str, day: int, rolled_back: bool = False):
+    return release.Bundle(f"fn/source-{tag}.zip", T0 + timedelta(days=day), rolled_back)
+
+
+@dataclass
+class FakeStack:
+    """The Pulumi CLI as the program behaves: `up` serves the pin, else the working tree."""
+
+    tree: str
+    deployed: dict = field(default_factory=dict)
+    pin_value: str | None = None
+    up_results: list[bool] = field(default_factory=list)
+    calls: list[tuple] = field(default_factory=list)
+    stack: str = "prod"
+
+    def outputs(self):
+        return dict(self.deployed)
+
+    def project(self):
+        return "acme"
+
+    def pinned(self):
+        return self.pin_value
+
+    def pin(self, name):
+        self.calls.append(("pin", name))
+        self.pin_value = name
+
+    def unpin(self):
+        self.calls.append(("unpin",))
+        self.pin_value = None
+
+    def up(self):
+        served = self.pin_value or self.tree
+        self.calls.append(("up", served))
+        ok = self.up_results.pop(0) if self.up_results else True
+        if ok:
+            self.deployed = {"source_object": served, "bucket_name": "b", "function_name": "fn"}
+        return ok
+
+
+@dataclass
+class FakeBundles:
+    stored: list
+    marked: list = field(default_factory=list)
+
+    def list(self, bucket, prefix):
+        assert (bucket, prefix) == ("b", "fn/source-")
+        return list(self.stored)
+
+    def mark_rolled_back(self, bucket, name, when):
+        self.marked.append(name)
+
+
+class Verify:
+    def __init__(self, *results: int):
+        self.results, self.stacks = list(results), []
+
+    def __call__(self, stack: str) -> int:
+        self.stacks.append(stack)
+        return self.results.pop(0)
+
+
+def deployed(served: str) -> dict:
+    return {"source_object": served, "bucket_name": "b", "function_name": "fn"}
+
+
+# --- choosing the previous bundle -------------------------------------------------------------
+
+
+def test_previous_is_the_newest_bundle_uploaded_before_the_served_one():
+    stored = [bundle("z", 0), bundle("a", 1), bundle("c", 3)]
+    assert release.previous_bundle(stored, "fn/source-c.zip").name == "fn/source-a.zip"
+
+
+def test_a_bundle_rolled_back_from_is_never_chosen_again():
+    # GIVEN a -> b (bad, rolled back to a) -> c released: b was uploaded after a
+    stored = [bundle("a", 1), bundle("b", 2, rolled_back=True), bundle("c", 3)]
+    # THEN rolling back from c returns to a, not to the bad b
+    assert release.previous_bundle(stored, "fn/source-c.zip").name == "fn/source-a.zip"
+
+
+def test_rolling_back_twice_steps_further_back():
+    stored = [bundle("z", 0), bundle("a", 1), bundle("b", 2, rolled_back=True)]
+    # a is served again (pinned); the next rollback goes to what came before a
+    assert release.previous_bundle(stored, "fn/source-a.zip").name == "fn/source-z.zip"
+
+
+def test_nothing_to_choose_when_the_served_bundle_is_the_oldest():
+    assert release.previous_bundle([bundle("a", 1), bundle("b", 2)], "fn/source-a.zip") is None
+
+
+def test_served_bundle_deleted_by_the_lifecycle_rule_falls_back_to_the_newest_stored():
+    stored = [bundle("a", 1), bundle("b", 2, rolled_back=True)]
+    assert release.previous_bundle(stored, "fn/source-gone.zip").name == "fn/source-a.zip"
+
+
+# --- rollback ---------------------------------------------------------------------------------
+
+
+def test_rollback_pins_the_previous_bundle_deploys_marks_and_verifies():
+    stack = FakeStack(tree="fn/source-c.zip", deployed=deployed("fn/source-c.zip"))
+    bundles = FakeBundles([bundle("a", 1), bundle("c", 3)])
+    verify = Verify(0)
+    assert release.rollback(stack, lambda project: bundles, verify) == 0
+    assert stack.calls == [("pin", "fn/source-a.zip"), ("up", "fn/source-a.zip")]
+    assert bundles.marked == ["fn/source-c.zip"]
+    assert verify.stacks == ["prod"]
+
+
+def test_rollback_to_a_named_bundle(capsys):
+    stack = FakeStack(tree="fn/source-c.zip", deployed=deployed("fn/source-c.zip"))
+    bundles = FakeBundles([bundle("z", 0), bundle("a", 1), bundle("c", 3)])
+    assert release.rollback(stack, lambda p: bundles, Verify(0), to="fn/source-z.zip") == 0
+    assert ("up", "fn/source-z.zip") in stack.calls
+    assert "fn/source-c.zip (served)" in capsys.readouterr().out
+
+
+def test_rollback_refuses_a_bundle_that_is_not_stored():
+    stack = FakeStack(tree="fn/source-c.zip", deployed=deployed("fn/source-c.zip"))
+    with pytest.raises(release.Unavailable, match=r"fn/source-x\.zip is not in gs://b"):
+        release.rollback(
+            stack, lambda p: FakeBundles([bundle("c", 3)]), Verify(), "fn/source-x.zip"
+        )
+    assert stack.calls == []
+
+
+def test_rollback_with_nothing_earlier_says_how_to_redeploy_a_commit():
+    stack = FakeStack(tree="fn/source-c.zip", deployed=deployed("fn/source-c.zip"))
+    with pytest.raises(release.Unavailable, match="git checkout <commit> && make deploy-gcp"):
+        release.rollback(stack, lambda p: FakeBundles([bundle("c", 3)]), Verify())
+    assert stack.calls == []
+
+
+def test_rollback_of_a_stack_never_deployed_is_refused():
+    with pytest.raises(release.Unavailable, match="has not been deployed"):
+        release.rollback(FakeStack(tree="fn/source-a.zip"), lambda p: FakeBundles([]), Verify())
+
+
+def test_rollback_that_still_fails_verification_says_the_bundle_is_not_the_cause(capsys):
+    stack = FakeStack(tree="fn/source-c.zip", deployed=deployed("fn/source-c.zip"))
+    bundles = FakeBundles([bundle("a", 1), bundle("c", 3)])
+    assert release.rollback(stack, lambda p: bundles, Verify(1)) == 1
+    assert "the cause is not in the source bundle" in capsys.readouterr().out
+
+
+def test_a_failed_rollback_deploy_keeps_the_pin_and_marks_nothing():
+    stack = FakeStack(
+        tree="fn/source-c.zip", deployed=deployed("fn/source-c.zip"), up_results=[False]
+    )
+    bundles = FakeBundles([bundle("a", 1), bundle("c", 3)])
+    assert release.rollback(stack, lambda p: bundles, Verify()) == 1
+    assert stack.pin_value == "fn/source-a.zip"
+    assert bundles.marked == []
+
+
+# --- release ----------------------------------------------------------------------------------
+
+
+def test_release_deploys_the_tree_and_stops_when_verification_passes():
+    stack = FakeStack(tree="fn/source-c.zip", deployed=deployed("fn/source-a.zip"))
+    bundles = FakeBundles([bundle("a", 1), bundle("c", 3)])
+    assert release.release(stack, lambda p: bundles, Verify(0)) == 0
+    assert stack.calls == [("up", "fn/source-c.zip")]
+    assert bundles.marked == []
+
+
+def test_release_removes_a_pin_left_by_a_rollback():
+    stack = FakeStack(
+        tree="fn/source-c.zip", deployed=deployed("fn/source-a.zip"), pin_value="fn/source-a.zip"
+    )
+    assert release.release(stack, lambda p: FakeBundles([]), Verify(0)) == 0
+    assert stack.calls == [("unpin",), ("up", "fn/source-c.zip")]
+
+
+def test_failed_verification_serves_exactly_the_bundle_served_before():
+    # GIVEN a was served (pinned after b was rolled back), and b is the newest upload
+    stack = FakeStack(
+        tree="fn/source-c.zip", deployed=deployed("fn/source-a.zip"), pin_value="fn/source-a.zip"
+    )
+    bundles = FakeBundles([bundle("a", 1), bundle("b", 2), bundle("c", 3)])
+    verify = Verify(1, 0)
+    # WHEN the release of c fails verification
+    assert release.release(stack, lambda p: bundles, verify) == 1
+    # THEN a, not b, is served again, c is marked, and a is verified
+    assert stack.calls == [
+        ("unpin",),
+        ("up", "fn/source-c.zip"),
+        ("pin", "fn/source-a.zip"),
+        ("up", "fn/source-a.zip"),
+    ]
+    assert bundles.marked == ["fn/source-c.zip"]
+    assert verify.stacks == ["prod", "prod"]
+
+
+def test_release_that_cannot_be_verified_rolls_nothing_back(capsys):
+    stack = FakeStack(tree="fn/source-c.zip", deployed=deployed("fn/source-a.zip"))
+    assert release.release(stack, lambda p: FakeBundles([]), Verify(2)) == 2
+    assert stack.calls == [("up", "fn/source-c.zip")]
+    assert "make rollback-gcp STACK=prod` serves fn/source-a.zip again" in capsys.readouterr().out
+
+
+def test_failed_first_release_has_nothing_to_roll_back_to():
+    stack = FakeStack(tree="fn/source-c.zip")
+    assert release.release(stack, lambda p: FakeBundles([bundle("c", 3)]), Verify(1)) == 1
+    assert stack.calls == [("up", "fn/source-c.zip")]
+
+
+def test_settings_only_release_is_not_rolled_back_by_bundle(capsys):
+    stack = FakeStack(tree="fn/source-a.zip", deployed=deployed("fn/source-a.zip"))
+    assert release.release(stack, lambda p: FakeBundles([bundle("a", 1)]), Verify(1)) == 1
+    assert stack.calls == [("up", "fn/source-a.zip")]
+    assert "Revert the settings" in capsys.readouterr().out
+
+
+def test_previous_bundle_deleted_by_the_lifecycle_rule_is_reported(capsys):
+    stack = FakeStack(tree="fn/source-c.zip", deployed=deployed("fn/source-a.zip"))
+    assert release.release(stack, lambda p: FakeBundles([bundle("c", 3)]), Verify(1)) == 1
+    assert stack.calls == [("up", "fn/source-c.zip")]
+    assert "no longer in gs://b" in capsys.readouterr().out
+
+
+def test_failed_deploy_is_not_verified(capsys):
+    stack = FakeStack(tree="fn/source-c.zip", deployed=deployed("fn/source-a.zip"))
+    stack.up_results = [False]
+    verify = Verify()
+    assert release.release(stack, lambda p: FakeBundles([]), verify) == 1
+    assert verify.stacks == []
+    assert "If the first deploy fails" in capsys.readouterr().out
+
+
+# --- make verify, by its contract -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("exit_status", "result"), [(0, 0), (1, 1), (2, 2), (3, 2)])
+def test_verify_runs_make_verify_with_the_pulumi_stack_and_keeps_its_status(
+    tmp_path, exit_status, result
+):
+    # make exits 2 for any failed recipe: the check failed (1) must still be told apart from
+    # could not check (2), or a credentials problem would roll a good release back.
+    (tmp_path / "Makefile").write_text(
+        f'verify:\n\t@echo "$(PULUMI_STACK)" > verified-stack\n\t@exit {exit_status}\n'
+    )
+    assert release.make_verify("prod", repo_root=tmp_path) == result
+    assert (tmp_path / "verified-stack").read_text().strip() == "prod"
+
+
+def test_verify_whose_prerequisite_fails_could_not_run(tmp_path):
+    (tmp_path / "Makefile").write_text("verify: venv\n\t@true\nvenv:\n\t@exit 1\n")
+    assert release.make_verify("prod", repo_root=tmp_path) == 2
+
+
+def test_verify_without_a_verify_target_could_not_run(tmp_path, capsys):
+    (tmp_path / "Makefile").write_text("test:\n\t@true\n")
+    assert release.make_verify("prod", repo_root=tmp_path) == 2
+    assert "this checkout has no `make verify`" in capsys.readouterr().out
+
+
+# --- absent tools and credentials -------------------------------------------------------------
+
+
+def test_missing_pulumi_cli_is_a_clear_error_before_anything_runs(capsys):
+    assert release.main(["rollback", "--stack", "prod", "--pulumi", "no-such-pulumi"]) == 2
+    error = capsys.readouterr().err
+    assert "the Pulumi CLI ('no-such-pulumi') is not installed or not on PATH" in error
+    assert "https://www.pulumi.com/docs/install/" in error
+
+
+def test_missing_google_credentials_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))  # no gcloud ADC file there
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("NO_GCE_CHECK", "True")  # do not probe a metadata server
+    with pytest.raises(release.Unavailable, match="gcloud auth application-default login"):
+        release.BundleStore("acme")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["release-gcp", "rollback-gcp"])
+def test_make_targets_stop_with_a_clear_message_without_the_pulumi_cli(target):
+    completed = subprocess.run(
+        ["make", "--no-print-directory", target, "STACK=prod", "PULUMI=no-such-pulumi"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode != 0
+    assert "the Pulumi CLI ('no-such-pulumi') is not installed" in completed.stderr
+
+
+def test_make_rollback_passes_the_stack_and_the_chosen_bundle():
+    completed = subprocess.run(
+        ["make", "--dry-run", "--no-print-directory", "rollback-gcp", "STACK=prod", "TO=fn/x.zip"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "pulumi_gcp/release.py rollback --stack prod --pulumi pulumi" in completed.stdout
+    assert "--to 'fn/x.zip'" in completed.stdout
+
+
+@pytest.mark.slow
+def test_the_script_runs_as_a_file_outside_the_program(tmp_path):
+    # Run the way the Makefile does, with no PYTHONPATH and a PATH without pulumi.
+    env = {"PATH": str(tmp_path), "HOME": str(tmp_path)}
+    completed = subprocess.run(
+        [sys.executable, str(PROGRAM_DIR / "release.py"), "release", "--stack", "dev"],
+        cwd=REPO_ROOT,
+        env=env | {k: v for k, v in os.environ.items() if k == "SYSTEMROOT"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 2, completed.stderr
+    assert "the Pulumi CLI ('pulumi') is not installed" in completed.stderr
