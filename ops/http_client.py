@@ -54,7 +54,10 @@ class HttpResponse:
         return code if isinstance(code, str) else None
 
     def brief(self, limit: int = 120) -> str:
-        """Status and the start of the body, for a check's detail."""
+        """Status and the handler's error code, else the start of the body, for a detail."""
+        code = self.error_code()
+        if code is not None:
+            return f"{self.status} {code}"
         text = self.body[:limit].decode("utf-8", "replace").replace("\n", " ")
         return f"{self.status} {text}{'...' if len(self.body) > limit else ''}"
 

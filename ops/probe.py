@@ -229,10 +229,10 @@ def _render(
         "server share",
     )
     lines += [table(header, rows, right=range(1, 9)), ""]
-    lines.append(
-        "  end to end as the client saw it; server = the handler's Server-Timing "
-        "(handler, plus init when cold); share = median of server / end to end"
-    )
+    lines += [
+        "  ms end to end, as the client saw them; server: the handler's own time from",
+        "  Server-Timing (plus init when cold); share: median of server / end to end",
+    ]
     if forced:
         lines += ["", _render_forced(target, forced)]
     lines += ["", "Targets:"]

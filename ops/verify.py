@@ -194,12 +194,9 @@ def _body_limit_checks(
     """413 just over the limit /health reports, and 200 exactly at it (so it is the real one)."""
     limit = _reported_body_limit(health)
     if limit is None:
+        seen = "no limits.max_body_bytes" if health.status == 200 else health.brief()
         return [
-            CheckResult(
-                "error_payload_too_large",
-                False,
-                "cannot test: /health reports no limits.max_body_bytes",
-            )
+            CheckResult("error_payload_too_large", False, f"cannot test: /health answered {seen}")
         ]
     # A valid request padded with JSON whitespace: only its size can make it fail.
     results = [

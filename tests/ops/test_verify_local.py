@@ -75,8 +75,11 @@ def test_a_tampered_model_fails_closed_and_verify_names_what_failed(
         "latency",
     ]
     details = {c["name"]: c["detail"] for c in report["checks"]}
-    assert details["health"].startswith("GET /health answered 503")
-    assert "model_unavailable" in details["latency"]
+    assert details["health"] == "GET /health answered 503 model_unavailable"
+    assert details["error_payload_too_large"] == (
+        "cannot test: /health answered 503 model_unavailable"
+    )
+    assert details["latency"] == "5 of 5 answered 503 model_unavailable"
     # Routing is decided before the model is needed: 404 and 405 still follow the contract.
     assert details["error_not_found"] == "404 not_found"
 
