@@ -44,20 +44,27 @@ def pulumi_stack_outputs(
     return outputs
 
 
-def gcloud_identity_token(*, timeout: float = 60) -> BearerToken:
-    """The active gcloud account's identity token, which Cloud Run accepts from any member
-    holding roles/run.invoker on the function's service."""
-    token = _run(
-        ["gcloud", "auth", "print-identity-token"],
-        what="the gcloud CLI",
-        install=GCLOUD_INSTALL,
-        timeout=timeout,
-    ).strip()
-    if not token:
+def gcloud_identity_token(audience: str, *, timeout: float = 60) -> BearerToken:
+    """An identity token of gcloud's active account that the function at `audience` accepts.
+
+    A service account (CI, impersonation) must name the function's URL as the audience; gcloud
+    refuses `--audiences` for a user account, whose plain token Cloud Run accepts from any
+    member holding roles/run.invoker. So: the audience first, then the plain token.
+    """
+
+    def print_identity_token(*flags: str) -> str:
+        command = ["gcloud", "auth", "print-identity-token", *flags]
+        return _run(command, what="the gcloud CLI", install=GCLOUD_INSTALL, timeout=timeout)
+
+    try:
+        token = print_identity_token(f"--audiences={audience}")
+    except CannotRun:
+        token = print_identity_token()
+    if not token.strip():
         raise CannotRun(
             "`gcloud auth print-identity-token` printed no token: run gcloud auth login"
         )
-    return BearerToken(token)
+    return BearerToken(token.strip())
 
 
 def _run(

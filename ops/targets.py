@@ -95,11 +95,12 @@ def _pulumi_stack(args: argparse.Namespace, bearer: BearerToken | None) -> Targe
             f"Pulumi stack {args.pulumi_stack} has no 'url' output (outputs: "
             f"{', '.join(sorted(outputs)) or 'none'}); has it been deployed?"
         )
+    base_url = normalise_base_url(url)
     # A private function (the default) takes the caller's identity token.
     auth: RequestAuth = bearer or (
-        NO_AUTH if outputs.get("public") is True else gcloud_identity_token()
+        NO_AUTH if outputs.get("public") is True else gcloud_identity_token(base_url)
     )
-    return Target("pulumi-stack", args.pulumi_stack, normalise_base_url(url), auth)
+    return Target("pulumi-stack", args.pulumi_stack, base_url, auth)
 
 
 def _execute_api_region(base_url: str) -> str | None:

@@ -77,22 +77,38 @@ def test_a_public_pulumi_stack_needs_no_token(
     )
 
 
+# gcloud as it behaves: --audiences works for a service account and is refused for a user.
+SERVICE_ACCOUNT_GCLOUD = 'case "$*" in\n  "auth print-identity-token --audiences="*) echo "sa-token-for-${3#--audiences=}";;\n  *) exit 2;;\nesac\n'
+USER_GCLOUD = (
+    'if [ "$*" = "auth print-identity-token" ]; then echo user-token; exit 0; fi\n'
+    "echo 'ERROR: (gcloud.auth.print-identity-token) Invalid account Type for `--audiences`. "
+    "Requires valid service account.' >&2\nexit 1\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("gcloud", "token"),
+    [(SERVICE_ACCOUNT_GCLOUD, "sa-token-for-{url}"), (USER_GCLOUD, "user-token")],
+    ids=["service-account", "user-account"],
+)
 def test_a_private_pulumi_stack_takes_gcloud_identity_token(
-    fake_bin: Callable[[str, str], Path], tmp_path: Path, recorder: Recorder
+    fake_bin: Callable[[str, str], Path],
+    tmp_path: Path,
+    recorder: Recorder,
+    gcloud: str,
+    token: str,
 ) -> None:
     fake_bin(
         "pulumi",
         pulumi_script({"url": recorder.url, "public": False}, stack="dev", record=tmp_path / "c"),
     )
-    fake_bin(
-        "gcloud",
-        '[ "$*" = "auth print-identity-token" ] || exit 2\necho eyJhbGciOi.identity.token\n',
-    )
+    fake_bin("gcloud", gcloud)
     target = resolve_target(parse("--pulumi-stack", "dev"))
-    assert target.auth == BearerToken("eyJhbGciOi.identity.token")
+    expected = token.format(url=recorder.url)
+    assert target.auth == BearerToken(expected)
     with target.client(5) as client:
         client.request("GET", "/health")
-    assert recorder.requests[0]["headers"]["authorization"] == "Bearer eyJhbGciOi.identity.token"
+    assert recorder.requests[0]["headers"]["authorization"] == f"Bearer {expected}"
 
 
 def test_an_explicit_token_wins_over_gcloud(
