@@ -42,29 +42,31 @@ def run_load(
     sent = 0
     samples: list[Sample] = []
 
-    def claim() -> bool:
-        """Take the next request's slot, waiting for it when paced; False when done."""
+    def claim() -> float | None:
+        """Take the next request's slot, waiting for it when paced: its offset from the start,
+        or None when no request is left to send."""
         nonlocal sent
         with lock:
-            if sent >= requests or time.monotonic() >= deadline:
-                return False
-            due = started + sent / rate if rate else 0.0
+            now = time.monotonic()
+            if sent >= requests or now >= deadline:
+                return None
+            due = max(now, started + sent / rate) if rate else now
             sent += 1
         if due >= deadline:
-            return False
+            return None
         time.sleep(max(0.0, due - time.monotonic()))
-        return True
+        return due - started
 
     def worker() -> None:
         with make_client() as client:
             try:
                 client.connect()
             except Unreachable as exc:
-                if claim():  # the request it would have sent is the one that failed
-                    _record(samples, lock, _failed(started, str(exc)))
+                offset = claim()  # the request it would have sent is the one that failed
+                if offset is not None:
+                    _record(samples, lock, _failed(offset, str(exc)))
                 return
-            while claim():
-                offset = time.monotonic() - started
+            while (offset := claim()) is not None:
                 try:
                     response = client.request(
                         request.method,
@@ -73,7 +75,7 @@ def run_load(
                         content_type=request.content_type,
                     )
                 except Unreachable as exc:
-                    _record(samples, lock, _failed(started, str(exc), offset))
+                    _record(samples, lock, _failed(offset, str(exc)))
                     continue
                 timing = ServerTiming.from_header(response.header("Server-Timing"))
                 sample = Sample(
@@ -101,7 +103,5 @@ def _record(samples: list[Sample], lock: threading.Lock, sample: Sample) -> None
         samples.append(sample)
 
 
-def _failed(started: float, error: str, offset: float | None = None) -> Sample:
-    if offset is None:
-        offset = time.monotonic() - started
+def _failed(offset: float, error: str) -> Sample:
     return Sample(offset, None, None, None, None, error=error)
