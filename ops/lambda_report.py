@@ -14,7 +14,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-_TEXT = re.compile(r"^REPORT RequestId:\s*(?P<request_id>[0-9a-fA-F-]+)\s")
+_TEXT = re.compile(r"^REPORT RequestId:\s*(?P<request_id>\S+)\s")
 _FIELDS = {
     "duration_ms": re.compile(r"(?<!Billed )(?<!Init )\bDuration:\s*([\d.]+)\s*ms"),
     "billed_ms": re.compile(r"Billed Duration:\s*([\d.]+)\s*ms"),
