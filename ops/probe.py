@@ -31,19 +31,12 @@ from ops.cli import (
     positive_int,
     run_cli,
 )
-from ops.cold_start import ForcedColdStart, force_cold_starts, http_api_event
+from ops.cold_start import LOG_WAIT_S, ForcedColdStart, force_cold_starts, http_api_event
 from ops.errors import CannotRun
-from ops.latency import (
-    COLD_TARGET_MS,
-    GROUPS,
-    WARM_TARGET_MS,
-    ProbeResult,
-    Sample,
-    summarise,
-)
+from ops.latency import COLD_TARGET_MS, WARM_TARGET_MS, summarise
 from ops.load import Request, run_load
+from ops.probe_report import render_text, to_json
 from ops.reference import DEFAULT_MODEL_DIR, load_reference
-from ops.report import table
 from ops.targets import SessionFactory, Target, resolve_target
 
 MAX_FORCED_COLD = 20  # each takes a configuration update: tens of seconds
@@ -92,6 +85,13 @@ def build_parser() -> OneLineErrorParser:
         metavar="N",
         help="with --stack: force N cold starts of the unqualified function first, and read "
         "their Init Duration from CloudWatch Logs (never touches the live alias)",
+    )
+    load.add_argument(
+        "--log-wait",
+        type=positive_float,
+        default=LOG_WAIT_S,
+        metavar="S",
+        help=f"with --force-cold: wait up to S s for the REPORT lines (default {LOG_WAIT_S:g})",
     )
     summary = parser.add_argument_group("summary")
     summary.add_argument(
@@ -150,21 +150,26 @@ def _run(args: argparse.Namespace, session_factory: SessionFactory) -> int:
             rate=args.rate,
         )
     elapsed = time.monotonic() - started
-    if samples and all(s.status is None for s in samples):
+    if samples and all(s.client_ms is None for s in samples):
         raise CannotRun(samples[0].error or "no request was answered")
 
     result = summarise(
         samples, cold_target_ms=args.cold_target_ms, warm_target_ms=args.warm_target_ms
     )
     sent = f"{len(samples) - len(forced)} requests (POST /predict, one row)"
-    if args.plot is not None:
+    plot = None
+    if args.plot is not None and any(s.ok for s in samples):
         from ops.plot import write_histogram
 
         write_histogram(samples, result.targets, args.plot, f"probe {target.describe()}: {sent}")
+        plot = args.plot
+    elif args.plot is not None:
+        print("probe: no plot: no request was answered with a 2xx", file=sys.stderr)
     if args.json:
-        print(json.dumps(_document(target, args, result, samples, forced, elapsed), indent=2))
+        document = to_json(target, args, result, samples, forced, elapsed)
+        print(json.dumps({**document, "plot": None if plot is None else str(plot)}, indent=2))
     else:
-        print(_render(target, args, result, forced, sent, elapsed))
+        print(render_text(target, args, result, forced, sent, elapsed))
     return EXIT_PASSED if result.passed else EXIT_FAILED
 
 
@@ -185,138 +190,8 @@ def _force_cold(target: Target, args: argparse.Namespace, body: bytes) -> list[F
         event=http_api_event("POST", "/predict", body),
         timeout=args.timeout,
         progress=progress,
+        log_wait_s=args.log_wait,
     )
-
-
-def _render(
-    target: Target,
-    args: argparse.Namespace,
-    result: ProbeResult,
-    forced: Sequence[ForcedColdStart],
-    sent: str,
-    elapsed: float,
-) -> str:
-    statuses = ", ".join(f"{n} x {status}" for status, n in result.statuses.items())
-    lines = [
-        f"probe {target.describe()}",
-        f"{sent}, concurrency {args.concurrency}"
-        + (f", at most {args.rate:g}/s" if args.rate else "")
-        + f", {elapsed:.1f} s; answers: {statuses}",
-        "",
-    ]
-    rows = [
-        (
-            name,
-            str(stats.client.n),
-            *(f"{v:.1f}" for v in (stats.client.p50, stats.client.p90, stats.client.p99)),
-            f"{stats.client.max:.1f}",
-            f"{stats.server.p50:.2f}" if stats.server else "-",
-            f"{stats.init.p50:.1f}" if stats.init else "-",
-            f"{stats.server_share:.0%}" if stats.server_share is not None else "-",
-        )
-        for name in GROUPS
-        if (stats := result.groups.get(name)) is not None
-    ]
-    header = (
-        "",
-        "n",
-        "p50 ms",
-        "p90 ms",
-        "p99 ms",
-        "max ms",
-        "server p50",
-        "init p50",
-        "server share",
-    )
-    lines += [table(header, rows, right=range(1, 9)), ""]
-    lines += [
-        "  ms end to end, as the client saw them; server: the handler's own time from",
-        "  Server-Timing (plus init when cold); share: median of server / end to end",
-    ]
-    if forced:
-        lines += ["", _render_forced(target, forced)]
-    lines += ["", "Targets:"]
-    lines += [f"  {t.describe()}" for t in result.targets]
-    if result.failures:
-        lines += ["", "Problems:"] + [f"  {n} x {what}" for what, n in result.failures.items()]
-    lines += ["", _verdict(result)]
-    return "\n".join(lines)
-
-
-def _render_forced(target: Target, forced: Sequence[ForcedColdStart]) -> str:
-    assert target.stack is not None
-    rows = []
-    for f in forced:
-        r = f.report
-        rows.append(
-            (
-                f.request_id,
-                f"{f.sample.client_ms:.1f}" if f.sample.client_ms is not None else "-",
-                *(
-                    "-" if r is None or value is None else f"{value:.1f}"
-                    for value in (
-                        (r.init_ms, r.duration_ms, r.billed_ms, r.max_memory_mb)
-                        if r
-                        else (None,) * 4
-                    )
-                ),
-                f"{f.sample.init_ms:.1f}" if f.sample.init_ms is not None else "-",
-            )
-        )
-    header = (
-        "request id",
-        "end to end",
-        "Init Duration",
-        "Duration",
-        "Billed",
-        "Max MB",
-        "init (Server-Timing)",
-    )
-    missing = sum(f.report is None for f in forced)
-    note = f"\n  {missing} REPORT line(s) did not reach CloudWatch Logs in time" if missing else ""
-    return (
-        f"Forced cold starts of {target.stack.output('FunctionName')} ($LATEST, direct invoke; "
-        f"ms, REPORT lines from CloudWatch Logs):\n{table(header, rows, right=range(1, 7))}{note}"
-    )
-
-
-def _verdict(result: ProbeResult) -> str:
-    missed = [t.name for t in result.targets if t.met is False]
-    parts = []
-    if missed:
-        parts.append(f"target missed: {', '.join(missed)}")
-    if result.failures:
-        parts.append(f"{sum(result.failures.values())} requests failed")
-    return "probe: " + ("; ".join(parts) if parts else "targets met, every request answered")
-
-
-def _document(
-    target: Target,
-    args: argparse.Namespace,
-    result: ProbeResult,
-    samples: Sequence[Sample],
-    forced: Sequence[ForcedColdStart],
-    elapsed: float,
-) -> dict[str, object]:
-    return {
-        "target": target.to_json(),
-        "load": {
-            "requests": args.requests,
-            "concurrency": args.concurrency,
-            "duration_cap_s": args.duration,
-            "rate": args.rate,
-            "elapsed_s": round(elapsed, 3),
-            "force_cold": args.force_cold or 0,
-        },
-        "passed": result.passed,
-        "statuses": result.statuses,
-        "failures": result.failures,
-        "groups": {name: stats.to_json() for name, stats in result.groups.items()},
-        "targets": {t.name: t.to_json() for t in result.targets},
-        "forced_cold_starts": [f.to_json() for f in forced],
-        "plot": None if args.plot is None else str(args.plot),
-        "samples": [s.to_json() for s in samples],
-    }
 
 
 if __name__ == "__main__":

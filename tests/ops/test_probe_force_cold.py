@@ -4,12 +4,14 @@ the live alias never touched. Invoke itself is the one stand-in (moto's needs Do
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
+from botocore.response import StreamingBody
 
 from ops import probe
 from ops.cold_start import NOOP_VARIABLE, force_cold_starts, http_api_event
@@ -18,6 +20,7 @@ from tests.ops.conftest import Server
 from tests.ops.fake_aws import INIT_DURATION_MS, ORIGINAL_ENVIRONMENT, Deployment, deploy
 
 STACK = "SklearnInference-dev"
+REQUEST_ID = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
 # What forcing cold starts may call: reads, the $LATEST configuration update, and Invoke.
 ALLOWED_CALLS = {
     "GetFunction",
@@ -37,8 +40,10 @@ def deployed(aws: boto3.Session, live_server: Server) -> Deployment:
 def run(
     deployment: Deployment, capsys: pytest.CaptureFixture[str], *argv: str
 ) -> tuple[int, dict[str, Any]]:
+    # A REPORT line the stand-in did not write must not hold the suite for the default 90 s.
     code = probe.main(
-        ["--stack", STACK, "--json", *argv], session_factory=deployment.session_factory
+        ["--stack", STACK, "--json", "--log-wait", "2", *argv],
+        session_factory=deployment.session_factory,
     )
     return code, json.loads(capsys.readouterr().out)
 
@@ -92,13 +97,8 @@ def test_the_forced_invoke_is_an_event_the_lambda_adapter_serves() -> None:
 def test_the_table_shows_the_forced_cold_starts(
     deployed: Deployment, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert (
-        probe.main(
-            ["--stack", STACK, "--force-cold", "2", "--requests", "2"],
-            session_factory=deployed.session_factory,
-        )
-        == 0
-    )
+    argv = ["--stack", STACK, "--force-cold", "2", "--requests", "2", "--log-wait", "2"]
+    assert probe.main(argv, session_factory=deployed.session_factory) == 0
     captured = capsys.readouterr()
     assert captured.err.splitlines()[0].startswith("forced cold start 1/2: ")
     out = captured.out
@@ -126,12 +126,37 @@ def test_a_failing_invoke_still_restores_the_environment(
 
     deployed._stand_in("Invoke", throttled)
     code = probe.main(
-        ["--stack", STACK, "--force-cold", "2"], session_factory=deployed.session_factory
+        ["--stack", STACK, "--force-cold", "2", "--log-wait", "2"],
+        session_factory=deployed.session_factory,
     )
     assert code == 2
     assert capsys.readouterr().err.splitlines()[-1] == (
         "probe: error: AWS Invoke failed: TooManyRequestsException: Rate exceeded"
     )
+    assert deployed.environment() == ORIGINAL_ENVIRONMENT
+
+
+def test_a_function_that_fails_its_cold_start_fails_the_probe(
+    deployed: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An init that raises: Lambda answers the invoke with FunctionError instead of an answer
+    # (and still writes the REPORT line).
+    def crashed(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        deployed._report(REQUEST_ID, cold=True)
+        body = b'{"errorType": "Runtime.ImportModuleError"}'
+        return AWSResponse("https://lambda.invalid", 200, {}, None), {
+            "StatusCode": 200,
+            "FunctionError": "Unhandled",
+            "Payload": StreamingBody(io.BytesIO(body), len(body)),
+            "ResponseMetadata": {"RequestId": REQUEST_ID, "HTTPStatusCode": 200},
+        }
+
+    deployed._stand_in("Invoke", crashed)
+    code, report = run(deployed, capsys, "--force-cold", "1", "--requests", "0")
+    assert (code, report["statuses"]) == (1, {"error": 1})
+    [failure] = report["failures"]
+    assert failure.startswith("the function failed (Unhandled): ")
+    assert report["forced_cold_starts"][0]["report"]["init_ms"] == INIT_DURATION_MS
     assert deployed.environment() == ORIGINAL_ENVIRONMENT
 
 

@@ -74,13 +74,22 @@ def test_the_table_and_the_plot(
     assert "  cold < 3000 ms (max, end to end): not measured" in out
     assert lines[-1] == "probe: targets met, every request answered"
     assert plot.read_bytes().startswith(PNG_MAGIC) and plot.stat().st_size > 10_000
+    assert (
+        probe.main(["--url", live_server.url, "--requests", "2", "--json", "--plot", str(plot)])
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out)["plot"] == str(plot)
 
 
 def test_a_tampered_model_fails_every_request(
-    tampered_server: Server, capsys: pytest.CaptureFixture[str]
+    tampered_server: Server, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    code, report = run_json(capsys, "--url", tampered_server.url, "--requests", "8")
+    plot = tmp_path / "nothing.png"
+    code, report = run_json(
+        capsys, "--url", tampered_server.url, "--requests", "8", "--plot", str(plot)
+    )
     assert code == 1 and not report["passed"]
+    assert report["plot"] is None and not plot.exists()  # nothing answered: nothing to draw
     assert report["statuses"] == {"503": 8}
     assert report["failures"] == {"HTTP 503": 8}
     assert report["groups"] == {}  # a 503 in a millisecond must not flatter the warm numbers
