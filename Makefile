@@ -14,7 +14,7 @@ PORT ?= 8080
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
-$(VENV_STAMP): requirements.txt requirements-dev.txt handler/requirements.txt
+$(VENV_STAMP): requirements.txt requirements-dev.txt $(wildcard handler/requirements/*.txt)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt

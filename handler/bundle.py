@@ -1,4 +1,4 @@
-"""The exact file list of the Cloud Function source archive.
+"""The exact contents of the Cloud Function source archive.
 
 Cloud Functions builds from a zip whose root holds `main.py` and `requirements.txt`. The Pulumi
 program zips what `gcf_source_files()` returns and nothing else, so caches, tests and
@@ -9,33 +9,34 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from handler.manifest import MANIFEST_FILE, verify_artifacts
+from handler.runtime import requirements, shipped_artifacts
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path("model") / "artifacts"
 
 
-def gcf_source_files(root: Path = REPO_ROOT) -> dict[str, Path]:
-    """Archive name (POSIX, relative to the archive root) -> file on disk, sorted by name.
+def gcf_source_files(root: Path = REPO_ROOT) -> dict[str, Path | bytes]:
+    """Archive name (POSIX, relative to the archive root) -> file on disk or content, sorted.
 
-    Ships the handler's modules, the manifest and only the artifacts the manifest names, with
-    `handler/requirements.txt` as the archive's root `requirements.txt`. Every one of those
-    artifacts must match its SHA-256 (ManifestError otherwise): `pulumi preview` stops before an
-    altered byte can ship, even in an artifact the function would never load.
+    Ships the handler's modules, the manifest and the one artifact the model serves, once every
+    artifact the manifest lists matches its SHA-256 (ManifestError otherwise: `pulumi preview`
+    stops before an altered byte can ship). The root `requirements.txt` is the handler's for
+    GCP plus what the model's backend needs, pinned as its manifest records
+    (handler/runtime.py): a joblib-only model gets scikit-learn, an ONNX model does not.
     """
-    files = {
+    model_dir = root / ARTIFACTS
+    files: dict[str, Path | bytes] = {
         "main.py": root / "main.py",
-        "requirements.txt": root / "handler" / "requirements.txt",
+        "requirements.txt": requirements(
+            "gcp", model_dir, requirements_dir=root / "handler" / "requirements"
+        ).encode(),
     }
     for module in (root / "handler").glob("*.py"):
         files[f"handler/{module.name}"] = module
+    for path in shipped_artifacts(model_dir):
+        files[path.relative_to(root).as_posix()] = path
 
-    manifest = verify_artifacts(root / ARTIFACTS)
-    files[(ARTIFACTS / MANIFEST_FILE).as_posix()] = root / ARTIFACTS / MANIFEST_FILE
-    for artifact in manifest.artifacts.values():
-        files[artifact.path.relative_to(root).as_posix()] = artifact.path
-
-    missing = sorted(name for name, path in files.items() if not path.is_file())
+    missing = sorted(n for n, p in files.items() if isinstance(p, Path) and not p.is_file())
     if missing:
         raise FileNotFoundError(
             f"Cloud Function source is incomplete, missing: {', '.join(missing)}"

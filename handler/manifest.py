@@ -23,6 +23,12 @@ class ManifestError(RuntimeError):
     """When the manifest is missing, unreadable or does not vouch for an artifact"""
 
 
+def served_backend(manifest: dict[str, Any]) -> str:
+    """The backend a deployment serves: ONNX when the manifest vouches for an ONNX artifact
+    (training verified it reproduces scikit-learn), joblib otherwise."""
+    return "onnx" if "onnx" in manifest.get("artifacts", {}) else "joblib"
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:

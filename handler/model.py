@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from handler.manifest import Artifact, Manifest, ManifestError
+from handler.manifest import Artifact, Manifest, ManifestError, served_backend
 
 
 class ModelLoadError(RuntimeError):
@@ -125,7 +125,7 @@ class SklearnPredictor:
 
 def choose_backend(manifest: Manifest, requested: str) -> str:
     if requested == "auto":
-        return "onnx" if "onnx" in manifest.artifacts else "joblib"
+        return served_backend(manifest.raw)
     if requested not in manifest.artifacts:
         reason = manifest.raw.get("onnx", {}).get("reason", "")
         raise ModelLoadError(
@@ -150,8 +150,8 @@ def load_model(model_dir: Path, requested_backend: str = "auto") -> LoadedModel:
         except ModuleNotFoundError as exc:
             raise ModelLoadError(
                 f"the joblib backend needs scikit-learn {manifest.raw.get('sklearn_version', '')} "
-                f"(the version that trained the model), but {exc.name} is not installed: add it "
-                "to handler/requirements.txt or ship a verified ONNX artifact"
+                f"(the version that trained the model), but {exc.name} is not installed: "
+                "install what `python -m handler.runtime requirements` lists for this model"
             ) from None
         if predictor.classes != list(manifest.class_names):
             raise ManifestError(

@@ -19,8 +19,9 @@ FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644  # regular file, rw-r--r--
 
 
-def build_archive(files: Mapping[str, Path]) -> bytes:
-    """The zip of `files` (archive name -> file on disk), byte-for-byte reproducible."""
+def build_archive(files: Mapping[str, Path | bytes]) -> bytes:
+    """The zip of `files` (archive name -> file on disk, or content), byte-for-byte
+    reproducible."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
         for name in sorted(files):
@@ -28,7 +29,8 @@ def build_archive(files: Mapping[str, Path]) -> bytes:
             info.compress_type = zipfile.ZIP_STORED
             info.create_system = 3  # Unix, so external_attr means POSIX permissions everywhere
             info.external_attr = FILE_MODE << 16
-            archive.writestr(info, files[name].read_bytes())
+            content = files[name]
+            archive.writestr(info, content if isinstance(content, bytes) else content.read_bytes())
     return buffer.getvalue()
 
 

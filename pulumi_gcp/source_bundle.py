@@ -30,7 +30,7 @@ class SourceBundleArgs:
     project: str
     region: str
     function_name: str
-    files: Mapping[str, Path]
+    files: Mapping[str, Path | bytes]
     build_dir: Path
     retention_days: int
     protect: bool

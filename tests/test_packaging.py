@@ -13,6 +13,8 @@ import pytest
 from handler.bundle import gcf_source_files
 from handler.manifest import ManifestError
 from handler.manifest import main as manifest_main
+from handler.runtime import main as runtime_main
+from handler.runtime import read_requirements, requirements
 from tests.conftest import ROOT
 
 HANDLER_MODULES = sorted(f"handler/{p.name}" for p in (ROOT / "handler").glob("*.py"))
@@ -26,12 +28,23 @@ def test_gcf_bundle_lists_exactly_the_runtime_files() -> None:
             "requirements.txt",
             *HANDLER_MODULES,
             "model/artifacts/manifest.json",
-            "model/artifacts/model.joblib",
-            "model/artifacts/model.onnx",
+            "model/artifacts/model.onnx",  # served; model.joblib is verified but stays home
         ]
     )
-    assert files["requirements.txt"] == ROOT / "handler" / "requirements.txt"
-    assert all(path.is_file() and path.is_absolute() for path in files.values())
+    assert all(isinstance(p, bytes) or (p.is_file() and p.is_absolute()) for p in files.values())
+
+
+def test_gcf_bundle_installs_what_the_manifests_backend_needs_and_no_more() -> None:
+    requirements = gcf_source_files()["requirements.txt"]
+    assert isinstance(requirements, bytes)
+    pins = _pins(requirements.decode())
+    manifest = json.loads((ROOT / "model" / "artifacts" / "manifest.json").read_text())
+    assert pins == {
+        "numpy": "2.4.6",
+        "orjson": "3.13.0",
+        "functions-framework": "3.10.2",
+        "onnxruntime": manifest["onnx"]["onnxruntime_version"],
+    }
 
 
 @pytest.fixture
@@ -54,16 +67,6 @@ def test_gcf_bundle_ignores_caches_tests_and_strays(repo_copy: Path) -> None:
     (repo_copy / "tests").mkdir()
     (repo_copy / "tests" / "test_x.py").write_text("")
     assert list(gcf_source_files(repo_copy)) == list(gcf_source_files(ROOT))
-
-
-def test_gcf_bundle_ships_only_artifacts_the_manifest_vouches_for(repo_copy: Path) -> None:
-    manifest_path = repo_copy / "model" / "artifacts" / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    del manifest["artifacts"]["onnx"]
-    manifest_path.write_text(json.dumps(manifest))
-    names = set(gcf_source_files(repo_copy))
-    assert "model/artifacts/model.onnx" not in names
-    assert "model/artifacts/model.joblib" in names
 
 
 def test_gcf_bundle_refuses_to_build_without_the_model(repo_copy: Path) -> None:
@@ -92,23 +95,94 @@ def test_artifact_check_the_image_build_runs_fails_on_an_altered_artifact(
     assert manifest_main([str(artifacts)]) == 1
 
 
-def test_dockerfile_builds_the_lambda_image_from_handler_requirements_only() -> None:
-    dockerfile = (ROOT / "Dockerfile").read_text()
-    instructions = [
-        line.split(None, 1) for line in dockerfile.splitlines() if line and not line.startswith("#")
-    ]
-    assert instructions[0] == ["FROM", "public.ecr.aws/lambda/python:3.12"]
+def _instructions() -> list[list[str]]:
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    return [line.split(None, 1) for line in text.splitlines() if line and line[0] != "#"]
+
+
+def test_dockerfile_stages_then_installs_what_the_stage_chose() -> None:
+    instructions = _instructions()
+    froms = [rest for op, rest in instructions if op == "FROM"]
+    assert froms == ["${BASE_IMAGE} AS stage", "${BASE_IMAGE}"]
+    assert ["ARG", "BASE_IMAGE=public.ecr.aws/lambda/python:3.12"] in instructions
     assert instructions[-1] == ["CMD", '["handler.aws.lambda_handler"]']
-    installs = [rest for op, rest in instructions if op == "RUN" and "pip install" in rest]
-    assert [re.findall(r"-r (\S+)", r) for r in installs] == [
-        ["${LAMBDA_TASK_ROOT}/handler/requirements.txt"]
-    ]
-    copies = {rest for op, rest in instructions if op == "COPY"}
-    assert "handler/ ${LAMBDA_TASK_ROOT}/handler/" in copies
-    assert "model/artifacts/ ${LAMBDA_TASK_ROOT}/model/artifacts/" in copies
-    # The build fails on an artifact that does not match the manifest, served or not.
     runs = [rest for op, rest in instructions if op == "RUN"]
-    assert "python -m handler.manifest ${LAMBDA_TASK_ROOT}/model/artifacts" in runs
+    # The stage verifies every artifact, keeps the served one, writes the requirements...
+    assert "cd /build && python -m handler.runtime stage aws model out" in runs
+    # ...and the image installs exactly those, then proves the model loads with them.
+    installs = [r for r in runs if "pip install" in r]
+    assert [re.findall(r"-r (\S+)", r) for r in installs] == [["/tmp/requirements.txt"]]
+    assert "python -m handler.runtime check ${LAMBDA_TASK_ROOT}/model/artifacts" in runs
+    copies = [rest for op, rest in instructions if op == "COPY"]
+    assert "--from=stage /build/out/requirements.txt /tmp/requirements.txt" in copies
+    assert "--from=stage /build/out/artifacts/ ${LAMBDA_TASK_ROOT}/model/artifacts/" in copies
+    assert "${MODEL}/artifacts/ /build/model/" in copies
+    # Nothing of the model reaches the final image except through the stage.
+    final = instructions[[op for op, _ in instructions].index("FROM", 3) :]
+    assert not [
+        rest
+        for op, rest in final
+        if op == "COPY" and "artifacts/ " in rest and "--from" not in rest
+    ]
+
+
+def test_image_stage_ships_the_served_artifact_and_its_runtime(tmp_path: Path) -> None:
+    # What the Dockerfile's first stage runs, on the committed model.
+    assert runtime_main(["stage", "aws", str(ROOT / "model" / "artifacts"), str(tmp_path)]) == 0
+    assert sorted(p.name for p in (tmp_path / "artifacts").iterdir()) == [
+        "manifest.json",
+        "model.onnx",
+    ]
+    pins = _pins((tmp_path / "requirements.txt").read_text())
+    assert set(pins) == {"numpy", "orjson", "onnxruntime"}  # no Flask, gunicorn or Powertools
+
+
+def test_joblib_only_model_cannot_ship_without_scikit_learn(repo_copy: Path) -> None:
+    # GIVEN a model whose ONNX export failed parity: the manifest lists joblib only
+    artifacts = repo_copy / "model" / "artifacts"
+    manifest = json.loads((artifacts / "manifest.json").read_text())
+    del manifest["artifacts"]["onnx"]
+    manifest["onnx"] = {"status": "skipped", "reason": "probabilities differ"}
+    manifest["runtime"] = {"scikit-learn": "1.9.1", "joblib": "1.6.0", "scipy": "1.17.1"}
+    (artifacts / "manifest.json").write_text(json.dumps(manifest))
+    # THEN both clouds install scikit-learn at the manifest's versions, and ship model.joblib
+    for cloud in ("aws", "gcp"):
+        pins = _pins(requirements(cloud, artifacts))
+        assert {k: pins[k] for k in ("scikit-learn", "joblib", "scipy")} == manifest["runtime"]
+        assert "onnxruntime" not in pins
+    assert "model/artifacts/model.joblib" in gcf_source_files(repo_copy)
+    assert "model/artifacts/model.onnx" not in gcf_source_files(repo_copy)
+
+
+def test_a_manifest_that_does_not_say_what_its_model_needs_stops_the_build(
+    repo_copy: Path,
+) -> None:
+    artifacts = repo_copy / "model" / "artifacts"
+    manifest = json.loads((artifacts / "manifest.json").read_text())
+    del manifest["artifacts"]["onnx"]
+    manifest.pop("runtime", None)
+    (artifacts / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(
+        ManifestError, match="does not record which joblib, scipy its joblib model needs"
+    ):
+        requirements("aws", artifacts)
+    assert runtime_main(["stage", "aws", str(artifacts), str(repo_copy / "out")]) == 1
+
+
+def test_the_model_check_the_image_build_runs_fails_when_the_backend_is_missing(
+    monkeypatch: pytest.MonkeyPatch, repo_copy: Path
+) -> None:
+    # The image's last step loads the model: without its runtime, the build stops there.
+    assert runtime_main(["check", str(repo_copy / "model" / "artifacts")]) == 0
+    monkeypatch.setitem(__import__("sys").modules, "onnxruntime", None)
+    assert runtime_main(["check", str(repo_copy / "model" / "artifacts")]) == 1
+
+
+def test_local_onnx_runtime_is_the_one_that_verified_the_committed_model() -> None:
+    # Tests and `make serve` run the version a deployment installs (the manifest's).
+    manifest = json.loads((ROOT / "model" / "artifacts" / "manifest.json").read_text())
+    dev = _pins((ROOT / "handler" / "requirements" / "onnx.txt").read_text())
+    assert dev["onnxruntime"] == manifest["onnx"]["onnxruntime_version"]
 
 
 def test_dockerignore_is_an_allow_list_of_handler_and_artifacts() -> None:
@@ -122,9 +196,9 @@ def test_dockerignore_is_an_allow_list_of_handler_and_artifacts() -> None:
     assert "**/__pycache__" in lines
 
 
-def _requirements(path: Path) -> dict[str, str]:
+def _pins(text: str) -> dict[str, str]:
     pins = {}
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         line = line.split("#", 1)[0].strip()
         if line and not line.startswith("-r"):
             name, _, version = line.partition("==")
@@ -132,28 +206,39 @@ def _requirements(path: Path) -> dict[str, str]:
     return pins
 
 
-def test_runtime_requirements_are_pinned_and_lean() -> None:
-    pins = _requirements(ROOT / "handler" / "requirements.txt")
+def _cloud_pins(cloud: str) -> dict[str, str]:
+    return _pins("\n".join(read_requirements(ROOT / "handler" / "requirements" / f"{cloud}.txt")))
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp"])
+def test_each_cloud_installs_a_lean_pinned_set(cloud: str) -> None:
+    pins = _cloud_pins(cloud)
     assert all(pins.values()), "every runtime requirement is pinned with =="
-    assert not {"scikit-learn", "scipy", "pandas", "pytest", "boto3", "skl2onnx", "onnx"} & set(
-        pins
-    )
+    heavy = {"scikit-learn", "scipy", "pandas", "pytest", "boto3", "aws-lambda-powertools"}
+    assert not heavy & set(pins)
+    assert ("functions-framework" in pins) is (cloud == "gcp")
 
 
-def test_every_third_party_import_of_the_handler_is_a_runtime_requirement() -> None:
-    pins = _requirements(ROOT / "handler" / "requirements.txt")
-    # Import name -> distribution; joblib/sklearn are imported only on the opt-in joblib path.
-    provided = {
-        "numpy": "numpy",
-        "orjson": "orjson",
-        "onnxruntime": "onnxruntime",
-        "functions_framework": "functions-framework",
-        "flask": "functions-framework",
-        "werkzeug": "functions-framework",
-    }
-    optional = {"joblib"}
+# Import name -> distribution. joblib/sklearn come with a joblib-only model's runtime.
+PROVIDED = {
+    "numpy": "numpy",
+    "orjson": "orjson",
+    "onnxruntime": "onnxruntime",
+    "functions_framework": "functions-framework",
+    "flask": "functions-framework",
+    "werkzeug": "functions-framework",
+}
+# Which cloud each module serves; the rest is the shared core.
+ONLY_ON = {"gcp.py": "gcp", "aws.py": "aws"}
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp"])
+def test_every_third_party_import_on_a_cloud_is_installed_there(cloud: str) -> None:
+    pins = {**_cloud_pins(cloud), "onnxruntime": "model"}
     stdlib = set(__import__("sys").stdlib_module_names)
     for module in (ROOT / "handler").glob("*.py"):
+        if ONLY_ON.get(module.name, cloud) != cloud:
+            continue
         for node in ast.walk(ast.parse(module.read_text())):
             names = (
                 [a.name for a in node.names]
@@ -164,8 +249,8 @@ def test_every_third_party_import_of_the_handler_is_a_runtime_requirement() -> N
             )
             for name in names:
                 top = name.split(".")[0]
-                if top in stdlib or top in {"handler", "__future__"} or top in optional:
+                if top in stdlib or top in {"handler", "__future__", "joblib"}:
                     continue
-                assert provided.get(top) in pins, (
-                    f"{module.name} imports {top}, which handler/requirements.txt does not pin"
+                assert PROVIDED.get(top) in pins, (
+                    f"{module.name} imports {top}, which the {cloud} requirements do not pin"
                 )

@@ -61,7 +61,8 @@ def write_fake_root(root: Path, *, handler_code: str = "VALUE = 1\n") -> Path:
     (root / "handler").mkdir(parents=True, exist_ok=True)
     (root / "model" / "artifacts").mkdir(parents=True, exist_ok=True)
     (root / "main.py").write_text("from handler.gcp import predict  # noqa: F401\n")
-    (root / "handler" / "requirements.txt").write_text("numpy==2.4.6\n")
+    (root / "handler" / "requirements").mkdir()
+    (root / "handler" / "requirements" / "gcp.txt").write_text("numpy==2.4.6\n")
     (root / "handler" / "__init__.py").write_text("")
     (root / "handler" / "core.py").write_text(handler_code)
     write_fake_model(root, b"\x08\x07fake-onnx")
@@ -75,6 +76,7 @@ def write_fake_model(root: Path, onnx: bytes) -> None:
     (artifacts / "model.onnx").write_bytes(onnx)
     entry = {"file": "model.onnx", "bytes": len(onnx), "sha256": hashlib.sha256(onnx).hexdigest()}
     manifest = {"name": "fake", "version": "0", "feature_names": ["x"], "class_names": ["a", "b"]}
+    manifest["runtime"] = {"onnxruntime": "1.32.0"}
     (artifacts / "manifest.json").write_text(json.dumps({**manifest, "artifacts": {"onnx": entry}}))
 
 
