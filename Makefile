@@ -165,3 +165,21 @@ lint-workflows: $(LINT_STAMP) ## Lint .github/ offline: GitHub's workflow schema
 deploy-ci-access: $(VENV_STAMP) $(NPM_STAMP) ## Once per AWS account: the GitHub Actions deploy role (REPO=owner/name)
 	@test -n "$(REPO)" || { echo "usage: make deploy-ci-access REPO=owner/name [ARGS='-c github_environments=prod']" >&2; exit 2; }
 	$(CDK) deploy --no-notices -c github_repository=$(REPO) $(ARGS) $(CI_ACCESS_STACK)
+
+# --- After deploying (README "After deploying") -------------------------------------------------
+# The target: URL=..., PULUMI_STACK=<Pulumi stack> or STACK=<CloudFormation stack>, first given
+# wins; ARGS=... passes anything else. STACK also names the Pulumi stack of the GCP targets above
+# (and reaches a make run from their recipes through MAKEFLAGS), so it counts last, and only when
+# given on the command line.
+.PHONY: verify probe
+ifeq ($(origin STACK),command line)
+OPS_STACK := --stack '$(STACK)'
+endif
+OPS_TARGET = $(if $(URL),--url '$(URL)',$(if $(PULUMI_STACK),--pulumi-stack '$(PULUMI_STACK)',$(OPS_STACK)))
+OPS_NEEDS_TARGET = $(if $(OPS_TARGET),,$(error give the deployment: URL=..., STACK=<CloudFormation stack> or PULUMI_STACK=<Pulumi stack>))
+
+verify: model ## Check a deployment (exit 0/1/2): make verify URL=http://127.0.0.1:8080 | STACK=... | PULUMI_STACK=... [ARGS=--json]
+	$(OPS_NEEDS_TARGET)$(PY) -m ops.verify $(OPS_TARGET) $(ARGS)
+
+probe: model ## Cold and warm latency: make probe URL=... | STACK=... [ARGS="--force-cold 3 --plot latency.png"]
+	$(OPS_NEEDS_TARGET)$(PY) -m ops.probe $(OPS_TARGET) $(ARGS)

@@ -1,4 +1,5 @@
-"""Train the model, export it to ONNX when ONNX Runtime reproduces it, and write the manifest.
+"""Train the model, export it to ONNX when ONNX Runtime reproduces it, and write the manifest
+and the golden reference predictions.
 
     python -m model.train [--out DIR] [--version 1.0.0] [--min-accuracy 0.9]
 
@@ -37,6 +38,9 @@ ACCURACY_FLOOR = 0.9
 # ONNX Runtime computes in float32, scikit-learn in float64: probabilities may differ in the
 # last float32 digits, labels must not differ at all.
 ONNX_PROBA_TOLERANCE = 1e-5
+# The golden file `python -m ops.verify` (and the deploy gates) check a deployment against.
+REFERENCE_FILE = "reference.json"
+REFERENCE_CASES_PER_CLASS = 3
 
 
 @dataclass(frozen=True)
@@ -123,7 +127,41 @@ def train(
         "artifacts": artifacts,
     }
     (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    reference = golden_reference(model, X_test, y_test, manifest)
+    (out_dir / REFERENCE_FILE).write_text(json.dumps(reference, indent=2) + "\n")
     return manifest
+
+
+def golden_reference(
+    model: ClassifierMixin, X_test: np.ndarray, y_test: np.ndarray, manifest: dict
+) -> dict:
+    """The first hold-out rows of each class with scikit-learn's float64 answers.
+
+    A deployment serves the right model exactly when it answers these rows with the same labels
+    and probabilities within `tolerance` (ONNX Runtime computes in float32, hence not exact).
+    """
+    picked = sorted(
+        i
+        for cls in model.classes_
+        for i in np.flatnonzero(y_test == cls)[:REFERENCE_CASES_PER_CLASS].tolist()
+    )
+    rows = X_test[picked]
+    probabilities = model.predict_proba(rows)
+    labels = model.classes_[probabilities.argmax(axis=1)]
+    return {
+        "model": {
+            "name": manifest["name"],
+            "version": manifest["version"],
+            "sha256": {name: a["sha256"] for name, a in manifest["artifacts"].items()},
+        },
+        "tolerance": ONNX_PROBA_TOLERANCE,
+        "feature_names": manifest["feature_names"],
+        "class_names": manifest["class_names"],
+        "cases": [
+            {"features": row, "label": str(label), "probabilities": proba}
+            for row, label, proba in zip(rows.tolist(), labels, probabilities.tolist(), strict=True)
+        ],
+    }
 
 
 def export_onnx(
@@ -205,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         f"ONNX: {onnx['status']}"
         + (f" ({onnx['reason']})" if "reason" in onnx else "")
         + f"; artifacts: {', '.join(a['file'] for a in manifest['artifacts'].values())}"
+        + f"; golden predictions: {REFERENCE_FILE}"
     )
     return 0
 

@@ -33,7 +33,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_training_is_byte_for_byte_deterministic(trained: tuple[Path, Path]) -> None:
     a, b = trained
     names = sorted(p.name for p in a.iterdir())
-    assert names == ["manifest.json", "model.joblib", "model.onnx"]
+    assert names == ["manifest.json", "model.joblib", "model.onnx", "reference.json"]
     for name in names:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
