@@ -13,8 +13,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from handler.manifest import sha256_file
+from handler.runtime import requirements
 from handler.service import InferenceService
 from handler.settings import Settings
+from model import pipeline
 from model import train as training
 from tests.conftest import ARTIFACTS, SETOSA, VIRGINICA
 
@@ -54,6 +56,13 @@ def test_manifest_records_what_a_deployer_needs(trained: tuple[Path, Path]) -> N
     assert manifest["class_names"] == ["setosa", "versicolor", "virginica"]
     assert manifest["holdout"]["rows"] == 30
     assert manifest["holdout"]["accuracy"] >= manifest["holdout"]["floor"] == 0.9
+    # What the image and the bundle install for it (handler/runtime.py)
+    assert manifest["runtime"] == {
+        "scikit-learn": __import__("sklearn").__version__,
+        "joblib": __import__("joblib").__version__,
+        "scipy": __import__("scipy").__version__,
+        "onnxruntime": __import__("onnxruntime").__version__,
+    }
 
 
 def test_manifest_hashes_and_sizes_match_the_files(trained: tuple[Path, Path]) -> None:
@@ -97,7 +106,7 @@ def test_onnx_is_verified_against_scikit_learn(trained: tuple[Path, Path]) -> No
     onnx = json.loads((trained[0] / "manifest.json").read_text())["onnx"]
     assert onnx["status"] == "verified"
     assert onnx["holdout_rows"] == 30
-    assert onnx["max_abs_proba_diff"] <= training.ONNX_PROBA_TOLERANCE
+    assert onnx["max_abs_proba_diff"] <= pipeline.ONNX_PROBA_TOLERANCE
 
 
 def test_accuracy_below_the_floor_writes_nothing(
@@ -131,6 +140,9 @@ def test_unconvertible_model_is_served_by_joblib(tmp_path: Path) -> None:
     assert manifest["onnx"]["status"] == "skipped"
     assert manifest["onnx"]["reason"].startswith("export failed:")
     assert manifest["estimator"] == "Pipeline(FunctionTransformer, LogisticRegression)"
+    # ...and a deployment of it installs scikit-learn, at the version that trained it.
+    assert "onnxruntime" not in manifest["runtime"]
+    assert f"scikit-learn=={manifest['sklearn_version']}" in requirements("aws", tmp_path)
     service = InferenceService.load(Settings(model_dir=tmp_path))
     assert service.model is not None and service.model.backend == "joblib"
     body = service.handle(

@@ -13,6 +13,7 @@ import pytest
 
 from handler.service import InferenceService
 from handler.settings import Settings
+from model import pipeline
 from model import train as training
 from ops.reference import REFERENCE_FILE, Reference, ReferenceError, load_reference
 from tests.conftest import ARTIFACTS
@@ -47,21 +48,21 @@ def test_committed_reference_describes_the_committed_manifest(committed: Referen
     assert (committed.name, committed.version) == (manifest["name"], manifest["version"])
     assert committed.sha256 == {k: v["sha256"] for k, v in manifest["artifacts"].items()}
     assert committed.feature_names == tuple(manifest["feature_names"])
-    assert committed.tolerance == training.ONNX_PROBA_TOLERANCE
+    assert committed.tolerance == pipeline.ONNX_PROBA_TOLERANCE
 
 
 def test_cases_are_hold_out_rows_covering_every_class(committed: Reference) -> None:
     data = training.load_data()
-    _, X_test, _, _ = training.train_test_split(
+    _, X_test, _, _ = pipeline.train_test_split(
         data.X,
         data.y,
-        test_size=training.HOLDOUT_FRACTION,
+        test_size=pipeline.HOLDOUT_FRACTION,
         stratify=data.y,
-        random_state=training.SEED,
+        random_state=pipeline.SEED,
     )
     assert 6 <= len(committed.cases) <= 12
     assert Counter(c.label for c in committed.cases) == {
-        name: training.REFERENCE_CASES_PER_CLASS for name in committed.class_names
+        name: pipeline.REFERENCE_CASES_PER_CLASS for name in committed.class_names
     }
     holdout = {tuple(row) for row in X_test.tolist()}
     assert all(case.features in holdout for case in committed.cases)
