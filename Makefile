@@ -4,7 +4,6 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
-MANIFEST := model/artifacts/manifest.json
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
@@ -34,11 +33,11 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 
 checkov-venv: $(CHECKOV_STAMP) ## Create .venv-checkov with the pinned checkov (make test needs it)
 
-model: $(VENV_STAMP) ## Train the model only if no artifacts exist (they are committed)
-	@test -f $(MANIFEST) || $(PY) -m model.train
+model: $(VENV_STAMP) ## Train the declared models (models.toml) that have no artifacts yet (they are committed)
+	@$(PY) -m model.catalog ensure
 
-train: $(VENV_STAMP) ## Retrain and rewrite model/artifacts (commit the result)
-	$(PY) -m model.train
+train: $(VENV_STAMP) ## Retrain every model in models.toml, or MODEL=<name>, and rewrite its artifacts (commit them)
+	$(PY) -m model.catalog train $(MODEL)
 
 serve: model ## Serve the Cloud Functions adapter on $(HOST):$(PORT) with functions-framework
 	$(VENV)/bin/functions-framework --source main.py --target predict --host $(HOST) --port $(PORT)

@@ -162,12 +162,17 @@ class InferenceService:
         cold = self.take_cold_start()
         # Both end up in messages and logs: never let a lone surrogate or a 10 KB path through.
         method, path = printable(method, 16), printable(path, 200)
+        prefix = self.settings.route_prefix
         route = _normalise(path)
+        # Mounted under a prefix (one API, several models), only paths below it are routes.
+        mounted = not prefix or route.startswith(prefix + "/")
+        if prefix and mounted:
+            route = route[len(prefix) :]
         rows, stack_trace = 0, None
         try:
-            allowed = ROUTES.get(route)
+            allowed = ROUTES.get(route) if mounted else None
             if allowed is None:
-                routes = ", ".join(f"{m} {p}" for p, m in ROUTES.items())
+                routes = ", ".join(f"{m} {prefix}{p}" for p, m in ROUTES.items())
                 raise RouteNotFound(f"no route for {method} {path}; this API serves {routes}")
             # HEAD is GET without the body (RFC 9110); the platform drops the body.
             if method.upper() != allowed and not (method.upper() == "HEAD" and allowed == "GET"):

@@ -7,6 +7,7 @@ reads `os.environ`. The infrastructure (CDK stack, Pulumi program) sets these va
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,9 @@ class Settings:
     log_level: str = "INFO"
     service_name: str = "sklearn-inference"
     metrics_namespace: str = "SklearnInference"
+    # Where the routes are mounted when one API serves several models: "/models/iris" makes
+    # the routes /models/iris/predict and /models/iris/health. Empty: /predict and /health.
+    route_prefix: str = ""
     # Lambda sets AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency on instances it
     # initialises ahead of traffic: no request they serve waits on a cold start.
     prewarmed: bool = False
@@ -38,8 +42,8 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """`MODEL_DIR`, `MODEL_BACKEND` (auto|onnx|joblib), `MAX_BATCH_ROWS`, `MAX_BODY_BYTES`,
-        `LOG_LEVEL`, `POWERTOOLS_SERVICE_NAME`, `POWERTOOLS_METRICS_NAMESPACE` and Lambda's
-        `AWS_LAMBDA_INITIALIZATION_TYPE`; unset or empty means the default."""
+        `LOG_LEVEL`, `POWERTOOLS_SERVICE_NAME`, `POWERTOOLS_METRICS_NAMESPACE`, `ROUTE_PREFIX`
+        and Lambda's `AWS_LAMBDA_INITIALIZATION_TYPE`; unset or empty means the default."""
         env = os.environ if env is None else env
 
         def get(name: str) -> str | None:
@@ -50,6 +54,11 @@ class Settings:
         if backend not in BACKENDS:
             raise SettingsError(
                 f"MODEL_BACKEND must be one of {', '.join(BACKENDS)}, got {backend!r}"
+            )
+        route_prefix = (get("ROUTE_PREFIX") or "").rstrip("/")
+        if route_prefix and not re.fullmatch(r"(/[A-Za-z0-9_-]+)+", route_prefix):
+            raise SettingsError(
+                f"ROUTE_PREFIX must look like /models/<name>, got {get('ROUTE_PREFIX')!r}"
             )
         log_level = (get("LOG_LEVEL") or cls.log_level).upper()
         if log_level not in LOG_LEVELS:
@@ -64,6 +73,7 @@ class Settings:
             log_level=log_level,
             service_name=get("POWERTOOLS_SERVICE_NAME") or cls.service_name,
             metrics_namespace=get("POWERTOOLS_METRICS_NAMESPACE") or cls.metrics_namespace,
+            route_prefix=route_prefix,
             prewarmed=get("AWS_LAMBDA_INITIALIZATION_TYPE") == "provisioned-concurrency",
         )
 

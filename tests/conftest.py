@@ -14,6 +14,7 @@ import pytest
 
 from handler.service import InferenceService
 from handler.settings import Settings
+from model import catalog, pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "model" / "artifacts"
@@ -82,3 +83,30 @@ def model_copy(tmp_path: Path) -> Path:
 @pytest.fixture
 def context() -> LambdaContext:
     return LambdaContext()
+
+
+def write_fork_with_a_second_model(root: Path) -> Path:
+    """What a fork holds once it serves a second model (README, "Serve several models"): the
+    repository's build inputs, the reference model, examples/wine copied to models/wine and
+    trained, and a models.toml declaring both. Returns the models.toml path."""
+    for name in ("Dockerfile", ".dockerignore", "main.py", "models.toml"):
+        shutil.copy(ROOT / name, root / name)
+    for name in ("handler", "model"):
+        shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "models" / "wine").mkdir(parents=True)
+    shutil.copy(ROOT / "examples" / "wine" / "train.py", root / "models" / "wine" / "train.py")
+    declaration = root / "models.toml"
+    declaration.write_text(
+        declaration.read_text()
+        + '\n[models.wine]\npath = "models/wine"\nmemory_mb = 2048\nmax_batch_rows = 500\n'
+        + "alarm_latency_p99_ms = 1500\n\n[models.wine.prod]\nmin_instances = 2\n"
+    )
+    entry = catalog.load(declaration).get("wine")
+    pipeline.train(catalog.load_spec(entry), entry.artifacts)
+    return declaration
+
+
+@pytest.fixture(scope="session")
+def two_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """models.toml of a fork serving the reference model and a random forest on wine."""
+    return write_fork_with_a_second_model(tmp_path_factory.mktemp("fork"))

@@ -338,3 +338,27 @@ def test_init_report_of_a_failed_load_carries_the_reason(tmp_path: Path) -> None
     report = InferenceService.load(Settings(model_dir=tmp_path)).init_report()
     assert report["model_loaded"] is False
     assert "no model manifest" in report["error"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("POST", "/models/iris/predict", 200),
+        ("GET", "/models/iris/health", 200),
+        ("GET", "/models/iris/predict", 405),
+        ("POST", "/predict", 404),  # another model's API path, or none: not this function's
+        ("GET", "/models/iris", 404),
+        ("GET", "/models/irises/health", 404),
+    ],
+)
+def test_routes_mounted_under_a_prefix_when_one_api_serves_several_models(
+    method: str, path: str, status: int
+) -> None:
+    service = InferenceService.load(Settings(route_prefix="/models/iris"))
+    response = service.handle(method, path, json.dumps({"features": SETOSA}).encode()).response
+    assert response.status == status
+    if status == 404:
+        assert (
+            "POST /models/iris/predict, GET /models/iris/health"
+            in response.body["error"]["message"]
+        )

@@ -67,3 +67,9 @@ def test_on_demand_initialisation_is_not_prewarmed() -> None:
 def test_invalid_values_are_named(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         Settings.from_env(env)
+
+
+def test_route_prefix_is_read_and_checked() -> None:
+    assert Settings.from_env({"ROUTE_PREFIX": "/models/wine/"}).route_prefix == "/models/wine"
+    with pytest.raises(SettingsError, match="ROUTE_PREFIX must look like /models/<name>"):
+        Settings.from_env({"ROUTE_PREFIX": "models wine"})

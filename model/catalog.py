@@ -1,0 +1,214 @@
+"""The models this repository serves: `models.toml`, read once by the CDK app, the Pulumi
+program, `make train` and the post-deploy tools.
+
+    [models.iris]
+    path = "model"               # its directory: train.py (a ModelSpec named SPEC), artifacts/
+
+    [models.wine]
+    path = "models/wine"
+    memory_mb = 2048             # a per-model setting overrides the environment's value...
+    [models.wine.prod]
+    provisioned_concurrency = 2  # ...or only one environment's
+
+    python -m model.catalog train [NAME ...]   # train every declared model, or those named
+    python -m model.catalog ensure             # train only those with no manifest yet
+    python -m model.catalog list               # name, directory and served backend of each
+
+One model is the reference deployment: today's routes, outputs and resource names. Two or more
+give each model its own function, `/models/<name>/...` routes on AWS and its own URL on GCP.
+A model may override the settings in PER_MODEL_SETTINGS; each cloud reads those it knows
+(named as in stacks/settings.py on AWS) and validates the values itself.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_FILE = REPO_ROOT / "models.toml"
+ENVIRONMENTS = ("dev", "prod")
+# A route segment, a CDK construct id and part of a Cloud Run service name: keep it plain.
+NAME = re.compile(r"^[a-z][a-z0-9]{0,15}$")
+# Where a model's directory may live: the Docker build context allow-lists exactly these.
+PATH = re.compile(r"^(model|models/[a-z][a-z0-9_]*)$")
+
+PER_MODEL_SETTINGS = {
+    # both clouds
+    "max_batch_rows": "rows per request (MAX_BATCH_ROWS)",
+    "max_body_bytes": "request body limit (MAX_BODY_BYTES); unset: derived from the model",
+    "model_backend": "auto, onnx or joblib (MODEL_BACKEND)",
+    "timeout_seconds": "request timeout",
+    "alarm_server_errors": "handler 5xx responses in 5 minutes above which the alarm fires",
+    "alarm_latency_p99_ms": "p99 latency (ms) above which the latency alarm fires",
+    # AWS
+    "memory_mb": "function memory (MB), which also buys CPU",
+    "architecture": "arm64 or x86_64",
+    "reserved_concurrency": "reserved concurrent executions",
+    "provisioned_concurrency": "fixed provisioned environments on the live alias",
+    "autoscaling_min": "provisioned concurrency autoscaling, lower bound",
+    "autoscaling_max": "provisioned concurrency autoscaling, upper bound",
+    "autoscaling_target": "provisioned concurrency utilization to track",
+    "alarm_errors": "Lambda Errors in 5 minutes above which the alarm fires",
+    "deployment_config": "how CodeDeploy shifts traffic to a new version",
+    "pre_traffic_hook": "check the reference predictions before traffic shifts",
+    "health_check_minutes": "scheduled health check interval; 0: none",
+    # GCP
+    "min_instances": "warm instances",
+    "max_instances": "scaling ceiling",
+    "memory": "memory per instance, e.g. 512Mi or 1Gi",
+    "cpu": "vCPU per instance",
+    "concurrency": "requests one instance serves at once",
+}
+
+
+class CatalogError(ValueError):
+    """When models.toml declares no model, or one the deployment cannot serve"""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One declared model: its name, its directory, and the settings it overrides."""
+
+    name: str
+    path: str  # as declared, relative to the repository root
+    root: Path = field(default=REPO_ROOT, compare=False)
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    environments: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @property
+    def directory(self) -> Path:
+        return self.root / self.path
+
+    @property
+    def artifacts(self) -> Path:
+        return self.directory / "artifacts"
+
+    @property
+    def title(self) -> str:
+        """The model's name as a CDK construct id or output-name prefix: `wine` -> `Wine`."""
+        return self.name.capitalize()
+
+    def overrides(self, env_name: str) -> dict[str, Any]:
+        """The settings this model overrides in environment `env_name`."""
+        return {**self.settings, **self.environments.get(env_name, {})}
+
+
+@dataclass(frozen=True)
+class Catalog:
+    models: tuple[ModelEntry, ...]
+
+    @property
+    def single(self) -> bool:
+        """One model: the reference deployment's routes, outputs and resource names."""
+        return len(self.models) == 1
+
+    def get(self, name: str) -> ModelEntry:
+        for entry in self.models:
+            if entry.name == name:
+                return entry
+        raise CatalogError(
+            f"no model named {name!r} in models.toml; declared: "
+            + ", ".join(e.name for e in self.models)
+        )
+
+
+def load(path: Path = DEFAULT_FILE) -> Catalog:
+    """Read and check `path`; CatalogError names every problem at once."""
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise CatalogError(f"no model declaration at {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(f"{path} is not valid TOML: {exc}") from None
+    declared = raw.get("models")
+    if not isinstance(declared, dict) or not declared:
+        raise CatalogError(f"{path} declares no model: add a [models.<name>] table")
+    root = path.resolve().parent
+    problems: list[str] = []
+    entries = [_entry(name, table, root, problems) for name, table in declared.items()]
+    if problems:
+        raise CatalogError(f"invalid model declaration {path}:\n  - " + "\n  - ".join(problems))
+    return Catalog(tuple(entries))
+
+
+def _entry(name: str, table: Any, root: Path, problems: list[str]) -> ModelEntry:
+    where = f"[models.{name}]"
+    if not NAME.match(name):
+        problems.append(f"{where}: a model name is 1-16 lowercase letters and digits")
+    if not isinstance(table, dict):
+        problems.append(f"{where} must be a table")
+        return ModelEntry(name, "")
+    table = dict(table)
+    model_path = table.pop("path", None)
+    if not isinstance(model_path, str) or not PATH.match(model_path):
+        problems.append(
+            f'{where}: path must be "model" or "models/<directory>", got {model_path!r}'
+        )
+        model_path = ""
+    elif not (root / model_path / "train.py").is_file():
+        problems.append(f"{where}: {model_path}/train.py does not exist")
+    environments = {env: table.pop(env) for env in ENVIRONMENTS if isinstance(table.get(env), dict)}
+    for scope, values in (("", table), *((f".{e}", v) for e, v in environments.items())):
+        unknown = sorted(set(values) - set(PER_MODEL_SETTINGS))
+        if unknown:
+            problems.append(
+                f"[models.{name}{scope}]: unknown setting(s) {', '.join(unknown)}; a model may set "
+                + ", ".join(PER_MODEL_SETTINGS)
+            )
+    return ModelEntry(name, model_path, root, table, environments)
+
+
+def load_spec(entry: ModelEntry) -> Any:
+    """The ModelSpec (`SPEC`) that the model directory's train.py defines."""
+    module_name = f"_model_{entry.name}_train"
+    spec = importlib.util.spec_from_file_location(module_name, entry.directory / "train.py")
+    if spec is None or spec.loader is None:
+        raise CatalogError(f"cannot load {entry.directory / 'train.py'}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    if not hasattr(module, "SPEC"):
+        raise CatalogError(f"{entry.path}/train.py defines no SPEC (a model.pipeline.ModelSpec)")
+    return module.SPEC
+
+
+def main(argv: list[str]) -> int:
+    from handler.manifest import Manifest, ManifestError, served_backend
+
+    command, names = (argv[0], argv[1:]) if argv else ("list", [])
+    try:
+        catalog = load()
+        entries = [catalog.get(n) for n in names] if names else list(catalog.models)
+        if command in ("train", "ensure"):
+            from model import pipeline
+
+            if command == "ensure":
+                entries = [e for e in entries if not (e.artifacts / "manifest.json").is_file()]
+            for entry in entries:
+                status = pipeline.main(load_spec(entry), entry.artifacts, [])
+                if status:
+                    return status
+        elif command == "list":
+            for entry in entries:
+                try:
+                    backend = served_backend(Manifest.load(entry.artifacts).raw)
+                except ManifestError:
+                    backend = "not trained"
+                print(f"{entry.name:16} {entry.path:24} {backend}")
+        else:
+            raise CatalogError("usage: python -m model.catalog {train,ensure,list} [NAME ...]")
+    except CatalogError as exc:
+        print(f"model.catalog: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
