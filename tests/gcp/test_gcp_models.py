@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 import zipfile
 from pathlib import Path
 
 import pytest
 from conftest import STACKS, Graph
+from served_bundle import serve
 from test_gcp_program import (
     ALERT,
     BUCKET,
@@ -106,6 +108,26 @@ def test_each_bundle_holds_its_own_models_served_artifact_and_requirements(
         "gcp", entry.artifacts, requirements_dir=two_models.parent / "handler" / "requirements"
     )
     assert {"main.py", "handler/gcp.py"} <= names
+
+
+@pytest.mark.slow
+def test_the_wine_bundle_answers_wines_reference_predictions(fork_graphs, two_models, tmp_path):
+    # GIVEN the archive the program would upload for wine, unpacked
+    archive = fork_graphs["prod"].one(OBJECT, "wine-source-archive")
+    tree = tmp_path / "wine-source"
+    shutil.unpack_archive(archive.state["source"]["path"], tree, format="zip")
+    reference = json.loads(
+        (catalog.load(two_models).get("wine").artifacts / "reference.json").read_text()
+    )
+    cases = reference["cases"][:3]
+    # WHEN functions-framework serves it, seeing only that tree
+    health, *answers = serve(
+        tree,
+        [("GET", "/health", None), *(("POST", "/", {"features": c["features"]}) for c in cases)],
+    )
+    # THEN it is the wine model, and it gives the reference labels
+    assert health["body"]["model"]["name"] == "wine-random-forest", health
+    assert [a["body"]["predictions"][0]["label"] for a in answers] == [c["label"] for c in cases]
 
 
 @each_stack
