@@ -452,18 +452,27 @@ def fake_pulumi(tmp_path):
     return binary
 
 
-def test_pins_are_read_from_both_keys_of_the_stack_config(fake_pulumi):
-    # `pulumi config --json` gives an object both as JSON text and as objectValue
-    pins = {"wine": "fn-wine/source-w1.zip"}
+@pytest.mark.parametrize(
+    ("key", "entry", "pins"),
+    [
+        ("sourceObject", {"value": "fn/source-a.zip"}, {None: "fn/source-a.zip"}),
+        # `pulumi config --json` gives an object both as JSON text and as objectValue
+        (
+            "sourceObjects",
+            {
+                "value": '{"wine": "fn-wine/source-w1.zip"}',
+                "objectValue": {"wine": "fn-wine/source-w1.zip"},
+            },
+            {"wine": "fn-wine/source-w1.zip"},
+        ),
+    ],
+)
+def test_pins_are_read_from_the_stack_config(fake_pulumi, key, entry, pins):
     (fake_pulumi.parent / "config.json").write_text(
         json.dumps(
             {
                 "gcp:project": {"value": "acme", "secret": False},
-                "sklearn-inference-gcp:sourceObjects": {
-                    "value": json.dumps(pins),
-                    "objectValue": pins,
-                    "secret": False,
-                },
+                f"sklearn-inference-gcp:{key}": {**entry, "secret": False},
             }
         )
     )
