@@ -163,7 +163,7 @@ lint-workflows: $(LINT_STAMP) ## Lint .github/ offline: GitHub's workflow schema
 	$(LINT_VENV)/bin/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 	$(LINT_VENV)/bin/zizmor --offline --strict-collection --no-progress --quiet .github/
 
-deploy-ci-access: $(VENV_STAMP) $(NPM_STAMP) ## Once per AWS account: the GitHub Actions deploy role (REPO=owner/name)
+deploy-ci-access: $(VENV_STAMP) $(NPM_STAMP) ## Once per AWS account: the GitHub Actions deploy and verify roles (REPO=owner/name)
 	@test -n "$(REPO)" || { echo "usage: make deploy-ci-access REPO=owner/name [ARGS='-c github_environments=prod']" >&2; exit 2; }
 	$(CDK) deploy --no-notices -c github_repository=$(REPO) $(ARGS) $(CI_ACCESS_STACK)
 
