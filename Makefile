@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8080
+# jsii (under the CDK) prints an end-of-life banner on every start under Node 20; it is noise.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .DEFAULT_GOAL := help
 .PHONY: help venv checkov-venv model train serve test lint bench events invoke-local
@@ -42,11 +44,11 @@ train: $(VENV_STAMP) ## Retrain every model in models.toml, or MODEL=<name>, and
 serve: model ## Serve the Cloud Functions adapter on $(HOST):$(PORT) with functions-framework
 	$(VENV)/bin/functions-framework --source main.py --target predict --host $(HOST) --port $(PORT)
 
-test: model $(CHECKOV_STAMP) ## The quality gate CI runs: ruff, mypy on handler/, then the whole test suite (checkov included)
+test: model $(CHECKOV_STAMP) ## The quality gate CI runs: workflow lint, ruff, mypy on handler/ ops/ model/, then the whole suite (checkov included)
 	@$(MAKE) --no-print-directory lint-workflows
 	$(VENV)/bin/ruff check --quiet .
 	$(VENV)/bin/ruff format --check --quiet .
-	$(VENV)/bin/mypy handler
+	$(VENV)/bin/mypy handler ops model
 	$(PY) -m pytest
 
 invoke-local: model ## Run the Lambda adapter on a generated HTTP API event (BODY=..., or EVENT=file)
@@ -61,7 +63,7 @@ bench: model ## Cold init, warm latency and image size: this handler vs a naive 
 lint: $(VENV_STAMP) ## ruff, and mypy on everything (slow the first time: the CDK's type stubs)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy handler stacks app.py costing cost_analysis.py
+	$(VENV)/bin/mypy handler ops model stacks app.py costing cost_analysis.py
 
 # --- AWS (CDK): `make deploy-aws ENV=prod` -----------------------------------------------------
 # ENV is also a POSIX shell variable (the sh startup file), so only a command-line ENV=... counts.
@@ -162,7 +164,7 @@ lint-workflows: $(LINT_STAMP) ## Lint .github/ offline: GitHub's workflow schema
 	$(LINT_VENV)/bin/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 	$(LINT_VENV)/bin/zizmor --offline --strict-collection --no-progress --quiet .github/
 
-deploy-ci-access: $(VENV_STAMP) $(NPM_STAMP) ## Once per AWS account: the GitHub Actions deploy role (REPO=owner/name)
+deploy-ci-access: $(VENV_STAMP) $(NPM_STAMP) ## Once per AWS account: the GitHub Actions deploy and verify roles (REPO=owner/name)
 	@test -n "$(REPO)" || { echo "usage: make deploy-ci-access REPO=owner/name [ARGS='-c github_environments=prod']" >&2; exit 2; }
 	$(CDK) deploy --no-notices -c github_repository=$(REPO) $(ARGS) $(CI_ACCESS_STACK)
 

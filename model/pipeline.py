@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version as installed_version
 from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
@@ -67,7 +68,7 @@ def train(
     version: str | None = None,
     min_accuracy: float | None = None,
     model: ClassifierMixin | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Train, verify and write the artifacts, manifest and golden reference into `out_dir`;
     return the manifest."""
     version = spec.version if version is None else version
@@ -133,8 +134,8 @@ def train(
 
 
 def golden_reference(
-    model: ClassifierMixin, X_test: np.ndarray, y_test: np.ndarray, manifest: dict
-) -> dict:
+    model: ClassifierMixin, X_test: np.ndarray, y_test: np.ndarray, manifest: dict[str, Any]
+) -> dict[str, Any]:
     """The first hold-out rows of each class with scikit-learn's float64 answers.
 
     A deployment serves the right model exactly when it answers these rows with the same labels
@@ -166,7 +167,7 @@ def golden_reference(
 
 def export_onnx(
     model: ClassifierMixin, X_train: np.ndarray, X_test: np.ndarray, path: Path
-) -> dict:
+) -> dict[str, Any]:
     """Write `path` and report it verified only if ONNX Runtime reproduces scikit-learn on the
     hold-out set; otherwise report why not (and the handler serves joblib)."""
     try:
@@ -209,14 +210,14 @@ def export_onnx(
     }
 
 
-def _runtime_versions(onnx_status: dict) -> dict[str, str]:
+def _runtime_versions(onnx_status: dict[str, Any]) -> dict[str, str]:
     versions = {d: installed_version(d) for d in ("scikit-learn", "joblib", "scipy")}
     if onnx_status["status"] == "verified":
         versions["onnxruntime"] = onnx_status["onnxruntime_version"]
     return versions
 
 
-def _describe(path: Path) -> dict:
+def _describe(path: Path) -> dict[str, Any]:
     return {"file": path.name, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
 
 

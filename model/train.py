@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from sklearn.base import ClassifierMixin
 from sklearn.datasets import load_iris
@@ -49,7 +50,7 @@ def train(
     version: str | None = None,
     min_accuracy: float | None = None,
     model: ClassifierMixin | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """`pipeline.train` for this model."""
     return pipeline.train(SPEC, out_dir, version=version, min_accuracy=min_accuracy, model=model)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +17,6 @@ WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 SETUP_ACTION = REPO_ROOT / ".github" / "actions" / "setup" / "action.yml"
 # Publishers .github/zizmor.yml lets us pin by major-version tag; anything else needs a SHA.
 PUBLISHERS = {"actions", "aws-actions", "google-github-actions", "pulumi", "docker"}
-# Targets the workflows call by contract (CONTRACTS.md section 7) that other streams are adding.
-# Remove an entry once its target is in the Makefile.
-CONTRACT_TARGETS = {"verify": "ops stream"}
 
 
 def _load(name: str) -> dict[str, Any]:
@@ -84,11 +84,133 @@ def test_a_deploy_job_runs_in_its_environment_and_never_overlaps_another(name):
     assert job["timeout-minutes"] <= 60
 
 
+AWS_STEPS = ALL["aws-deploy.yml"]["jobs"]["deploy"]["steps"]
+CREDENTIALS = "aws-actions/configure-aws-credentials@"
+
+
+def _aws_step(containing: str) -> int:
+    (index,) = [i for i, step in enumerate(AWS_STEPS) if containing in step.get("run", "")]
+    return index
+
+
+def _credentials_before(index: int) -> dict[str, Any]:
+    """What the AWS credentials step in force at step `index` was given."""
+    steps = [s for s in AWS_STEPS[:index] if s.get("uses", "").startswith(CREDENTIALS)]
+    return dict(steps[-1]["with"])
+
+
 def test_an_aws_deploy_verifies_what_it_deployed():
-    runs = [step.get("run", "") for step in ALL["aws-deploy.yml"]["jobs"]["deploy"]["steps"]]
-    deploy = next(i for i, run in enumerate(runs) if "make deploy-aws" in run)
-    verify = next(i for i, run in enumerate(runs) if run.startswith("make verify"))
-    assert deploy < verify
+    assert _aws_step("make deploy-aws") < _aws_step("make verify")
+
+
+def test_an_aws_deploy_runs_as_the_deploy_role_and_verifies_as_the_verify_role():
+    # The deploy role may only assume the CDK bootstrap roles; prod's auth=iam API answers only
+    # a caller with execute-api:Invoke. The checks get their own role (stacks/ci_access.py),
+    # assumed from the OIDC token, not chained through the deploy role's session.
+    deploy = _credentials_before(_aws_step("make deploy-aws"))
+    verify = _credentials_before(_aws_step("make verify"))
+    assert deploy["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
+    assert verify["role-to-assume"] == "${{ vars.AWS_VERIFY_ROLE_ARN }}"
+    assert verify["unset-current-credentials"] is True
+    assert verify["allowed-account-ids"] == "${{ steps.aws.outputs.aws-account-id }}"
+    for credentials in (deploy, verify):
+        assert credentials["aws-region"] == "${{ vars.AWS_REGION }}"
+        assert "role-chaining" not in credentials
+        assert not {"aws-access-key-id", "aws-secret-access-key"} & set(credentials)
+    assert not any("lookup-role" in str(step) for step in AWS_STEPS)
+
+
+def test_an_aws_deploy_checks_its_variables_before_anything_deploys():
+    (check,) = [s for s in AWS_STEPS if "AWS_VERIFY_ROLE_ARN" in s.get("env", {})]
+    assert AWS_STEPS.index(check) < _aws_step("make deploy-aws")
+    assert set(check["env"]) == {"AWS_DEPLOY_ROLE_ARN", "AWS_VERIFY_ROLE_ARN", "AWS_REGION"}
+    for name, value in check["env"].items():
+        assert value == f"${{{{ vars.{name} }}}}"
+    # GIVEN an environment without AWS_VERIFY_ROLE_ARN
+    result = _run_step(check, {**check["env"], "AWS_VERIFY_ROLE_ARN": ""})
+    assert result.returncode == 1
+    assert "::error::variable AWS_VERIFY_ROLE_ARN is not set" in result.stdout
+    assert _run_step(check, {name: "set" for name in check["env"]}).returncode == 0
+
+
+def _run_step(
+    step: dict[str, Any], env: dict[str, str], cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """A step's script as the runner runs it (`bash -e`), with the step's env given as values."""
+    return subprocess.run(
+        ["bash", "-e", "-c", step["run"]],
+        env={"PATH": os.environ["PATH"], **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("outputs", "models"),
+    [
+        ({"ApiUrl": "https://api.invalid/"}, ""),  # one model: no Models output
+        ({"ApiUrl": "https://api.invalid/", "Models": "iris,wine"}, "iris wine"),
+    ],
+)
+def test_reading_the_stack_names_its_models(tmp_path, outputs, models):
+    (step,) = [s for s in AWS_STEPS if s.get("id") == "stack"]
+    (tmp_path / "cdk.out").mkdir()
+    (tmp_path / "cdk.out" / "outputs-prod.json").write_text(
+        json.dumps({"SklearnInference-prod": outputs})
+    )
+    github_output = tmp_path / "github_output"
+    env = {"TARGET_ENV": "prod", "GITHUB_OUTPUT": str(github_output)}
+    result = _run_step(step, env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert github_output.read_text().splitlines() == [
+        "name=SklearnInference-prod",
+        "api-url=https://api.invalid/",
+        f"models={models}",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("models", "failing", "calls", "status"),
+    [
+        ("", "", ["verify STACK=SklearnInference-prod"], 0),
+        ("", "SklearnInference-prod", ["verify STACK=SklearnInference-prod"], 2),
+        (
+            "iris wine",
+            "--model iris",
+            [
+                "verify STACK=SklearnInference-prod ARGS=--model iris",
+                "verify STACK=SklearnInference-prod ARGS=--model wine",
+            ],
+            1,
+        ),
+    ],
+)
+def test_verify_checks_every_model_and_fails_if_one_fails(tmp_path, models, failing, calls, status):
+    # GIVEN a `make` that records its arguments and fails (exit 2, as make does) on `failing`
+    fake = tmp_path / "bin" / "make"
+    fake.parent.mkdir()
+    fake.write_text(
+        '#!/bin/bash\necho "$*" >> "$CALLS"\n'
+        'if [ -n "$FAILING" ] && [[ "$*" == *"$FAILING"* ]]; then exit 2; fi\n'
+    )
+    fake.chmod(0o755)
+    (step,) = [s for s in AWS_STEPS if "make verify" in s.get("run", "")]
+    assert step["env"] == {
+        "STACK_NAME": "${{ steps.stack.outputs.name }}",
+        "MODELS": "${{ steps.stack.outputs.models }}",
+    }
+    env = {
+        "PATH": f"{fake.parent}:{os.environ['PATH']}",
+        "CALLS": str(tmp_path / "calls"),
+        "FAILING": failing,
+        "STACK_NAME": "SklearnInference-prod",
+        "MODELS": models,
+    }
+    result = _run_step(step, env)
+    assert (tmp_path / "calls").read_text().splitlines() == calls
+    assert result.returncode == status
 
 
 def test_a_gcp_deploy_is_a_release_that_verifies_and_rolls_back_on_failure():
@@ -149,4 +271,4 @@ def test_make_targets_the_workflows_call_exist():
         for target in re.findall(r"\bmake ([a-z0-9-]+)", step.get("run", ""))
     }
     assert {"test", "synth", "deploy-aws", "release-gcp", "verify"} <= called
-    assert called - defined <= set(CONTRACT_TARGETS)
+    assert called <= defined
