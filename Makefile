@@ -131,12 +131,13 @@ destroy-gcp: pulumi-cli $(VENV_STAMP) ## Tear down the Cloud Function stack (ENV
 # README, "Releasing on Google Cloud". pulumi-cli first: a missing CLI stops before anything else.
 .PHONY: release-gcp rollback-gcp
 RELEASE_GCP = $(PY) pulumi_gcp/release.py
-RELEASE_FLAGS = --stack $(STACK) --pulumi $(PULUMI) $(if $(PULUMI_FLAGS),--pulumi-flags '$(PULUMI_FLAGS)')
+# MODEL=<name>: the model to roll back on a stack serving several (models.toml).
+RELEASE_FLAGS = --stack $(STACK) --pulumi $(PULUMI) $(if $(PULUMI_FLAGS),--pulumi-flags '$(PULUMI_FLAGS)') $(if $(MODEL),--model '$(MODEL)')
 
-release-gcp: pulumi-cli model ## Deploy, verify with make verify, and serve the previous bundle again if it fails (STACK=...)
+release-gcp: pulumi-cli model ## Deploy, verify each model with make verify, serve the previous bundle again for those that fail (STACK=...)
 	$(RELEASE_GCP) release $(RELEASE_FLAGS)
 
-rollback-gcp: pulumi-cli $(VENV_STAMP) ## Serve the previous source bundle again (STACK=..., TO=<bundle> to choose one)
+rollback-gcp: pulumi-cli $(VENV_STAMP) ## Serve the previous source bundle again (STACK=..., MODEL=<name> with several models, TO=<bundle> to choose one)
 	$(RELEASE_GCP) rollback $(RELEASE_FLAGS) $(if $(TO),--to '$(TO)')
 
 # --- Cost analysis (README, "Cost analysis") ------------------------------------------------

@@ -15,8 +15,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path("model") / "artifacts"
 
 
-def gcf_source_files(root: Path = REPO_ROOT) -> dict[str, Path | bytes]:
+def gcf_source_files(
+    root: Path = REPO_ROOT, artifacts: Path | None = None
+) -> dict[str, Path | bytes]:
     """Archive name (POSIX, relative to the archive root) -> file on disk or content, sorted.
+
+    `artifacts` is the model's artifacts directory (default `root/model/artifacts`); whichever
+    model it is, its files go to `model/artifacts/` in the archive, where the handler loads from.
 
     Ships the handler's modules, the manifest and the one artifact the model serves, once every
     artifact the manifest lists matches its SHA-256 (ManifestError otherwise: `pulumi preview`
@@ -24,7 +29,7 @@ def gcf_source_files(root: Path = REPO_ROOT) -> dict[str, Path | bytes]:
     GCP plus what the model's backend needs, pinned as its manifest records
     (handler/runtime.py): a joblib-only model gets scikit-learn, an ONNX model does not.
     """
-    model_dir = root / ARTIFACTS
+    model_dir = root / ARTIFACTS if artifacts is None else artifacts
     files: dict[str, Path | bytes] = {
         "main.py": root / "main.py",
         "requirements.txt": requirements(
@@ -34,7 +39,7 @@ def gcf_source_files(root: Path = REPO_ROOT) -> dict[str, Path | bytes]:
     for module in (root / "handler").glob("*.py"):
         files[f"handler/{module.name}"] = module
     for path in shipped_artifacts(model_dir):
-        files[path.relative_to(root).as_posix()] = path
+        files[(ARTIFACTS / path.relative_to(model_dir)).as_posix()] = path
 
     missing = sorted(n for n, p in files.items() if isinstance(p, Path) and not p.is_file())
     if missing:

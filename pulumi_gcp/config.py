@@ -4,15 +4,22 @@ Components never call `pulumi.Config`: `__main__.py` builds a `StackConfig` with
 hands each component the plain values it needs. `StackConfig.validate()` rejects combinations
 Cloud Run would refuse at deploy time (minutes into `pulumi up`), so they fail in preview.
 
+The models come from models.toml (model/catalog.py): `model_configs()` applies each model's
+overrides to the stack's settings and validates the result the same way, naming the model.
+
 This module imports nothing from the rest of the program, so tests can load it by file path.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from model.catalog import ModelEntry
 
 # Project-level namespace of every key below: `pulumi config set sklearn-inference-gcp:<key>`
 # or, inside this project, just `pulumi config set <key>`.
@@ -32,9 +39,29 @@ MEMORY = re.compile(r"^(\d+)(Mi|Gi)$")
 MEMBER = re.compile(r"^(user|serviceAccount|group|domain|principal|principalSet):\S+$")
 # A source bundle in the stack's bucket, as archive.object_name() names it.
 BUNDLE = re.compile(r"^(?P<function>[a-z][a-z0-9-]*)/source-[0-9a-f]{64}\.zip$")
+# A Cloud Run service name (a 2nd gen function's service carries the function's name): an RFC
+# 1035 label, at most 63 characters. The per-model function names must be one.
+SERVICE_NAME = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 MAX_TIMEOUT_SECONDS = 3600  # HTTP functions, 2nd gen
 MAX_CONCURRENCY = 1000
+
+# The models.toml settings (model/catalog.py, PER_MODEL_SETTINGS) this program reads, and the
+# StackConfig field each one overrides for that model; the others (memory_mb, ...) are AWS's.
+MODEL_SETTINGS = {
+    "min_instances": "min_instances",
+    "max_instances": "max_instances",
+    "memory": "memory",
+    "cpu": "cpu",
+    "concurrency": "concurrency",
+    "timeout_seconds": "timeout_seconds",
+    "max_batch_rows": "max_batch_rows",
+    "max_body_bytes": "max_body_bytes",
+    "model_backend": "model_backend",
+    "alarm_server_errors": "alert_server_errors",
+    "alarm_latency_p99_ms": "alert_latency_p99_ms",
+}
+TEXT_SETTINGS = {"memory", "model_backend"}  # the rest are whole numbers, except cpu
 
 
 class ConfigError(ValueError):
@@ -74,15 +101,20 @@ class StackConfig:
     # to one. Releases further apart than this leave no earlier bundle to roll back to.
     bundle_retention_days: int = 90
     # Serve this bundle of the stack's bucket instead of the working tree's: `make rollback-gcp`
-    # sets it, `make release-gcp` removes it.
+    # sets it, `make release-gcp` removes it. With several models, `source_objects` pins them
+    # one by one (model name -> bundle).
     source_object: str | None = None
+    source_objects: Mapping[str, str] = field(default_factory=dict)
     model_backend: str = "auto"
     max_batch_rows: int = 1000
     # Unset: the handler derives the limit from the model's width and max_batch_rows
     # (CONTRACTS.md section 3); set it only to override that.
     max_body_bytes: int | None = None
     log_level: str = "INFO"
-    # Repository root holding main.py, handler/ and model/artifacts/ (relative to pulumi_gcp/).
+    # The models to deploy, one function each (model/catalog.py).
+    models_file: Path = field(default=PROGRAM_DIR.parent / "models.toml")
+    # The tree holding main.py, handler/ and each model's directory: modelsFile's directory
+    # unless set (relative to pulumi_gcp/).
     source_root: Path = field(default=PROGRAM_DIR.parent)
 
     @property
@@ -181,15 +213,30 @@ class StackConfig:
         problems += _cpu_memory_problems(cpu, memory, self.concurrency)
         return problems
 
-    def _other_problems(self) -> list[str]:
+    def model_problems(self, pin_key: str) -> list[str]:
+        """What validate() checks that a model's overrides can change, with the pin named as
+        `pin_key`; the function name as a Cloud Run service name."""
         problems = []
-        if self.source_object is not None:
-            bundle = BUNDLE.match(self.source_object)
-            if bundle is None or bundle.group("function") != self.function_name:
-                problems.append(
-                    f"sourceObject must name a bundle of this function, "
-                    f"{self.function_name}/source-<sha256>.zip, got {self.source_object!r}"
-                )
+        if len(self.function_name) > 63 or not SERVICE_NAME.match(self.function_name):
+            problems.append(
+                f"function name {self.function_name!r} is not a Cloud Run service name (1-63 "
+                "lowercase letters, digits and hyphens): shorten functionName or the model name"
+            )
+        return [*problems, *self._scaling_problems(), *self._other_problems(pin_key)]
+
+    def _pin_problems(self, pin_key: str) -> list[str]:
+        if self.source_object is None:
+            return []
+        bundle = BUNDLE.match(self.source_object)
+        if bundle is not None and bundle.group("function") == self.function_name:
+            return []
+        return [
+            f"{pin_key} must name a bundle of this function, "
+            f"{self.function_name}/source-<sha256>.zip, got {self.source_object!r}"
+        ]
+
+    def _other_problems(self, pin_key: str = "sourceObject") -> list[str]:
+        problems = self._pin_problems(pin_key)
         if self.iam_propagation_seconds < 0:
             problems.append(
                 f"iamPropagationSeconds must be 0 or more, got {self.iam_propagation_seconds}"
@@ -275,6 +322,101 @@ def _cpu_memory_problems(cpu: float, memory_mib: int, concurrency: int) -> list[
     return problems
 
 
+@dataclass(frozen=True)
+class ModelConfig:
+    """One declared model as this stack deploys it."""
+
+    name: str
+    # The stack's settings with the model's overrides, its own function name and pin.
+    settings: StackConfig
+    artifacts: Path
+    pin_key: str  # the config key that pins its bundle: sourceObject or sourceObjects.<name>
+    # Prefix of its resource names: "" for a stack's only model, whose resources keep the names
+    # (and URNs) they had before models.toml existed; "<name>-" with several.
+    prefix: str
+
+
+def model_configs(
+    cfg: StackConfig, entries: Sequence[ModelEntry], stack: str
+) -> tuple[ModelConfig, ...]:
+    """Each declared model's settings: `cfg` plus the model's overrides for `stack` (models.toml),
+    validated as the stack's own are. ConfigError names every problem and its model at once.
+
+    One model keeps `cfg.function_name` and the pin `sourceObject`; with several, each gets the
+    function `<functionName>-<model>` and the pin `sourceObjects.<model>`.
+    """
+    single = len(entries) == 1
+    names = [entry.name for entry in entries]
+    problems = _pin_key_problems(cfg, names)
+    models = []
+    for entry in entries:
+        overrides, found = _model_overrides(entry.overrides(stack))
+        settings = replace(
+            cfg,
+            **overrides,
+            function_name=cfg.function_name if single else f"{cfg.function_name}-{entry.name}",
+            source_object=cfg.source_object if single else cfg.source_objects.get(entry.name),
+        )
+        pin_key = "sourceObject" if single else f"sourceObjects.{entry.name}"
+        found = found or settings.model_problems(pin_key)
+        problems += [f"model {entry.name} (models.toml, stack {stack}): {p}" for p in found]
+        models.append(
+            ModelConfig(
+                name=entry.name,
+                settings=settings,
+                artifacts=cfg.source_root / entry.path / "artifacts",
+                pin_key=pin_key,
+                prefix="" if single else f"{entry.name}-",
+            )
+        )
+    if problems:
+        raise ConfigError("invalid model settings:\n  - " + "\n  - ".join(problems))
+    return tuple(models)
+
+
+def _model_overrides(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The StackConfig fields a model's models.toml settings override, and type problems."""
+    overrides: dict[str, Any] = {}
+    problems = []
+    for key, value in values.items():
+        if key not in MODEL_SETTINGS:
+            continue  # another cloud's setting
+        if key == "cpu" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = f"{value:g}"  # cpu = 2 in TOML means the string Cloud Run takes, "2"
+        expected = str if key in TEXT_SETTINGS or key == "cpu" else int
+        if not isinstance(value, expected) or isinstance(value, bool):
+            kind = "a string" if expected is str else "a whole number"
+            problems.append(f"{key} must be {kind}, got {value!r}")
+            continue
+        overrides[MODEL_SETTINGS[key]] = value
+    return overrides, problems
+
+
+def _pin_key_problems(cfg: StackConfig, names: list[str]) -> list[str]:
+    """`sourceObject` pins a stack's only model, `sourceObjects.<model>` one of several."""
+    if len(names) == 1:
+        if cfg.source_objects:
+            return [
+                f"sourceObjects pins models of a stack serving several; this one serves "
+                f"{names[0]} only: pin it with sourceObject"
+            ]
+        return []
+    problems = []
+    if cfg.source_object is not None:
+        problems.append(
+            f"sourceObject pins the bundle of a stack's only model, but models.toml declares "
+            f"{', '.join(names)}: pin one with `pulumi config set --path sourceObjects.<model> "
+            "<bundle>`, or run `pulumi config rm sourceObject`"
+        )
+    problems += [
+        f"sourceObjects.{name}: models.toml declares no model {name!r} "
+        f"(declared: {', '.join(names)})"
+        for name in cfg.source_objects
+        if name not in names
+    ]
+    return problems
+
+
 def load(stack: str, config: Any, gcp_config: Any) -> StackConfig:
     """Build the StackConfig from `pulumi.Config()` and `pulumi.Config("gcp")`.
 
@@ -285,9 +427,14 @@ def load(stack: str, config: Any, gcp_config: Any) -> StackConfig:
         raise ConfigError("gcp:project is not set: run `pulumi config set gcp:project <id>`")
     defaults = StackConfig(project=project)
     source_root = config.get("sourceRoot")
+    models_file = config.get("modelsFile")
+    models_path = (PROGRAM_DIR / models_file).resolve() if models_file else defaults.models_file
     invokers = config.get_object("invokers") or []
     if not isinstance(invokers, list) or not all(isinstance(m, str) for m in invokers):
         raise ConfigError("invokers must be a list of member strings")
+    pins = config.get_object("sourceObjects") or {}
+    if not isinstance(pins, dict) or not all(isinstance(v, str) for v in pins.values()):
+        raise ConfigError("sourceObjects must map model names to bundles of the stack's bucket")
 
     def get_int(key: str, default: int) -> int:
         value = config.get_int(key)
@@ -318,9 +465,11 @@ def load(stack: str, config: Any, gcp_config: Any) -> StackConfig:
         alert_latency_p99_ms=get_int("alertLatencyP99Ms", defaults.alert_latency_p99_ms),
         bundle_retention_days=get_int("bundleRetentionDays", defaults.bundle_retention_days),
         source_object=config.get("sourceObject") or None,
+        source_objects={name: bundle for name, bundle in pins.items() if bundle},
         model_backend=config.get("modelBackend") or defaults.model_backend,
         max_batch_rows=get_int("maxBatchRows", defaults.max_batch_rows),
         max_body_bytes=config.get_int("maxBodyBytes"),
         log_level=(config.get("logLevel") or defaults.log_level).upper(),
-        source_root=(PROGRAM_DIR / source_root).resolve() if source_root else defaults.source_root,
+        models_file=models_path,
+        source_root=(PROGRAM_DIR / source_root).resolve() if source_root else models_path.parent,
     ).validate()

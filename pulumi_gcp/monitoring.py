@@ -52,6 +52,10 @@ class MonitoringArgs:
     server_errors: int
     latency_p99_ms: int
     alert_email: str | None
+    # A notification channel the stack's functions share; without one, `alert_email` gets a
+    # channel of this component's own.
+    channel: pulumi.Input[str] | None = None
+    model: str | None = None  # one of several: rollback and output commands name it
 
 
 @dataclass(frozen=True)
@@ -79,9 +83,30 @@ def logs_command(args: MonitoringArgs, condition: str) -> str:
     return f"gcloud logging read '{query}' --project {args.project} --freshness 1h --limit 50"
 
 
+def email_channel(
+    name: str, project: str, email: str, opts: pulumi.ResourceOptions
+) -> gcp.monitoring.NotificationChannel:
+    return gcp.monitoring.NotificationChannel(
+        name,
+        project=project,
+        type="email",
+        display_name=f"sklearn-inference alerts ({email})",
+        labels={"email_address": email},
+        opts=opts,
+    )
+
+
 def policy_specs(args: MonitoringArgs) -> dict[str, PolicySpec]:
     """The policies by resource-name suffix, their documentation naming the real function."""
     where = f"**{args.function_name}** (region {args.region}, project {args.project})"
+    rollback = f"make rollback-gcp STACK={args.stack}"
+    dashboard, dashboard_url = "the stack's dashboard", "`pulumi stack output dashboard_url`"
+    scale = "`pulumi config set maxInstances ...`"
+    if args.model is not None:
+        rollback += f" MODEL={args.model}"
+        scale += f", or max_instances under [models.{args.model}] in models.toml"
+        dashboard = f"the {args.model} dashboard"
+        dashboard_url = f"`pulumi stack output --json models`: {args.model}.dashboard_url"
     return {
         "server-errors": PolicySpec(
             title=f"more than {args.server_errors} 5xx in 5 min",
@@ -99,8 +124,7 @@ def policy_specs(args: MonitoringArgs) -> dict[str, PolicySpec]:
                 "load or verify) and 500 `prediction_failed` / `internal_error`, or Cloud Run's "
                 "own (a crashed or out-of-memory instance, a timeout).\n\n"
                 f"- Errors in the logs: `{logs_command(args, 'severity>=ERROR')}`\n"
-                "- Just released? Serve the previous bundle again: "
-                f"`make rollback-gcp STACK={args.stack}`"
+                f"- Just released? Serve the previous bundle again: `{rollback}`"
             ),
         ),
         "latency-p99": PolicySpec(
@@ -119,7 +143,7 @@ def policy_specs(args: MonitoringArgs) -> dict[str, PolicySpec]:
                 "measures it in front of the container, so it includes requests that waited "
                 "for a new instance to start and load the model.\n\n"
                 f"- Instance count against maxInstances ({args.max_instances}) and container "
-                "startup latency: the stack's dashboard (`pulumi stack output dashboard_url`)\n"
+                f"startup latency: {dashboard} ({dashboard_url})\n"
                 "- Batch sizes: the `rows` and `latency_ms` fields of the request log lines\n"
                 f"- Slow requests: `{logs_command(args, 'jsonPayload.latency_ms>500')}`"
             ),
@@ -140,9 +164,9 @@ def policy_specs(args: MonitoringArgs) -> dict[str, PolicySpec]:
                 f"were serving {args.concurrency} requests each (concurrency), or traffic rose "
                 "faster than new instances started. The handler never answers 429: every one "
                 "of these is a request the service had no capacity for.\n\n"
-                "- Raise maxInstances or concurrency (`pulumi config set maxInstances ...`), "
+                f"- Raise maxInstances or concurrency ({scale}), "
                 "or minInstances for a steeper ramp\n"
-                f"- Instance count and concurrency per instance: the stack's dashboard"
+                f"- Instance count and concurrency per instance: {dashboard}"
             ),
         ),
     }
@@ -160,16 +184,11 @@ class Monitoring(pulumi.ComponentResource):
         child = children_of(self, opts)
 
         self.channel = None
-        if args.alert_email:
-            self.channel = gcp.monitoring.NotificationChannel(
-                f"{name}-email",
-                project=args.project,
-                type="email",
-                display_name=f"sklearn-inference alerts ({args.alert_email})",
-                labels={"email_address": args.alert_email},
-                opts=child,
-            )
-        channels = [self.channel.id] if self.channel else []
+        if args.channel is None and args.alert_email:
+            self.channel = email_channel(f"{name}-email", args.project, args.alert_email, child)
+        channels = [args.channel] if args.channel is not None else []
+        if self.channel is not None:
+            channels = [self.channel.id]
         console = f"https://console.cloud.google.com/run/detail/{args.region}/{args.function_name}"
 
         def threshold_policy(suffix: str, spec: PolicySpec) -> gcp.monitoring.AlertPolicy:

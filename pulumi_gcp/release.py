@@ -17,6 +17,12 @@ revision serves until it finishes. It swaps the source bundle only, not the stac
 code uploads its bundle, a rollback uploads nothing. A bundle a rollback moved away from is
 marked (custom metadata `rolled-back-at`) and never chosen again.
 
+A stack serving several models (models.toml) has a function, bundles and a pin per model
+(`sourceObjects.<model>`): a release deploys them all, verifies each (`make verify ...
+ARGS='--model <name>'`) and serves the previous bundle again only for the models that fail; a
+rollback serves an earlier bundle of the one model named (`--model`, `make rollback-gcp
+MODEL=<name>`).
+
 Exit codes: 0 done; 1 a deploy or a verification failed; 2 a tool, the credentials or the
 stack are missing, or the verification could not run (nothing is known to be wrong).
 """
@@ -39,6 +45,7 @@ from typing import Any, Protocol
 PROGRAM_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PROGRAM_DIR.parent
 PIN = "sourceObject"
+MODEL_PINS = "sourceObjects"  # with several models: sourceObjects.<model>
 ROLLED_BACK = "rolled-back-at"
 FIRST_DEPLOY_HELP = (
     "If it says 'Access to bucket gcf-v2-sources-... denied', IAM had not propagated yet: see "
@@ -55,6 +62,41 @@ class Bundle:
     name: str
     created: datetime
     rolled_back: bool
+
+
+@dataclass(frozen=True)
+class Served:
+    """What one function of a deployed stack serves. `model` is None for a stack's only model."""
+
+    model: str | None
+    function: str
+    bundle: str
+
+    @property
+    def pin_key(self) -> str:
+        return PIN if self.model is None else f"{MODEL_PINS}.{self.model}"
+
+    @property
+    def label(self) -> str:
+        """How messages name it: nothing for the only model, `wine: ` for one of several."""
+        return "" if self.model is None else f"{self.model}: "
+
+    def rollback_command(self, stack: str) -> str:
+        model = "" if self.model is None else f" MODEL={self.model}"
+        return f"make rollback-gcp STACK={stack}{model}"
+
+
+def served_by(outputs: dict[str, Any]) -> dict[str | None, Served]:
+    """Each function's bundle, from the stack outputs: `models.<name>` with several models, the
+    top-level keys for one; empty when the stack has not been deployed by this program."""
+    if isinstance(outputs.get("models"), dict):
+        return {
+            name: Served(name, o["function_name"], o["source_object"])
+            for name, o in outputs["models"].items()
+        }
+    if "source_object" in outputs and "function_name" in outputs:
+        return {None: Served(None, outputs["function_name"], outputs["source_object"])}
+    return {}
 
 
 def previous_bundle(bundles: Sequence[Bundle], served: str) -> Bundle | None:
@@ -76,9 +118,9 @@ class Stack(Protocol):
 
     def outputs(self) -> dict[str, Any]: ...
     def project(self) -> str: ...
-    def pinned(self) -> str | None: ...
-    def pin(self, bundle: str) -> None: ...
-    def unpin(self) -> None: ...
+    def pins(self) -> dict[str | None, str]: ...
+    def pin(self, bundle: str, model: str | None = None) -> None: ...
+    def unpin(self, model: str | None = None) -> None: ...
     def up(self) -> bool: ...
 
 
@@ -119,15 +161,29 @@ class PulumiCli:
             raise Unavailable("gcp:project is not set: run `pulumi config set gcp:project <id>`")
         return str(entry["value"])
 
-    def pinned(self) -> str | None:
-        entry = next((v for k, v in self._config().items() if k.endswith(f":{PIN}")), None)
-        return None if entry is None else entry.get("value")
+    def pins(self) -> dict[str | None, str]:
+        """The pinned bundles: None -> `sourceObject`, each model -> `sourceObjects.<model>`."""
+        pins: dict[str | None, str] = {}
+        for key, entry in self._config().items():
+            if key.endswith(f":{PIN}") and entry.get("value"):
+                pins[None] = str(entry["value"])
+            elif key.endswith(f":{MODEL_PINS}"):
+                # `pulumi config --json` gives an object both as JSON text and as objectValue.
+                value = entry.get("objectValue") or json.loads(entry.get("value") or "{}")
+                pins.update({str(k): str(v) for k, v in value.items() if v})
+        return pins
 
-    def pin(self, bundle: str) -> None:
-        self._run("config", "set", PIN, bundle)
+    def pin(self, bundle: str, model: str | None = None) -> None:
+        if model is None:
+            self._run("config", "set", PIN, bundle)
+        else:
+            self._run("config", "set", "--path", f"{MODEL_PINS}.{model}", bundle)
 
-    def unpin(self) -> None:
-        self._run("config", "rm", PIN)
+    def unpin(self, model: str | None = None) -> None:
+        if model is None:
+            self._run("config", "rm", PIN)
+        else:
+            self._run("config", "rm", "--path", f"{MODEL_PINS}.{model}")
 
     def up(self) -> bool:
         """`pulumi up --refresh`, its output on the terminal; True when it succeeded."""
@@ -164,14 +220,17 @@ class BundleStore:
             blob.patch()
 
 
-def make_verify(stack: str, repo_root: Path = REPO_ROOT) -> int:
-    """`make verify PULUMI_STACK=<stack>` (CONTRACTS.md section 7): 0 passed, 1 a check
-    failed, 2 it could not run (including when this checkout has no verify target yet).
+def make_verify(stack: str, model: str | None = None, repo_root: Path = REPO_ROOT) -> int:
+    """`make verify PULUMI_STACK=<stack>` (CONTRACTS.md section 7), for one of several models
+    with `ARGS='--model <model>'` (section 10): 0 passed, 1 a check failed, 2 it could not run
+    (including when this checkout has no verify target yet).
 
     make itself exits 2 whatever its recipe returned; GNU make reports the recipe's own status
     on stderr as `*** [Makefile:N: verify] Error <status>`, which tells 1 from 2.
     """
     command = ["make", "--no-print-directory", "verify", f"PULUMI_STACK={stack}"]
+    if model is not None:
+        command.append(f"ARGS=--model {model}")
     if shutil.which("make") is None:
         say("cannot verify: `make` is not installed")
         return 2
@@ -200,129 +259,193 @@ def say(message: str) -> None:
     print(f"gcp-release: {message}", flush=True)
 
 
-def _deployed(stack: Stack) -> tuple[str, str, str]:
+def _deployed(stack: Stack) -> tuple[dict[str | None, Served], str]:
+    """What each function serves, and the stack's bucket."""
     outputs = stack.outputs()
-    try:
-        return outputs["source_object"], outputs["bucket_name"], outputs["function_name"]
-    except KeyError:
+    served = served_by(outputs)
+    if not served or "bucket_name" not in outputs:
         raise Unavailable(
             f"stack {stack.stack} has not been deployed by this program yet: nothing to roll "
             "back (deploy it with make deploy-gcp or make release-gcp)"
-        ) from None
+        )
+    return served, outputs["bucket_name"]
+
+
+def _stored(bundles: Bundles, bucket: str, unit: Served) -> list[Bundle]:
+    return sorted(bundles.list(bucket, f"{unit.function}/source-"), key=lambda b: b.created)
 
 
 def _serve_again(
     stack: Stack,
     bundles: Bundles,
-    verify: Callable[[str], int],
+    verify: Callable[[str, str | None], int],
     *,
     bucket: str,
-    target: str,
-    replacing: str,
+    targets: Sequence[tuple[Served, str]],
 ) -> int:
-    """Pin `target`, deploy, mark `replacing` as rolled back from, verify. 0 when verified."""
-    say(f"pinning {target} ({PIN}) and deploying: the function rebuilds from it")
-    stack.pin(target)
-    if not stack.up():
+    """Pin each unit's target, deploy once, mark what each moved away from, verify each.
+    0 when every one is verified (or could not be), 1 when a deploy or a check failed."""
+    for unit, target in targets:
         say(
-            f"the rollback's deploy failed; {PIN} stays set, so `make deploy-gcp "
+            f"{unit.label}pinning {target} ({unit.pin_key}) and deploying: the function "
+            "rebuilds from it"
+        )
+        stack.pin(target, unit.model)
+    if not stack.up():
+        keys = ", ".join(unit.pin_key for unit, _ in targets)
+        say(
+            f"the rollback's deploy failed; {keys} stays set, so `make deploy-gcp "
             f"STACK={stack.stack}` retries it. {FIRST_DEPLOY_HELP}"
         )
         return 1
-    bundles.mark_rolled_back(bucket, replacing, datetime.now(UTC))
-    result = verify(stack.stack)
-    if result == 1:
+    status = 0
+    for unit, target in targets:
+        bundles.mark_rolled_back(bucket, unit.bundle, datetime.now(UTC))
+        result = verify(stack.stack, unit.model)
+        if result == 1:
+            say(
+                f"{unit.label}serving {target} again, but verification still fails: the cause "
+                "is not in the source bundle (the stack's settings, a quota, a dependency): see "
+                "the logs"
+            )
+            status = 1
+            continue
+        path = "" if unit.model is None else " --path"
         say(
-            f"serving {target} again, but verification still fails: the cause is not in the "
-            "source bundle (the stack's settings, a quota, a dependency): see the logs"
+            f"{unit.label}serving {target} again"
+            + (" (verified)" if result == 0 else " (NOT verified: verification could not run)")
+            + f". The stack stays pinned until `make release-gcp STACK={stack.stack}` (or "
+            f"`pulumi config rm{path} {unit.pin_key}`) deploys the working tree."
         )
-        return 1
-    say(
-        f"serving {target} again"
-        + (" (verified)" if result == 0 else " (NOT verified: verification could not run)")
-        + f". The stack stays pinned until `make release-gcp STACK={stack.stack}` (or "
-        f"`pulumi config rm {PIN}`) deploys the working tree."
-    )
-    return 0
+    return status
 
 
 def rollback(
     stack: Stack,
     open_bundles: Callable[[str], Bundles],
-    verify: Callable[[str], int],
+    verify: Callable[[str, str | None], int],
     to: str | None = None,
+    model: str | None = None,
 ) -> int:
-    """Serve `to`, or else the bundle served before the current one, again."""
-    served, bucket, function = _deployed(stack)
+    """Serve `to`, or else the bundle served before the current one, again: of the stack's only
+    model, or of `model` when the stack serves several."""
+    served, bucket = _deployed(stack)
+    unit = _choose(stack, served, model)
     bundles = open_bundles(stack.project())
-    stored = sorted(bundles.list(bucket, f"{function}/source-"), key=lambda b: b.created)
+    stored = _stored(bundles, bucket, unit)
     for bundle in stored:
         note = ""
-        if bundle.name == served:
+        if bundle.name == unit.bundle:
             note = " (served)"
         elif bundle.rolled_back:
             note = " (rolled back from)"
         say(f"  {bundle.created:%Y-%m-%d %H:%M} {bundle.name}{note}")
     if to is None:
-        previous = previous_bundle(stored, served)
+        previous = previous_bundle(stored, unit.bundle)
         if previous is None:
             raise Unavailable(
-                f"no earlier bundle of {function} in gs://{bucket} (the bucket keeps bundles "
-                "bundleRetentionDays after upload). Deploy the earlier commit instead: the "
-                "archive is reproducible, so `git checkout <commit> && make deploy-gcp "
+                f"no earlier bundle of {unit.function} in gs://{bucket} (the bucket keeps "
+                "bundles bundleRetentionDays after upload). Deploy the earlier commit instead: "
+                "the archive is reproducible, so `git checkout <commit> && make deploy-gcp "
                 f"STACK={stack.stack}` builds the same bundle"
             )
         to = previous.name
     elif to not in {b.name for b in stored}:
         raise Unavailable(f"{to} is not in gs://{bucket}: choose one of the bundles listed above")
-    if to == served:
+    if to == unit.bundle:
         raise Unavailable(f"{to} is what the function serves already")
-    return _serve_again(stack, bundles, verify, bucket=bucket, target=to, replacing=served)
+    return _serve_again(stack, bundles, verify, bucket=bucket, targets=[(unit, to)])
+
+
+def _choose(stack: Stack, served: dict[str | None, Served], model: str | None) -> Served:
+    """The one function a rollback is about."""
+    if None in served:
+        if model is not None:
+            raise Unavailable(
+                f"stack {stack.stack} serves a single model: roll it back without MODEL"
+            )
+        return served[None]
+    names = ", ".join(sorted(str(name) for name in served))
+    if model is None:
+        raise Unavailable(
+            f"stack {stack.stack} serves several models ({names}): name the one to roll back, "
+            f"e.g. make rollback-gcp STACK={stack.stack} MODEL=<name>"
+        )
+    if model not in served:
+        raise Unavailable(f"stack {stack.stack} serves no model {model!r} (it serves {names})")
+    return served[model]
 
 
 def release(
-    stack: Stack, open_bundles: Callable[[str], Bundles], verify: Callable[[str], int]
+    stack: Stack,
+    open_bundles: Callable[[str], Bundles],
+    verify: Callable[[str, str | None], int],
 ) -> int:
-    """Deploy the working tree, verify it, and serve the previous bundle again if it fails."""
-    before = stack.outputs().get("source_object")
-    if stack.pinned() is not None:
-        say(f"removing {PIN}: a release deploys the working tree")
-        stack.unpin()
+    """Deploy the working tree, verify each function, and serve the previous bundle again for
+    each one that fails."""
+    before = {key: unit.bundle for key, unit in served_by(stack.outputs()).items()}
+    for key, pinned in stack.pins().items():
+        where = PIN if key is None else f"{MODEL_PINS}.{key}"
+        say(f"removing {where} ({pinned}): a release deploys the working tree")
+        stack.unpin(key)
     if not stack.up():
         say(f"the deploy failed; make verify shows what the function serves. {FIRST_DEPLOY_HELP}")
         return 1
-    served, bucket, function = _deployed(stack)
-    say(f"deployed {served}; verifying the new revision")
-    result = verify(stack.stack)
-    if result == 0:
-        say(f"released {served}")
-        return 0
-    if result != 1:
-        say(
-            f"could not verify {served}: nothing is known to be wrong, nothing was rolled back. "
-            f"Check it yourself; `make rollback-gcp STACK={stack.stack}` serves {before} again"
-        )
-        return 2
-    if before is None:
-        say("the stack's first release failed verification: there is no earlier bundle to serve")
-        return 1
-    if before == served:
-        say(
-            "verification failed, but the source bundle did not change (a settings-only "
-            "release): serving a bundle again cannot undo it. Revert the settings and run "
-            f"make deploy-gcp STACK={stack.stack}"
-        )
-        return 1
+    served, bucket = _deployed(stack)
+    results = {}
+    for key, unit in served.items():
+        say(f"{unit.label}deployed {unit.bundle}; verifying the new revision")
+        results[key] = verify(stack.stack, key)
+    for key, result in results.items():
+        unit = served[key]
+        if result == 0:
+            say(f"{unit.label}released {unit.bundle}")
+        elif result != 1:
+            command = unit.rollback_command(stack.stack)
+            say(
+                f"{unit.label}could not verify {unit.bundle}: nothing is known to be wrong, "
+                f"nothing was rolled back. Check it yourself; `{command}` serves "
+                f"{before.get(key) or 'an earlier bundle'} again"
+            )
+    failed = [served[key] for key, result in results.items() if result == 1]
+    if not failed:
+        return 0 if all(result == 0 for result in results.values()) else 2
     bundles = open_bundles(stack.project())
-    if before not in {b.name for b in bundles.list(bucket, f"{function}/source-")}:
-        say(
-            f"verification failed, and the previous bundle {before} is no longer in gs://{bucket} "
-            "(bundleRetentionDays): deploy the previous commit instead"
-        )
-        return 1
-    say(f"verification failed: serving the previous bundle {before} again")
-    _serve_again(stack, bundles, verify, bucket=bucket, target=before, replacing=served)
+    targets = [
+        (unit, before[unit.model])
+        for unit in failed
+        if _can_serve_again(stack, bundles, bucket, unit, before.get(unit.model))
+    ]
+    if targets:
+        _serve_again(stack, bundles, verify, bucket=bucket, targets=targets)
     return 1
+
+
+def _can_serve_again(
+    stack: Stack, bundles: Bundles, bucket: str, unit: Served, before: str | None
+) -> bool:
+    """Whether the bundle `unit` served before the release can undo its failure; says why not."""
+    if before is None:
+        say(
+            f"{unit.label}the first release failed verification: there is no earlier bundle to "
+            "serve"
+        )
+        return False
+    if before == unit.bundle:
+        say(
+            f"{unit.label}verification failed, but the source bundle did not change (a "
+            "settings-only release): serving a bundle again cannot undo it. Revert the settings "
+            f"and run make deploy-gcp STACK={stack.stack}"
+        )
+        return False
+    if before not in {b.name for b in _stored(bundles, bucket, unit)}:
+        say(
+            f"{unit.label}verification failed, and the previous bundle {before} is no longer in "
+            f"gs://{bucket} (bundleRetentionDays): deploy the previous commit instead"
+        )
+        return False
+    say(f"{unit.label}verification failed: serving the previous bundle {before} again")
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -338,14 +461,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         command.add_argument("--stack", required=True, help="the Pulumi stack")
         command.add_argument("--pulumi", default="pulumi", help="the Pulumi CLI to run")
         command.add_argument("--pulumi-flags", default="", help="extra flags for pulumi up")
+        command.add_argument(
+            "--model", help="rollback: the model, on a stack serving several (models.toml)"
+        )
         if name == "rollback":
             command.add_argument("--to", help="the bundle to serve (default: the previous one)")
     args = parser.parse_args(argv)
     try:
+        if args.command == "release" and args.model:
+            raise Unavailable(
+                "a release deploys every model of the stack, verifies each and rolls back only "
+                "those that fail: run it without MODEL (MODEL chooses what rollback-gcp rolls back)"
+            )
         stack = PulumiCli(args.stack, args.pulumi, shlex.split(args.pulumi_flags))
         if args.command == "release":
             return release(stack, BundleStore, make_verify)
-        return rollback(stack, BundleStore, make_verify, to=args.to)
+        return rollback(stack, BundleStore, make_verify, to=args.to, model=args.model)
     except Unavailable as error:
         print(f"gcp-release: error: {error}", file=sys.stderr)
         return 2

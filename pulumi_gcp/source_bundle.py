@@ -1,4 +1,5 @@
-"""The function's source: a private bucket and a deterministic zip named by its content hash.
+"""The functions' source: a private bucket, and in it a deterministic zip per function named by
+its content hash (`<function>/source-<sha256>.zip`).
 
 Cloud Functions rebuilds only when `build_config.source.storage_source.object` changes, so the
 object name carries the SHA-256 of the archive. The archive (archive.py) holds exactly the
@@ -8,7 +9,8 @@ can reach it or change its hash.
 Earlier bundles are what a rollback serves again (release.py), so Pulumi never deletes one: a
 new bundle replaces the old one in the state only (`retain_on_delete`), and the bucket's
 lifecycle rule deletes bundles `retention_days` after their upload. With `pinned_object` set
-(config `sourceObject`), the function serves that earlier bundle and nothing is uploaded.
+(config `sourceObject`, or `sourceObjects.<model>`), the function serves that earlier bundle and
+nothing is uploaded for it.
 """
 
 from __future__ import annotations
@@ -29,30 +31,42 @@ import pulumi_gcp as gcp
 class SourceBundleArgs:
     project: str
     region: str
+    function_name: str  # the stack's: a label on the bucket
+    retention_days: int
+    protect: bool
+
+
+@dataclass(frozen=True)
+class ArchiveArgs:
     function_name: str
     files: Mapping[str, Path | bytes]
     build_dir: Path
-    retention_days: int
-    protect: bool
     pinned_object: str | None
+    pin_key: str = "sourceObject"  # the config key that pins it
+
+
+@dataclass(frozen=True)
+class Archive:
+    """One function's source: `tree_object_name` (the working tree's bundle), its `sha256`,
+    `object` (its BucketObject, None when pinned) and `served_object` (what the function
+    builds from)."""
+
+    tree_object_name: str
+    sha256: str
+    object: gcp.storage.BucketObject | None
+    served_object: pulumi.Output[str]
 
 
 class SourceBundle(pulumi.ComponentResource):
-    """A private, uniform-access bucket and the working tree's archive.
-
-    Exposes `bucket`, `tree_object_name` (the working tree's bundle), `object` (its
-    BucketObject, None when pinned) and `served_object` (what the function builds from).
-    """
+    """A private, uniform-access bucket shared by the stack's functions; `add_archive()` puts a
+    function's archive in it. Exposes `bucket`."""
 
     def __init__(
         self, name: str, args: SourceBundleArgs, opts: pulumi.ResourceOptions | None = None
     ):
         super().__init__("sklearn-inference:gcp:SourceBundle", name, None, opts)
-        child = children_of(self, opts)
-
-        archive = build_archive(args.files)
-        self.tree_object_name = object_name(args.function_name, archive)
-        self.sha256 = hashlib.sha256(archive).hexdigest()
+        self._name = name
+        self._child = children_of(self, opts)
 
         self.bucket = gcp.storage.Bucket(
             f"{name}-bucket",
@@ -75,29 +89,35 @@ class SourceBundle(pulumi.ComponentResource):
             labels={"app": "sklearn-inference", "function": args.function_name},
             opts=children_of(self, opts, protect=args.protect),
         )
-        self.object: gcp.storage.BucketObject | None = None
-        if args.pinned_object is None:
-            path = write_archive(archive, args.build_dir, self.tree_object_name)
-            self.object = gcp.storage.BucketObject(
-                f"{name}-archive",
-                bucket=self.bucket.name,
-                name=self.tree_object_name,
-                content_type="application/zip",
-                source=pulumi.FileAsset(str(path)),
-                opts=pulumi.ResourceOptions.merge(
-                    child, pulumi.ResourceOptions(retain_on_delete=True)
-                ),
-            )
-            self.served_object: pulumi.Output[str] = self.object.name
-        else:
-            self.served_object = pulumi.Output.from_input(args.pinned_object)
-            if args.pinned_object != self.tree_object_name:
+        self.register_outputs({"bucket": self.bucket.name})
+
+    def add_archive(self, prefix: str, args: ArchiveArgs) -> Archive:
+        """Upload one function's archive as `<prefix><component name>-archive` (a child of this
+        component), or, when `args.pinned_object` is set, upload nothing and serve that."""
+        archive = build_archive(args.files)
+        tree_object_name = object_name(args.function_name, archive)
+        sha256 = hashlib.sha256(archive).hexdigest()
+        if args.pinned_object is not None:
+            if args.pinned_object != tree_object_name:
+                path_flag = " --path" if "." in args.pin_key else ""
                 pulumi.log.warn(
-                    f"serving the pinned bundle {args.pinned_object} (sourceObject), not the "
-                    f"working tree's {self.tree_object_name}: `make release-gcp` deploys the "
-                    "tree (or run `pulumi config rm sourceObject`)",
+                    f"serving the pinned bundle {args.pinned_object} ({args.pin_key}), not the "
+                    f"working tree's {tree_object_name}: `make release-gcp` deploys the tree "
+                    f"(or run `pulumi config rm{path_flag} {args.pin_key}`)",
                     resource=self,
                 )
-        self.register_outputs(
-            {"bucket": self.bucket.name, "served": self.served_object, "sha256": self.sha256}
+            return Archive(
+                tree_object_name, sha256, None, pulumi.Output.from_input(args.pinned_object)
+            )
+        path = write_archive(archive, args.build_dir, tree_object_name)
+        uploaded = gcp.storage.BucketObject(
+            f"{prefix}{self._name}-archive",
+            bucket=self.bucket.name,
+            name=tree_object_name,
+            content_type="application/zip",
+            source=pulumi.FileAsset(str(path)),
+            opts=pulumi.ResourceOptions.merge(
+                self._child, pulumi.ResourceOptions(retain_on_delete=True)
+            ),
         )
+        return Archive(tree_object_name, sha256, uploaded, uploaded.name)

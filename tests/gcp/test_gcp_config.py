@@ -10,6 +10,8 @@ import pytest
 import yaml
 from program_modules import PROGRAM_DIR, load
 
+from model.catalog import ModelEntry
+
 config = load("config")
 VALID = config.StackConfig(project="acme")
 
@@ -160,3 +162,127 @@ def test_project_file_uses_the_repository_virtualenv():
         "options": {"toolchain": "pip", "virtualenv": "../.venv"},
     }
     assert (PROGRAM_DIR / ".." / ".venv").resolve() == PROGRAM_DIR.parent / ".venv"
+
+
+# --- per-model settings (models.toml) ---------------------------------------------------------
+
+
+def entry(name: str, path: str = "model", settings=None, prod=None) -> ModelEntry:
+    return ModelEntry(name, path, settings=settings or {}, environments={"prod": prod or {}})
+
+
+def model_problems(entries, cfg=VALID, stack="prod") -> str:
+    with pytest.raises(config.ConfigError) as raised:
+        config.model_configs(cfg, entries, stack)
+    return str(raised.value)
+
+
+def test_a_single_model_keeps_the_stack_function_name_pin_and_resource_names():
+    [only] = config.model_configs(VALID, [entry("iris")], "prod")
+    assert (only.settings.function_name, only.prefix, only.pin_key) == (
+        "sklearn-inference",
+        "",
+        "sourceObject",
+    )
+    assert only.artifacts == VALID.source_root / "model" / "artifacts"
+
+
+def test_several_models_get_their_own_function_pin_and_resource_prefix():
+    pins = {"wine": f"sklearn-inference-wine/source-{'c' * 64}.zip"}
+    cfg = dataclasses.replace(VALID, source_objects=pins)
+    iris, wine = config.model_configs(cfg, [entry("iris"), entry("wine", "models/wine")], "dev")
+    assert (wine.settings.function_name, wine.prefix, wine.pin_key) == (
+        "sklearn-inference-wine",
+        "wine-",
+        "sourceObjects.wine",
+    )
+    assert (iris.settings.source_object, wine.settings.source_object) == (None, pins["wine"])
+    assert wine.artifacts == VALID.source_root / "models" / "wine" / "artifacts"
+
+
+def test_model_overrides_apply_per_environment_and_other_clouds_keys_are_ignored():
+    wine = entry(
+        "wine",
+        settings={"memory": "2Gi", "cpu": 2, "alarm_latency_p99_ms": 1500, "memory_mb": 2048},
+        prod={"min_instances": 2},
+    )
+    [dev] = config.model_configs(VALID, [wine], "dev")
+    [prod] = config.model_configs(VALID, [wine], "prod")
+    assert (dev.settings.memory, dev.settings.cpu, dev.settings.alert_latency_p99_ms) == (
+        "2Gi",
+        "2",  # cpu = 2 in TOML is the string Cloud Run takes
+        1500,
+    )
+    assert (dev.settings.min_instances, prod.settings.min_instances) == (1, 2)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"cpu": 0.5}, "model wine (models.toml, stack prod): concurrency 8 needs cpu >= 1"),
+        ({"memory": 512}, "model wine (models.toml, stack prod): memory must be a string, got 512"),
+        ({"min_instances": "2"}, "min_instances must be a whole number, got '2'"),
+        ({"max_batch_rows": True}, "max_batch_rows must be a whole number, got True"),
+        ({"model_backend": "tensorflow"}, "model wine (models.toml, stack prod): modelBackend"),
+        ({"alarm_server_errors": 0}, "alertServerErrors must be at least 1, got 0"),
+        ({"timeout_seconds": 7200}, "timeoutSeconds must be 1-3600"),
+    ],
+)
+def test_invalid_model_settings_are_rejected_naming_the_model(settings, message):
+    assert message in model_problems([entry("iris"), entry("wine", settings=settings)])
+
+
+def test_every_models_problems_are_reported_at_once():
+    text = model_problems(
+        [entry("iris", settings={"cpu": 3}), entry("wine", settings={"memory": "1Tb"})]
+    )
+    assert "model iris" in text and "model wine" in text and text.count("\n  - ") == 2
+
+
+def test_a_model_function_name_must_be_a_cloud_run_service_name():
+    # models.toml names are short today (model/catalog.py), but the service name is what breaks
+    long_name = "m" * 50  # sklearn-inference-mmm...: 68 characters
+    assert "is not a Cloud Run service name (1-63" in model_problems(
+        [entry("iris"), entry(long_name)]
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "entries", "message"),
+    [
+        (
+            {"source_objects": {"iris": f"sklearn-inference/source-{'a' * 64}.zip"}},
+            ["iris"],
+            "serves iris only: pin it with sourceObject",
+        ),
+        (
+            {"source_objects": {"beer": f"sklearn-inference-beer/source-{'a' * 64}.zip"}},
+            ["iris", "wine"],
+            "sourceObjects.beer: models.toml declares no model 'beer' (declared: iris, wine)",
+        ),
+        (
+            {"source_object": f"sklearn-inference/source-{'a' * 64}.zip"},
+            ["iris", "wine"],
+            "run `pulumi config rm sourceObject`",
+        ),
+    ],
+)
+def test_pins_must_fit_the_number_of_models(changes, entries, message):
+    cfg = dataclasses.replace(VALID, **changes)
+    assert message in model_problems([entry(name) for name in entries], cfg)
+
+
+def test_models_file_defaults_to_the_repository_and_the_source_root_follows_it(tmp_path):
+    loaded = config.load("prod", FakeConfig({}), FakeConfig({"project": "acme"}))
+    assert loaded.models_file == PROGRAM_DIR.parent / "models.toml"
+    fork = config.load(
+        "prod",
+        FakeConfig({"modelsFile": str(tmp_path / "models.toml")}),
+        FakeConfig({"project": "a"}),
+    )
+    assert (fork.models_file, fork.source_root) == (tmp_path / "models.toml", tmp_path)
+
+
+def test_source_objects_must_map_models_to_bundles():
+    with pytest.raises(config.ConfigError, match="sourceObjects must map model names"):
+        config.load("prod", FakeConfig({"sourceObjects": "[1, 2]"}), FakeConfig({"project": "a"}))

@@ -3,6 +3,7 @@ source bucket and make verify; and their clear failure when the CLI or credentia
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,17 +19,21 @@ release = load("release")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def bundle(tag: str, day: int, rolled_back: bool = False):
-    return release.Bundle(f"fn/source-{tag}.zip", T0 + timedelta(days=day), rolled_back)
+def bundle(tag: str, day: int, rolled_back: bool = False, function: str = "fn"):
+    return release.Bundle(f"{function}/source-{tag}.zip", T0 + timedelta(days=day), rolled_back)
 
 
 @dataclass
 class FakeStack:
-    """The Pulumi CLI as the program behaves: `up` serves the pin, else the working tree."""
+    """The Pulumi CLI as the program behaves: `up` serves the pin, else the working tree.
 
-    tree: str
+    `tree` is the working tree's bundle, or with several models, each model's (model -> bundle,
+    function `fn-<model>`)."""
+
+    tree: str | dict[str, str]
     deployed: dict = field(default_factory=dict)
     pin_value: str | None = None
+    model_pins: dict[str, str] = field(default_factory=dict)
     up_results: list[bool] = field(default_factory=list)
     calls: list[tuple] = field(default_factory=list)
     stack: str = "prod"
@@ -39,23 +44,37 @@ class FakeStack:
     def project(self):
         return "acme"
 
-    def pinned(self):
-        return self.pin_value
+    def pins(self):
+        return {None: self.pin_value} if self.pin_value else dict(self.model_pins)
 
-    def pin(self, name):
-        self.calls.append(("pin", name))
-        self.pin_value = name
+    def pin(self, name, model=None):
+        if model is None:
+            self.calls.append(("pin", name))
+            self.pin_value = name
+        else:
+            self.calls.append(("pin", model, name))
+            self.model_pins[model] = name
 
-    def unpin(self):
-        self.calls.append(("unpin",))
-        self.pin_value = None
+    def unpin(self, model=None):
+        if model is None:
+            self.calls.append(("unpin",))
+            self.pin_value = None
+        else:
+            self.calls.append(("unpin", model))
+            del self.model_pins[model]
 
     def up(self):
-        served = self.pin_value or self.tree
-        self.calls.append(("up", served))
         ok = self.up_results.pop(0) if self.up_results else True
-        if ok:
-            self.deployed = {"source_object": served, "bucket_name": "b", "function_name": "fn"}
+        if isinstance(self.tree, str):
+            served = self.pin_value or self.tree
+            self.calls.append(("up", served))
+            if ok:
+                self.deployed = deployed(served)
+        else:
+            models = {m: self.model_pins.get(m) or b for m, b in self.tree.items()}
+            self.calls.append(("up", models))
+            if ok:
+                self.deployed = deployed_models(models)
         return ok
 
 
@@ -65,24 +84,40 @@ class FakeBundles:
     marked: list = field(default_factory=list)
 
     def list(self, bucket, prefix):
-        assert (bucket, prefix) == ("b", "fn/source-")
-        return list(self.stored)
+        assert bucket == "b" and prefix.endswith("/source-"), (bucket, prefix)
+        return [b for b in self.stored if b.name.startswith(prefix)]
 
     def mark_rolled_back(self, bucket, name, when):
         self.marked.append(name)
 
 
 class Verify:
-    def __init__(self, *results: int):
-        self.results, self.stacks = list(results), []
+    """make verify's results in order; records (stack, model) of each call."""
 
-    def __call__(self, stack: str) -> int:
-        self.stacks.append(stack)
+    def __init__(self, *results: int):
+        self.results, self.calls = list(results), []
+
+    def __call__(self, stack: str, model: str | None = None) -> int:
+        self.calls.append((stack, model))
         return self.results.pop(0)
+
+    @property
+    def stacks(self) -> list[str]:
+        return [stack for stack, _ in self.calls]
 
 
 def deployed(served: str) -> dict:
     return {"source_object": served, "bucket_name": "b", "function_name": "fn"}
+
+
+def deployed_models(served: dict[str, str]) -> dict:
+    return {
+        "models": {
+            m: {"source_object": b, "function_name": f"fn-{m}", "url": f"https://fn-{m}"}
+            for m, b in served.items()
+        },
+        "bucket_name": "b",
+    }
 
 
 # --- choosing the previous bundle -------------------------------------------------------------
@@ -249,6 +284,213 @@ def test_failed_deploy_is_not_verified(capsys):
     assert "If the first deploy fails" in capsys.readouterr().out
 
 
+# --- several models: one function, bundle and pin per model ------------------------------------
+
+
+def two_models(iris: str = "fn-iris/source-i1.zip", wine: str = "fn-wine/source-w1.zip"):
+    return deployed_models({"iris": iris, "wine": wine})
+
+
+MODEL_BUNDLES = [
+    bundle("i1", 1, function="fn-iris"),
+    bundle("w1", 1, function="fn-wine"),
+    bundle("i2", 3, function="fn-iris"),
+    bundle("w2", 3, function="fn-wine"),
+]
+
+
+def test_rollback_of_a_stack_with_several_models_needs_the_model(capsys):
+    stack = FakeStack(tree={"iris": "x", "wine": "y"}, deployed=two_models())
+    with pytest.raises(release.Unavailable, match=r"serves several models \(iris, wine\)"):
+        release.rollback(stack, lambda p: FakeBundles(MODEL_BUNDLES), Verify())
+    assert stack.calls == []
+
+
+def test_rollback_of_one_model_pins_rebuilds_marks_and_verifies_only_that_model():
+    # GIVEN i2 and w2 served, each with an earlier bundle
+    stack = FakeStack(
+        tree={"iris": "fn-iris/source-i2.zip", "wine": "fn-wine/source-w2.zip"},
+        deployed=two_models("fn-iris/source-i2.zip", "fn-wine/source-w2.zip"),
+    )
+    bundles = FakeBundles(MODEL_BUNDLES)
+    verify = Verify(0)
+    # WHEN wine is rolled back
+    assert release.rollback(stack, lambda p: bundles, verify, model="wine") == 0
+    # THEN only wine's pin is set, to wine's previous bundle; iris keeps serving its tree
+    assert stack.calls == [
+        ("pin", "wine", "fn-wine/source-w1.zip"),
+        ("up", {"iris": "fn-iris/source-i2.zip", "wine": "fn-wine/source-w1.zip"}),
+    ]
+    assert bundles.marked == ["fn-wine/source-w2.zip"]
+    assert verify.calls == [("prod", "wine")]
+
+
+def test_rollback_lists_and_accepts_only_the_models_own_bundles(capsys):
+    stack = FakeStack(tree={"iris": "x", "wine": "y"}, deployed=two_models())
+    with pytest.raises(release.Unavailable, match=r"fn-iris/source-i1\.zip is not in gs://b"):
+        release.rollback(
+            stack,
+            lambda p: FakeBundles(MODEL_BUNDLES),
+            Verify(),
+            to="fn-iris/source-i1.zip",
+            model="wine",
+        )
+    listed = capsys.readouterr().out
+    assert "fn-wine/source-w1.zip (served)" in listed and "fn-iris" not in listed
+
+
+@pytest.mark.parametrize(
+    ("deployment", "model", "message"),
+    [
+        (deployed("fn/source-a.zip"), "wine", "serves a single model: roll it back without MODEL"),
+        (two_models(), "beer", r"serves no model 'beer' \(it serves iris, wine\)"),
+    ],
+)
+def test_rollback_refuses_a_model_the_stack_does_not_serve(deployment, model, message):
+    stack = FakeStack(tree="fn/source-a.zip", deployed=deployment)
+    with pytest.raises(release.Unavailable, match=message):
+        release.rollback(stack, lambda p: FakeBundles([]), Verify(), model=model)
+
+
+def test_release_of_several_models_unpins_deploys_and_verifies_each():
+    stack = FakeStack(
+        tree={"iris": "fn-iris/source-i2.zip", "wine": "fn-wine/source-w2.zip"},
+        deployed=two_models(wine="fn-wine/source-w1.zip"),
+        model_pins={"wine": "fn-wine/source-w1.zip"},
+    )
+    verify = Verify(0, 0)
+    assert release.release(stack, lambda p: FakeBundles(MODEL_BUNDLES), verify) == 0
+    assert stack.calls == [
+        ("unpin", "wine"),
+        ("up", {"iris": "fn-iris/source-i2.zip", "wine": "fn-wine/source-w2.zip"}),
+    ]
+    assert verify.calls == [("prod", "iris"), ("prod", "wine")]
+
+
+def test_release_serves_the_previous_bundle_again_only_for_the_model_that_failed(capsys):
+    # GIVEN i1 and w1 served, and a working tree with new bundles for both
+    stack = FakeStack(
+        tree={"iris": "fn-iris/source-i2.zip", "wine": "fn-wine/source-w2.zip"},
+        deployed=two_models(),
+    )
+    bundles = FakeBundles(MODEL_BUNDLES)
+    verify = Verify(0, 1, 0)  # iris passes, wine fails, wine's rollback passes
+    # WHEN the release fails wine's verification
+    assert release.release(stack, lambda p: bundles, verify) == 1
+    # THEN wine alone serves w1 again, iris keeps its new bundle
+    assert stack.calls == [
+        ("up", {"iris": "fn-iris/source-i2.zip", "wine": "fn-wine/source-w2.zip"}),
+        ("pin", "wine", "fn-wine/source-w1.zip"),
+        ("up", {"iris": "fn-iris/source-i2.zip", "wine": "fn-wine/source-w1.zip"}),
+    ]
+    assert bundles.marked == ["fn-wine/source-w2.zip"]
+    assert verify.calls == [("prod", "iris"), ("prod", "wine"), ("prod", "wine")]
+    out = capsys.readouterr().out
+    assert "iris: released fn-iris/source-i2.zip" in out
+    assert "wine: verification failed: serving the previous bundle fn-wine/source-w1.zip" in out
+
+
+def test_release_rolls_back_every_failed_model_in_one_deploy():
+    stack = FakeStack(
+        tree={"iris": "fn-iris/source-i2.zip", "wine": "fn-wine/source-w2.zip"},
+        deployed=two_models(),
+    )
+    verify = Verify(1, 1, 0, 0)
+    assert release.release(stack, lambda p: FakeBundles(MODEL_BUNDLES), verify) == 1
+    assert [c for c in stack.calls if c[0] == "up"] == [
+        ("up", {"iris": "fn-iris/source-i2.zip", "wine": "fn-wine/source-w2.zip"}),
+        ("up", {"iris": "fn-iris/source-i1.zip", "wine": "fn-wine/source-w1.zip"}),
+    ]
+
+
+def test_a_model_that_could_not_be_verified_is_not_rolled_back_with_one_that_failed(capsys):
+    stack = FakeStack(
+        tree={"iris": "fn-iris/source-i2.zip", "wine": "fn-wine/source-w2.zip"},
+        deployed=two_models(),
+    )
+    verify = Verify(2, 1, 0)  # iris could not be verified, wine failed
+    assert release.release(stack, lambda p: FakeBundles(MODEL_BUNDLES), verify) == 1
+    assert ("pin", "wine", "fn-wine/source-w1.zip") in stack.calls
+    assert not any(c[:2] == ("pin", "iris") for c in stack.calls)
+    assert "`make rollback-gcp STACK=prod MODEL=iris` serves fn-iris/source-i1.zip" in (
+        capsys.readouterr().out
+    )
+
+
+def test_a_model_new_in_this_release_has_nothing_to_roll_back_to(capsys):
+    # GIVEN a stack that served iris alone, now releasing iris and wine
+    stack = FakeStack(
+        tree={"iris": "fn-iris/source-i2.zip", "wine": "fn-wine/source-w2.zip"},
+        deployed=deployed("fn/source-a.zip"),
+    )
+    assert release.release(stack, lambda p: FakeBundles([]), Verify(0, 1)) == 1
+    assert "wine: the first release failed verification" in capsys.readouterr().out
+    assert len(stack.calls) == 1
+
+
+def test_a_release_refuses_a_model_before_anything_runs(capsys):
+    assert release.main(["release", "--stack", "prod", "--model", "wine"]) == 2
+    assert "a release deploys every model of the stack" in capsys.readouterr().err
+
+
+# --- the Pulumi CLI adapter -------------------------------------------------------------------
+
+
+FAKE_PULUMI = """#!/bin/sh
+echo "$@" >> "$(dirname "$0")/calls"
+case "$1 $2" in
+  "config --json") cat "$(dirname "$0")/config.json" ;;
+esac
+"""
+
+
+@pytest.fixture
+def fake_pulumi(tmp_path):
+    binary = tmp_path / "pulumi"
+    binary.write_text(FAKE_PULUMI)
+    binary.chmod(0o755)
+    return binary
+
+
+@pytest.mark.parametrize(
+    ("key", "entry", "pins"),
+    [
+        ("sourceObject", {"value": "fn/source-a.zip"}, {None: "fn/source-a.zip"}),
+        # `pulumi config --json` gives an object both as JSON text and as objectValue
+        (
+            "sourceObjects",
+            {
+                "value": '{"wine": "fn-wine/source-w1.zip"}',
+                "objectValue": {"wine": "fn-wine/source-w1.zip"},
+            },
+            {"wine": "fn-wine/source-w1.zip"},
+        ),
+    ],
+)
+def test_pins_are_read_from_the_stack_config(fake_pulumi, key, entry, pins):
+    (fake_pulumi.parent / "config.json").write_text(
+        json.dumps(
+            {
+                "gcp:project": {"value": "acme", "secret": False},
+                f"sklearn-inference-gcp:{key}": {**entry, "secret": False},
+            }
+        )
+    )
+    assert release.PulumiCli("prod", str(fake_pulumi)).pins() == pins
+
+
+def test_a_models_pin_is_set_and_removed_by_its_config_path(fake_pulumi):
+    cli = release.PulumiCli("prod", str(fake_pulumi))
+    cli.pin("fn-wine/source-w1.zip", "wine")
+    cli.unpin("wine")
+    cli.pin("fn/source-a.zip")
+    assert (fake_pulumi.parent / "calls").read_text().splitlines() == [
+        "config set --path sourceObjects.wine fn-wine/source-w1.zip --stack prod",
+        "config rm --path sourceObjects.wine --stack prod",
+        "config set sourceObject fn/source-a.zip --stack prod",
+    ]
+
+
 # --- make verify, by its contract -------------------------------------------------------------
 
 
@@ -263,6 +505,12 @@ def test_verify_runs_make_verify_with_the_pulumi_stack_and_keeps_its_status(
     )
     assert release.make_verify("prod", repo_root=tmp_path) == result
     assert (tmp_path / "verified-stack").read_text().strip() == "prod"
+
+
+def test_verify_of_one_of_several_models_passes_it_to_ops_verify(tmp_path):
+    (tmp_path / "Makefile").write_text('verify:\n\t@echo "$(PULUMI_STACK) $(ARGS)" > verified\n')
+    assert release.make_verify("prod", "wine", repo_root=tmp_path) == 0
+    assert (tmp_path / "verified").read_text().strip() == "prod --model wine"
 
 
 def test_verify_whose_prerequisite_fails_could_not_run(tmp_path):
@@ -310,9 +558,12 @@ def test_make_targets_stop_with_a_clear_message_without_the_pulumi_cli(target):
     assert "the Pulumi CLI ('no-such-pulumi') is not installed" in completed.stderr
 
 
-def test_make_rollback_passes_the_stack_and_the_chosen_bundle():
+@pytest.mark.parametrize(
+    ("variable", "flag"), [("TO=fn/x.zip", "--to 'fn/x.zip'"), ("MODEL=wine", "--model 'wine'")]
+)
+def test_make_rollback_passes_the_stack_and_the_chosen_bundle_or_model(variable, flag):
     completed = subprocess.run(
-        ["make", "--dry-run", "--no-print-directory", "rollback-gcp", "STACK=prod", "TO=fn/x.zip"],
+        ["make", "--dry-run", "--no-print-directory", "rollback-gcp", "STACK=prod", variable],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -320,7 +571,7 @@ def test_make_rollback_passes_the_stack_and_the_chosen_bundle():
         check=True,
     )
     assert "pulumi_gcp/release.py rollback --stack prod --pulumi pulumi" in completed.stdout
-    assert "--to 'fn/x.zip'" in completed.stdout
+    assert flag in completed.stdout
 
 
 @pytest.mark.slow

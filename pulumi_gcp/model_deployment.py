@@ -1,0 +1,148 @@
+"""One declared model's deployment: its source bundle, function, invokers, alert policies and
+dashboard, on what the stack's models share. `__main__.py` builds one per model in models.toml.
+
+Not a ComponentResource on purpose: a component's type becomes part of every child's URN, and a
+stack's only model keeps the names and URNs it had before models.toml existed (CONTRACTS.md
+section 10). `model.prefix` ("" for the only model, "<name>-" with several) keeps the models'
+resource names apart instead.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from access import Invokers, InvokersArgs
+from apis import Apis
+from config import ModelConfig
+from function import Function, FunctionArgs
+from identities import Identities
+from monitoring import Monitoring, MonitoringArgs
+from registry import Registry
+from source_bundle import ArchiveArgs, SourceBundle
+
+from handler.bundle import gcf_source_files
+
+# The stack's only model keeps today's `curl` output: an Iris row.
+IRIS_ROW = [5.1, 3.5, 1.4, 0.2]
+
+
+@dataclass(frozen=True)
+class SharedResources:
+    """What every model's deployment uses, created once per stack."""
+
+    stack: str
+    apis: Apis
+    source: SourceBundle
+    registry: Registry
+    identities: Identities
+    # With several models: the one e-mail channel all their alert policies notify.
+    alert_channel: pulumi.Input[str] | None
+    several: bool
+
+
+class ModelDeployment:
+    """Exposes `function`, `archive`, `monitoring` and `outputs` (what the stack exports for
+    this model: at the top level for the only model, under `models.<name>` with several)."""
+
+    def __init__(self, model: ModelConfig, shared: SharedResources):
+        cfg, prefix = model.settings, model.prefix
+        after_apis = pulumi.ResourceOptions(depends_on=shared.apis.services)
+        one_of_several = model.name if shared.several else None
+
+        self.archive = shared.source.add_archive(
+            prefix,
+            ArchiveArgs(
+                function_name=cfg.function_name,
+                files=gcf_source_files(cfg.source_root, model.artifacts),
+                build_dir=cfg.source_root / "build" / "gcf",
+                pinned_object=cfg.source_object,
+                pin_key=model.pin_key,
+            ),
+        )
+        self.function = Function(
+            f"{prefix}inference",
+            FunctionArgs(
+                project=cfg.project,
+                region=cfg.region,
+                function_name=cfg.function_name,
+                source_bucket=shared.source.bucket.name,
+                source_object=self.archive.served_object,
+                runtime_service_account=shared.identities.runtime.email,
+                build_service_account=shared.identities.build.id,
+                docker_repository=shared.registry.repository.id,
+                min_instances=cfg.min_instances,
+                max_instances=cfg.max_instances,
+                memory=cfg.memory,
+                cpu=cfg.cpu,
+                concurrency=cfg.concurrency,
+                timeout_seconds=cfg.timeout_seconds,
+                ingress=cfg.ingress,
+                environment=cfg.handler_environment,
+                protect=cfg.deletion_protection,
+                model=one_of_several,
+            ),
+            pulumi.ResourceOptions(depends_on=[*shared.apis.services, shared.identities.ready]),
+        )
+        Invokers(
+            f"{prefix}invokers",
+            InvokersArgs(
+                project=cfg.project,
+                region=cfg.region,
+                service_name=self.function.service_name,
+                public=cfg.public,
+                members=cfg.invokers,
+            ),
+            after_apis,
+        )
+        self.monitoring = Monitoring(
+            f"{prefix}monitoring",
+            MonitoringArgs(
+                project=cfg.project,
+                region=cfg.region,
+                stack=shared.stack,
+                function_name=cfg.function_name,
+                max_instances=cfg.max_instances,
+                concurrency=cfg.concurrency,
+                server_errors=cfg.alert_server_errors,
+                latency_p99_ms=cfg.alert_latency_p99_ms,
+                alert_email=cfg.alert_email,
+                channel=shared.alert_channel,
+                model=one_of_several,
+            ),
+            after_apis,
+        )
+
+        row = example_row(model.artifacts) if shared.several else IRIS_ROW
+        self.outputs: dict[str, Any] = {
+            "url": self.function.url,
+            "curl": self.function.url.apply(lambda url: curl_command(url, cfg.public, row)),
+            "function_name": self.function.function.name,
+            "source_object": self.archive.served_object,
+            "tree_source_object": self.archive.tree_object_name,
+            "source_pinned": cfg.source_object is not None,
+            "dashboard_url": self.monitoring.dashboard_url,
+            "alert_policies": [policy.name for policy in self.monitoring.policies.values()],
+        }
+
+
+def example_row(artifacts: Path) -> list[float] | None:
+    """The features of the model's first reference case (reference.json, written by training),
+    a row the model is known to answer; None when the model has no reference file."""
+    try:
+        reference = json.loads((artifacts / "reference.json").read_text())
+        return [float(value) for value in reference["cases"][0]["features"]]
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+def curl_command(url: str, public: bool, row: list[float] | None) -> str:
+    """A ready-made prediction request (or, without a row to send, a health check)."""
+    auth = "" if public else ' -H "Authorization: Bearer $(gcloud auth print-identity-token)"'
+    if row is None:
+        return f"curl -sS {url}/health{auth}"
+    body = json.dumps({"features": row})
+    return f"curl -sS -X POST {url} -H 'Content-Type: application/json'{auth} -d '{body}'"
