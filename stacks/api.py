@@ -67,7 +67,8 @@ class _AccessLogSettings:
 
 
 class InferenceApi(Construct):
-    """`POST /predict` and `GET /health` on the alias, behind a throttled, logged `$default` stage.
+    """`POST /predict`, `GET /health` and a catch-all `$default` route on the alias, behind a
+    throttled, logged `$default` stage.
 
     Exposes `api`, `stage`, `access_logs` and `url` (ends with "/").
     """
@@ -108,6 +109,18 @@ class InferenceApi(Construct):
         self.api.add_routes(
             path="/health", methods=[apigwv2.HttpMethod.GET], integration=integration
         )
+        # Every other path and method reaches the handler too, behind the same authorizer, so
+        # a caller gets its JSON 404 `not_found` or 405 `method_not_allowed` with `Allow` (the
+        # documented contract) instead of API Gateway's bare {"message":"Not Found"}.
+        apigwv2.HttpRoute(
+            self.api,
+            "DefaultRoute",
+            http_api=self.api,
+            route_key=apigwv2.HttpRouteKey.DEFAULT,
+            integration=integration,
+        )
+        if settings.cors_allowed_origins and settings.auth != "none":
+            _preflight_route(self.api, integration)
 
         self.access_logs = log_group(
             self,
@@ -159,6 +172,29 @@ def _cors(settings: DeploySettings) -> apigwv2.CorsPreflightOptions | None:
         allow_methods=[apigwv2.CorsHttpMethod.GET, apigwv2.CorsHttpMethod.POST],
         allow_headers=headers,
         max_age=Duration.hours(1),
+    )
+
+
+def _preflight_route(api: apigwv2.HttpApi, integration: apigwv2.HttpRouteIntegration) -> None:
+    """`OPTIONS /{proxy+}` without authorization. The `$default` route catches OPTIONS too, so
+    behind an authorizer a browser's preflight (which carries no credentials) would be refused;
+    API Gateway's guide ("Configure CORS for HTTP APIs": a `$default` route and an authorizer)
+    prescribes this route, which outranks `$default`. It is only created with CORS configured."""
+    route = apigwv2.HttpRoute(
+        api,
+        "PreflightRoute",
+        http_api=api,
+        route_key=apigwv2.HttpRouteKey.with_("/{proxy+}", apigwv2.HttpMethod.OPTIONS),
+        integration=integration,
+        authorizer=apigwv2.HttpNoneAuthorizer(),
+    )
+    Validations.of(route).acknowledge(
+        Acknowledgment(
+            id="AwsSolutions-APIG4",
+            reason="CORS preflight only: browsers send OPTIONS without credentials, so it cannot "
+            "be authorized. The route answers OPTIONS and nothing else; every route that serves "
+            "a prediction or the health check keeps the API's authorizer.",
+        )
     )
 
 

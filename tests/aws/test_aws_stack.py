@@ -60,8 +60,9 @@ HOOK = {HOOK_INVOKES_VERSIONS, CODEDEPLOY_INVOKES_HOOK}
 EXPECTED_ACKNOWLEDGEMENTS = {
     "dev": {"AwsSolutions-APIG4", XRAY, CODEDEPLOY_ROLE, *HOOK},
     "prod": {XRAY, CODEDEPLOY_ROLE, *HOOK},  # IAM auth: no APIG4
-    "dev-options": {CODEDEPLOY_ROLE, *HOOK},  # JWT auth, tracing off
-    "prod-options": {XRAY, CODEDEPLOY_ROLE},  # no pre-traffic hook
+    # JWT auth, tracing off; CORS: the preflight route cannot be authorized (APIG4)
+    "dev-options": {"AwsSolutions-APIG4", CODEDEPLOY_ROLE, *HOOK},
+    "prod-options": {"AwsSolutions-APIG4", XRAY, CODEDEPLOY_ROLE},  # no pre-traffic hook
 }
 
 
