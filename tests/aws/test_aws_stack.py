@@ -13,7 +13,7 @@ from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import ManualArgs, lint
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from stacks.function import InferenceFunction
+from stacks.function import InferenceFunction, ModelImage
 from stacks.settings import build_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -162,7 +162,7 @@ def _image_tag(root: Path, context: dict) -> str:
     app = App(context=context)
     stack = Stack(app, "Scratch")
     InferenceFunction(
-        stack, "Inference", settings=build_settings({"env": "dev"}), image_directory=root
+        stack, "Inference", settings=build_settings({"env": "dev"}), image=ModelImage(root)
     )
     (image,) = Template.from_stack(stack).find_resources("AWS::Lambda::Function").values()
     return image["Properties"]["Code"]["ImageUri"]["Fn::Sub"].rsplit(":", 1)[1]
