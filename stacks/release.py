@@ -274,6 +274,8 @@ class _PreTrafficHook(Construct):
             # alias, whose update policy names it, so the hook checks what CodeDeploy ships.
             "TARGET_VERSION": version.version,
         }
+        if names.route_prefix:  # one of several models: its routes are below the prefix
+            environment["ROUTE_PREFIX"] = names.route_prefix
         if reference_file is not None:
             reference = s3_assets.Asset(self, "Reference", path=str(reference_file))
             environment["REFERENCE_BUCKET"] = reference.s3_bucket_name

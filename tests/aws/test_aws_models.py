@@ -172,6 +172,20 @@ def test_each_model_has_its_health_check_and_release(two_model_app):
         assert group in groups
 
 
+def test_each_models_hook_checks_its_function_on_its_routes(two_model_app):
+    hooks = [
+        r["Properties"]["Environment"]["Variables"]
+        for r in two_model_app.resources("AWS::Lambda::Function").values()
+        if r["Properties"].get("Handler") == "pre_traffic.handler"
+    ]
+    checked = {hook["ROUTE_PREFIX"]: hook["FUNCTION_NAME"] for hook in hooks}
+    assert checked == {
+        f"/models/{name}": {"Ref": fn_id} for name, (fn_id, _) in functions(two_model_app).items()
+    }
+    # Each with its own model's reference (two distinct objects)
+    assert len({hook["REFERENCE_KEY"] for hook in hooks}) == 2
+
+
 def test_outputs_per_model_and_shared(two_model_app):
     outputs = two_model_app.template["Outputs"]
     per_model = (
