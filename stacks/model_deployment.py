@@ -45,7 +45,7 @@ class ModelDeployment:
         others: Sequence[ModelEntry] = (),
         reference_file: Path | None = None,
     ) -> None:
-        self.stack, self.entry, self.settings, self.names = stack, entry, settings, names
+        self.stack, self.settings, self.names = stack, settings, names
         self.reference_file = reference_file or entry.artifacts / "reference.json"
         self.inference = InferenceFunction(
             stack,
