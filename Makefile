@@ -177,11 +177,12 @@ deploy-ci-access: $(VENV_STAMP) $(NPM_STAMP) ## Once per AWS account: the GitHub
 ifeq ($(origin STACK),command line)
 OPS_STACK := --stack '$(STACK)'
 endif
-OPS_TARGET = $(if $(URL),--url '$(URL)',$(if $(PULUMI_STACK),--pulumi-stack '$(PULUMI_STACK)',$(OPS_STACK)))
+# MODEL=<name> picks one model of a deployment serving several (models.toml), as for make train.
+OPS_TARGET = $(if $(URL),--url '$(URL)',$(if $(PULUMI_STACK),--pulumi-stack '$(PULUMI_STACK)',$(OPS_STACK)))$(if $(MODEL), --model '$(MODEL)')
 OPS_NEEDS_TARGET = $(if $(OPS_TARGET),,$(error give the deployment: URL=..., STACK=<CloudFormation stack> or PULUMI_STACK=<Pulumi stack>))
 
-verify: model ## Check a deployment (exit 0/1/2): make verify URL=http://127.0.0.1:8080 | STACK=... | PULUMI_STACK=... [ARGS=--json]
+verify: model ## Check a deployment (exit 0/1/2): make verify URL=http://127.0.0.1:8080 | STACK=... | PULUMI_STACK=... [MODEL=wine] [ARGS=--json]
 	$(OPS_NEEDS_TARGET)$(PY) -m ops.verify $(OPS_TARGET) $(ARGS)
 
-probe: model ## Cold and warm latency: make probe URL=... | STACK=... [ARGS="--force-cold 3 --plot latency.png"]
+probe: model ## Cold and warm latency: make probe URL=... | STACK=... [MODEL=wine] [ARGS="--force-cold 3 --plot latency.png"]
 	$(OPS_NEEDS_TARGET)$(PY) -m ops.probe $(OPS_TARGET) $(ARGS)

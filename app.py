@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""CDK entry point: settings from context, cdk-nag, one stack for the chosen environment.
+"""CDK entry point: settings from context, the models from models.toml, cdk-nag, one stack for
+the chosen environment.
 
 npx cdk synth                                   # dev
 npx cdk deploy -c env=prod                      # prod
 npx cdk deploy -c env=prod -c alarm_email=oncall@example.com
+npx cdk synth -c models_file=path/to/models.toml   # another declaration (default ./models.toml)
 """
 
 from __future__ import annotations
@@ -15,23 +17,35 @@ from pathlib import Path
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
+from model import catalog
 from stacks.ci_access import GitHubDeployAccessStack, ci_access_settings
 from stacks.settings import build_settings
-from stacks.stack import REFERENCE_FILE, InferenceStack
+from stacks.stack import InferenceStack
+
+HERE = Path(__file__).resolve().parent
 
 
 def build(
-    app: App, environ: Mapping[str, str], reference_file: Path = REFERENCE_FILE
+    app: App, environ: Mapping[str, str], references: Mapping[str, Path] | None = None
 ) -> InferenceStack:
     """Everything `cdk synth` runs, minus `synth()` itself, so tests build the very same app
-    (with a reference file of their own, so the snapshots do not move with the model)."""
-    settings = build_settings(app.node.get_all_context())
+    (with golden references of their own, by model name, so the snapshots do not move with the
+    model)."""
+    context = app.node.get_all_context()
+    settings = build_settings(context)
+    # The declared models; the file's directory is also every image's Docker build context.
+    models = catalog.load(HERE / str(context.get("models_file") or catalog.DEFAULT_FILE))
     # Environment-agnostic unless the CLI resolved an account and region (it does when
     # credentials are configured). Nothing in the stack needs lookups either way.
     account, region = environ.get("CDK_DEFAULT_ACCOUNT"), environ.get("CDK_DEFAULT_REGION")
     env = Environment(account=account, region=region) if account and region else None
     stack = InferenceStack(
-        app, settings.stack_name, settings=settings, reference_file=reference_file, env=env
+        app,
+        settings.stack_name,
+        settings=settings,
+        models=models.models,
+        references=references,
+        env=env,
     )
     access = ci_access_settings(app.node.get_all_context())
     if access is not None:  # only with -c github_repository=owner/name (README, "CI/CD")

@@ -7,11 +7,14 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import NoReturn
 
+from model.catalog import CatalogError
+from model.catalog import load as load_catalog
 from ops.aws import describe_aws_error
 from ops.errors import CannotRun
-from ops.reference import ReferenceError
+from ops.reference import DEFAULT_MODEL_DIR, ReferenceError
 
 EXIT_PASSED, EXIT_FAILED, EXIT_CANNOT_RUN = 0, 1, 2
 
@@ -34,6 +37,12 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
         "--pulumi-stack",
         metavar="NAME",
         help="GCP: Pulumi stack of pulumi_gcp/ (reads `pulumi stack output --json`)",
+    )
+    target.add_argument(
+        "--model",
+        metavar="NAME",
+        help="one of the models of models.toml: compare with its artifacts and, on a deployment "
+        "serving several, check that one (required there)",
     )
     auth = parser.add_argument_group("auth")
     auth.add_argument(
@@ -61,6 +70,19 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_argument(
         "--debug", action="store_true", help="show a traceback for an unexpected error"
     )
+
+
+def local_artifacts(model: str | None, model_dir: Path | None = None) -> Path:
+    """Where the manifest and golden reference to compare with are: `--model`'s artifacts as
+    models.toml declares them, else `model_dir`, else the reference model's."""
+    if model is None:
+        return model_dir or DEFAULT_MODEL_DIR
+    if model_dir is not None:
+        raise CannotRun("--model and --model-dir exclude each other: --model reads models.toml")
+    try:
+        return load_catalog().get(model).artifacts
+    except CatalogError as exc:
+        raise CannotRun(str(exc)) from None
 
 
 def run_cli(

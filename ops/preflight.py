@@ -8,11 +8,13 @@ check here reads what CloudFormation would trip over and says how to fix it:
 - credentials and a region resolve (exit 2 when they do not);
 - the CDK bootstrap stack exists and is as new as the template's own rule requires;
 - Lambda's concurrency quota leaves room for the reserved or provisioned concurrency the
-  settings ask for (new accounts start at 10, which allows neither);
+  settings ask for, summed over the models of models.toml (new accounts start at 10, which
+  allows neither);
 - the stack, if it exists, is in a state CloudFormation can update;
 - a prebuilt image (`image_repository`) exists in ECR, in this region.
 
-Settings are built exactly as `app.py` builds them: cdk.json's context, `--env`, then `-c`.
+Settings are built exactly as `app.py` builds them: cdk.json's context, `--env`, then `-c`,
+then each model's overrides from models.toml (`-c models_file=...` names another).
 When the caller may not read (the CI deploy role may only assume the CDK bootstrap roles), the
 checks read through the bootstrap's lookup role, which has ReadOnlyAccess; what still cannot
 be read is reported as unknown (`?`) and does not stop a deploy.
@@ -25,7 +27,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +35,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from stacks.settings import DeploySettings, SettingsError, build_settings
+from model import catalog
+from stacks.settings import DeploySettings, SettingsError, build_settings, for_model
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CDK_CONTEXT: dict[str, Any] = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
@@ -90,8 +93,14 @@ class Clients:
         )
 
 
-def run(settings: DeploySettings, clients: Clients, qualifier: str) -> tuple[str, list[Check]]:
-    """Who is deploying where, and every check's result."""
+def run(
+    settings: DeploySettings,
+    clients: Clients,
+    qualifier: str,
+    models: Mapping[str, DeploySettings] | None = None,
+) -> tuple[str, list[Check]]:
+    """Who is deploying where, and every check's result. `models`: each model's settings (by
+    name; default one model with `settings`)."""
     try:
         identity = clients.sts.get_caller_identity()
     except (NoCredentialsError, NoRegionError) as error:
@@ -111,7 +120,10 @@ def run(settings: DeploySettings, clients: Clients, qualifier: str) -> tuple[str
     checks = [
         _guarded("bootstrap", lambda: check_bootstrap(clients, qualifier)),
         stack_check,
-        _guarded("concurrency", lambda: _check_concurrency(settings, clients, stack)),
+        _guarded(
+            "concurrency",
+            lambda: _check_concurrency(models or {"": settings}, clients, stack),
+        ),
     ]
     if settings.image_repository is not None:
         checks.append(_guarded("image", lambda: check_image(settings, clients)))
@@ -204,11 +216,11 @@ def check_stack(stack_name: str, stack: dict[str, Any] | None) -> Check:
 
 
 def _check_concurrency(
-    settings: DeploySettings, clients: Clients, stack: dict[str, Any] | None
+    models: Mapping[str, DeploySettings], clients: Clients, stack: dict[str, Any] | None
 ) -> Check:
     limits = clients.lambda_.get_account_settings()["AccountLimit"]
     return check_concurrency(
-        settings,
+        models,
         quota=limits["ConcurrentExecutions"],
         unreserved=limits["UnreservedConcurrentExecutions"],
         already_reserved=_current_reservation(clients, stack),
@@ -217,32 +229,56 @@ def _check_concurrency(
 
 
 def _current_reservation(clients: Clients, stack: dict[str, Any] | None) -> int:
-    """What this stack's function reserves today (a redeploy gives it back before taking it)."""
+    """What this stack's functions reserve today (a redeploy gives it back before taking it):
+    `FunctionName`, or each model's `<Name>FunctionName` in a stack serving several."""
     outputs = {o["OutputKey"]: o["OutputValue"] for o in (stack or {}).get("Outputs", [])}
-    if "FunctionName" not in outputs:
-        return 0
-    answer = clients.lambda_.get_function_concurrency(FunctionName=outputs["FunctionName"])
-    return int(answer.get("ReservedConcurrentExecutions", 0))
+    return sum(
+        int(
+            clients.lambda_.get_function_concurrency(FunctionName=name).get(
+                "ReservedConcurrentExecutions", 0
+            )
+        )
+        for key, name in sorted(outputs.items())
+        if key.endswith("FunctionName")
+    )
+
+
+def _need(settings: DeploySettings) -> tuple[int, str]:
+    """What one function takes from the account: its reservation, or, unreserved, the most
+    provisioned concurrency it may have."""
+    if settings.reserved_concurrency is not None:
+        return settings.reserved_concurrency, "reserved_concurrency"
+    if settings.autoscaling_max is not None:
+        return settings.autoscaling_max, "provisioned concurrency up to autoscaling_max"
+    return settings.provisioned_concurrency, "provisioned_concurrency"
 
 
 def check_concurrency(
-    settings: DeploySettings, *, quota: int, unreserved: int, already_reserved: int, region: str
+    models: Mapping[str, DeploySettings],
+    *,
+    quota: int,
+    unreserved: int,
+    already_reserved: int,
+    region: str,
 ) -> Check:
-    """Reserved concurrency (or, unreserved, the most provisioned concurrency) must leave the
-    account its unreserved floor."""
-    if settings.reserved_concurrency is not None:
-        need, what = settings.reserved_concurrency, "reserved_concurrency"
-    elif settings.autoscaling_max is not None:
-        need, what = settings.autoscaling_max, "provisioned concurrency up to autoscaling_max"
+    """What the models' functions reserve (or, unreserved, may provision) must leave the account
+    its unreserved floor."""
+    needs = {name: _need(settings) for name, settings in models.items()}
+    need = sum(n for n, _ in needs.values())
+    if len(needs) == 1:
+        ((n, kind),) = needs.values()
+        asked = f"{kind} {n}"
     else:
-        need, what = settings.provisioned_concurrency, "provisioned_concurrency"
+        asked = " + ".join(f"{kind} {n} ({name})" for name, (n, kind) in needs.items())
+        asked += f" = {need}"
+    env_name = next(iter(models.values())).env_name
     account = f"the account's Lambda quota in {region} is {quota}, {unreserved} unreserved"
     if need == 0:
         return Check("concurrency", True, f"nothing reserved or provisioned; {account}")
     floor = min(UNRESERVED_FLOOR, quota)
     available = unreserved + already_reserved - floor
     if need <= available:
-        return Check("concurrency", True, f"{what} {need} fits: {account}")
+        return Check("concurrency", True, f"{asked} fits: {account}")
     reserved_by_others = quota - unreserved - already_reserved
     new_account = (
         " New accounts start at 10, which allows no reserved or provisioned concurrency at all."
@@ -252,7 +288,7 @@ def check_concurrency(
     return Check(
         "concurrency",
         False,
-        f"{settings.env_name} needs {what} {need}, but {account} and Lambda keeps {floor} "
+        f"{env_name} needs {asked}, but {account} and Lambda keeps {floor} "
         f"unreserved.{new_account} Request a 'Concurrent executions' quota of at least "
         f"{reserved_by_others + need + UNRESERVED_FLOOR} (Service Quotas code "
         f"{CONCURRENCY_QUOTA_CODE}), or deploy with less: -c reserved_concurrency=none "
@@ -294,14 +330,26 @@ def check_image(settings: DeploySettings, clients: Clients) -> Check:
     return Check("image", True, f"{reference} is in ECR")
 
 
-def settings_from(env: str, overrides: Sequence[str]) -> DeploySettings:
+def settings_from(
+    env: str, overrides: Sequence[str]
+) -> tuple[DeploySettings, dict[str, DeploySettings]]:
+    """The stack's settings, and each declared model's (as app.py and the stack build them)."""
     context = {**CDK_CONTEXT, "env": env}
     for item in overrides:
         name, separator, value = item.partition("=")
         if not separator:
             raise SettingsError(f"-c takes name=value, got {item!r}")
         context[name.strip()] = value
-    return build_settings(context)
+    settings = build_settings(context)
+    try:
+        declared = catalog.load(REPO_ROOT / str(context.get("models_file") or catalog.DEFAULT_FILE))
+    except catalog.CatalogError as error:
+        raise SettingsError(str(error)) from None
+    models = {
+        entry.name: for_model(settings, entry.name, entry.overrides(settings.env_name))
+        for entry in declared.models
+    }
+    return settings, models
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -316,12 +364,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile")
     args = parser.parse_args(argv)
     try:
-        settings = settings_from(args.env, args.context)
+        settings, models = settings_from(args.env, args.context)
         # AWS_REGION as the CDK CLI reads it (boto3 alone reads only AWS_DEFAULT_REGION)
         region = args.region or os.environ.get("AWS_REGION")
         session = boto3.Session(profile_name=args.profile, region_name=region)
         qualifier = args.qualifier or str(CDK_CONTEXT.get(QUALIFIER_KEY, DEFAULT_QUALIFIER))
-        where, checks = run(settings, Clients.from_session(session), qualifier)
+        where, checks = run(settings, Clients.from_session(session), qualifier, models)
     except (SettingsError, Aborted, BotoCoreError) as error:
         print(f"preflight: {error}", file=sys.stderr)
         return 2

@@ -2,6 +2,7 @@
 
     python -m ops.probe --url http://127.0.0.1:8080 --requests 200 --concurrency 4
     python -m ops.probe --stack SklearnInference-dev --force-cold 5 --plot latency.png
+    python -m ops.probe --stack SklearnInference-prod --model wine   # one of several models
 
 Sends a bounded load (--requests, --concurrency, capped by --duration) of one-row predictions
 and splits the answers into cold and warm by the handler's `Server-Timing` header. On AWS,
@@ -27,6 +28,7 @@ from ops.cli import (
     EXIT_PASSED,
     OneLineErrorParser,
     add_target_arguments,
+    local_artifacts,
     positive_float,
     positive_int,
     run_cli,
@@ -36,7 +38,7 @@ from ops.errors import CannotRun
 from ops.latency import COLD_TARGET_MS, WARM_TARGET_MS, summarise
 from ops.load import Request, run_load
 from ops.probe_report import render_text, to_json
-from ops.reference import DEFAULT_MODEL_DIR, load_reference
+from ops.reference import load_reference
 from ops.targets import SessionFactory, Target, resolve_target
 
 MAX_FORCED_COLD = 20  # each takes a configuration update: tens of seconds
@@ -133,7 +135,7 @@ def _run(args: argparse.Namespace, session_factory: SessionFactory) -> int:
         from ops.plot import check_plot_path
 
         check_plot_path(args.plot)
-    reference = load_reference(DEFAULT_MODEL_DIR)
+    reference = load_reference(local_artifacts(args.model))
     body = json.dumps({"features": list(reference.cases[0].features)}).encode()
     target = resolve_target(args, session_factory=session_factory)
 
@@ -175,8 +177,9 @@ def _run(args: argparse.Namespace, session_factory: SessionFactory) -> int:
 
 def _force_cold(target: Target, args: argparse.Namespace, body: bytes) -> list[ForcedColdStart]:
     assert target.stack is not None
-    function = target.stack.output("FunctionName")
-    log_group = target.stack.outputs.get("FunctionLogGroup") or f"/aws/lambda/{function}"
+    function = target.output("FunctionName")
+    log_group = target.stack.outputs.get(target.output_key("FunctionLogGroup"))
+    log_group = log_group or f"/aws/lambda/{function}"
 
     def progress(line: str) -> None:
         if not args.json:
@@ -187,7 +190,8 @@ def _force_cold(target: Target, args: argparse.Namespace, body: bytes) -> list[F
         function_name=function,
         log_group=log_group,
         count=args.force_cold,
-        event=http_api_event("POST", "/predict", body),
+        # A direct invoke goes past API Gateway: the path is the function's own route.
+        event=http_api_event("POST", target.route_prefix + "/predict", body),
         timeout=args.timeout,
         progress=progress,
         log_wait_s=args.log_wait,

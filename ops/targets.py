@@ -1,17 +1,24 @@
-"""Turn `--url`, `--stack` or `--pulumi-stack` (and the auth options) into one `Target`: a base
-URL, how to authorise requests to it, and for an AWS stack what else verify may inspect."""
+"""Turn `--url`, `--stack` or `--pulumi-stack` (and `--model`, and the auth options) into one
+`Target`: a base URL, how to authorise requests to it, and for an AWS stack what else verify
+may inspect.
+
+A deployment serving several models (README, "Serve several models") says so: the stack output
+`Models` (AWS: names, comma-separated) or `models` (GCP: name -> {"url", ...}). There `--model`
+chooses one: its routes (`<ApiUrl>models/<name>/` on AWS, its own URL on GCP) and, on AWS, its
+outputs (`<Name>FunctionName`, ...) and alarms (`<stack>-<name>-...`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from ops.auth import NO_AUTH, BearerToken, RequestAuth, SigV4
-from ops.aws import StackInfo, aws_session, credentials, describe_stack, region_of
+from ops.aws import ALARM_SEPARATOR, StackInfo, aws_session, credentials, describe_stack, region_of
 from ops.errors import CannotRun
 from ops.gcp import gcloud_identity_token, pulumi_stack_outputs
 from ops.http_client import HttpClient, normalise_base_url
@@ -30,6 +37,35 @@ class Target:
     auth: RequestAuth
     stack: StackInfo | None = None  # --stack only
     session: Any = None  # the boto3 session --stack was read with
+    model: str | None = None  # --model
+    # --stack serving several models: the others, whose alarms are not this model's
+    others: tuple[str, ...] = ()
+
+    @property
+    def several(self) -> bool:
+        return bool(self.others)
+
+    @property
+    def route_prefix(self) -> str:
+        """Where the model's routes are on a stack's API (the function's ROUTE_PREFIX)."""
+        return f"/models/{self.model}" if self.several else ""
+
+    def output_key(self, key: str) -> str:
+        """A per-model output of the stack: `FunctionName`, or `WineFunctionName` for one of
+        several models (its title, as model/catalog.py's ModelEntry.title)."""
+        return ((self.model or "").capitalize() if self.several else "") + key
+
+    def output(self, key: str) -> str:
+        assert self.stack is not None
+        return self.stack.output(self.output_key(key))
+
+    def owns_alarm(self, name: str) -> bool:
+        """The stack's alarms (`<stack>-...`), less those of the other models it serves."""
+        assert self.stack is not None
+        if not name.startswith(self.stack.name + ALARM_SEPARATOR):
+            return False
+        concern = name[len(self.stack.name + ALARM_SEPARATOR) :]
+        return not any(concern.startswith(other + "-") for other in self.others)
 
     def client(self, timeout: float, *, retry_throttled: int = 0) -> HttpClient:
         return HttpClient(
@@ -37,13 +73,20 @@ class Target:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "url": self.base_url, "auth": self.auth.name}
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "url": self.base_url,
+            "auth": self.auth.name,
+            "model": self.model,
+        }
 
     def describe(self) -> str:
         where = (
             self.base_url if self.kind == "url" else f"{self.kind} {self.name} ({self.base_url})"
         )
-        return f"{where}, auth {self.auth.name}"
+        model = f", model {self.model}" if self.model else ""
+        return f"{where}{model}, auth {self.auth.name}"
 
 
 def resolve_target(
@@ -62,7 +105,7 @@ def resolve_target(
         session = session_factory(profile=args.profile, region=args.region)
         region = _execute_api_region(base_url) or region_of(session)
         auth = SigV4(credentials(session), region)
-    return Target("url", args.url, base_url, auth)
+    return Target("url", args.url, base_url, auth, model=args.model)
 
 
 def _aws_stack(
@@ -71,7 +114,11 @@ def _aws_stack(
     session = session_factory(profile=args.profile, region=args.region)
     credentials(session)  # fail on missing credentials before any call
     stack = describe_stack(session, args.stack)
+    served = [name.strip() for name in stack.outputs.get("Models", "").split(",") if name.strip()]
+    model = _chosen_model(args.model, served, f"stack {args.stack}")
     base_url = normalise_base_url(stack.output("ApiUrl"))
+    if served:
+        base_url += f"/models/{model}"
     api_auth = stack.outputs.get("ApiAuth", "none")
     auth: RequestAuth
     if args.sigv4 or api_auth == "iam":
@@ -82,25 +129,54 @@ def _aws_stack(
         )
     else:
         auth = bearer or NO_AUTH
-    return Target("stack", args.stack, base_url, auth, stack=stack, session=session)
+    others = tuple(name for name in served if name != model)
+    return Target(
+        "stack",
+        args.stack,
+        base_url,
+        auth,
+        stack=stack,
+        session=session,
+        model=model,
+        others=others,
+    )
 
 
 def _pulumi_stack(args: argparse.Namespace, bearer: BearerToken | None) -> Target:
     if args.sigv4:
         raise CannotRun("--sigv4 signs AWS requests; a --pulumi-stack is a Cloud Function")
     outputs = pulumi_stack_outputs(args.pulumi_stack)
-    url = outputs.get("url")
+    served = outputs["models"] if isinstance(outputs.get("models"), dict) else {}
+    model = _chosen_model(args.model, sorted(served), f"Pulumi stack {args.pulumi_stack}")
+    # Several models: each has its own function and URL, in outputs["models"][name]["url"].
+    found = served[model] if served else outputs
+    url = found.get("url") if isinstance(found, dict) else None
     if not isinstance(url, str) or not url:
+        where = f"'url' for model {model} in its 'models' output" if served else "'url' output"
+        keys = ", ".join(sorted(found)) if isinstance(found, dict) else ""
         raise CannotRun(
-            f"Pulumi stack {args.pulumi_stack} has no 'url' output (outputs: "
-            f"{', '.join(sorted(outputs)) or 'none'}); has it been deployed?"
+            f"Pulumi stack {args.pulumi_stack} has no {where} (outputs: {keys or 'none'}); "
+            "has it been deployed?"
         )
     base_url = normalise_base_url(url)
     # A private function (the default) takes the caller's identity token.
     auth: RequestAuth = bearer or (
         NO_AUTH if outputs.get("public") is True else gcloud_identity_token(base_url)
     )
-    return Target("pulumi-stack", args.pulumi_stack, base_url, auth)
+    return Target("pulumi-stack", args.pulumi_stack, base_url, auth, model=model)
+
+
+def _chosen_model(requested: str | None, served: Sequence[str], where: str) -> str | None:
+    """The model to check: `--model`, which a deployment serving several needs and must serve.
+    A deployment of one model serves it at its own routes, whatever its name."""
+    if not served:
+        return requested
+    names = ", ".join(served)
+    if requested is None:
+        raise CannotRun(f"{where} serves several models ({names}): choose one with --model NAME")
+    if requested not in served:
+        raise CannotRun(f"{where} serves no model {requested!r}; it serves {names}")
+    return requested
 
 
 def _execute_api_region(base_url: str) -> str | None:

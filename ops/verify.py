@@ -5,6 +5,7 @@ alarms and the stack itself.
     python -m ops.verify --url http://127.0.0.1:8080
     python -m ops.verify --stack SklearnInference-dev [--region eu-west-1]
     python -m ops.verify --pulumi-stack dev [--id-token TOKEN]
+    python -m ops.verify --stack SklearnInference-prod --model wine   # one of several models
 
 Exit status: 0 every check passed, 1 a check failed (the output names it), 2 the checks could
 not run (usage, connection, credentials), with one line on stderr.
@@ -40,13 +41,14 @@ from ops.cli import (
     EXIT_PASSED,
     OneLineErrorParser,
     add_target_arguments,
+    local_artifacts,
     positive_float,
     positive_int,
     run_cli,
 )
 from ops.errors import CannotRun
 from ops.http_client import HttpClient, HttpResponse
-from ops.reference import DEFAULT_MODEL_DIR, Reference, load_reference
+from ops.reference import Reference, load_reference
 from ops.report import render_checks, verdict
 from ops.targets import SessionFactory, Target, resolve_target
 
@@ -70,9 +72,9 @@ def build_parser() -> OneLineErrorParser:
     checks.add_argument(
         "--model-dir",
         type=Path,
-        default=DEFAULT_MODEL_DIR,
         metavar="DIR",
-        help="manifest.json and reference.json to compare with (default model/artifacts)",
+        help="manifest.json and reference.json to compare with (default: --model's artifacts, "
+        "else model/artifacts)",
     )
     checks.add_argument(
         "--expect-sha256",
@@ -111,7 +113,7 @@ def main(
 
 def _run(args: argparse.Namespace, session_factory: SessionFactory) -> int:
     # Local files first: a stale reference is the user's to fix before any request is sent.
-    reference = load_reference(args.model_dir)
+    reference = load_reference(local_artifacts(args.model, args.model_dir))
     # load_reference has held it to manifest.json: the same name, version and artifact hashes.
     expected = ExpectedModel(
         reference.name, reference.version, reference.sha256, pinned_sha256=args.expect_sha256
@@ -240,14 +242,17 @@ def _refuse_on_auth_failure(health: HttpResponse, target: Target) -> None:
 
 
 def stack_checks(target: Target) -> list[CheckResult]:
+    """The stack's status; the model's alias and provisioned concurrency; the stack's alarms
+    but those of the other models it serves."""
     assert target.stack is not None
-    function = target.stack.output("FunctionName")
+    function = target.output("FunctionName")
+    alarms = aws.stack_alarms(target.session, target.stack.name)
     return [
         check_stack_status(target.stack),
         check_live_alias(aws.live_alias(target.session, function), function),
         check_provisioned_concurrency(aws.provisioned_concurrency(target.session, function)),
         check_alarms(
-            aws.stack_alarms(target.session, target.stack.name),
+            [alarm for alarm in alarms if target.owns_alarm(alarm.name)],
             target.stack.name + aws.ALARM_SEPARATOR,
         ),
     ]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import jsii
 from aws_cdk import Acknowledgment, Duration, Validations
@@ -66,8 +68,18 @@ class _AccessLogSettings:
         return self._format
 
 
+@dataclass(frozen=True)
+class RouteTarget:
+    """One model's routes: `<prefix>/predict` and `<prefix>/health` on its `live` alias (prefix
+    "" for the only model of a stack, `/models/<name>` for one of several)."""
+
+    prefix: str
+    alias: lambda_.IAlias
+
+
 class InferenceApi(Construct):
-    """`POST /predict` and `GET /health` on the alias, behind a throttled, logged `$default` stage.
+    """`POST /predict`, `GET /health` and a catch-all route on each model's alias, behind a
+    throttled, logged `$default` stage.
 
     Exposes `api`, `stage`, `access_logs` and `url` (ends with "/").
     """
@@ -78,9 +90,12 @@ class InferenceApi(Construct):
         id: str,
         *,
         settings: DeploySettings,
-        alias: lambda_.IAlias,
+        targets: Sequence[RouteTarget],
     ) -> None:
         super().__init__(scope, id)
+        if not targets:
+            raise ValueError("InferenceApi needs at least one model to route to")
+        self._preflight = bool(settings.cors_allowed_origins) and settings.auth != "none"
 
         self.api = apigwv2.HttpApi(
             self,
@@ -92,22 +107,12 @@ class InferenceApi(Construct):
             cors_preflight=_cors(settings),
             default_authorizer=_authorizer(settings),
         )
-
-        # The integration targets the alias, never the bare function: invoking the function
-        # would run $LATEST and bypass the alias's provisioned concurrency. CDK also scopes the
-        # invoke permission to the alias and to each route.
-        integration = integrations.HttpLambdaIntegration(
-            "Alias",
-            alias,
-            payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0,
-            timeout=INTEGRATION_TIMEOUT,
-        )
-        self.api.add_routes(
-            path="/predict", methods=[apigwv2.HttpMethod.POST], integration=integration
-        )
-        self.api.add_routes(
-            path="/health", methods=[apigwv2.HttpMethod.GET], integration=integration
-        )
+        routed = [self._routes(target) for target in targets]
+        # Every other path and method reaches a handler too, behind the same authorizer, so a
+        # caller gets its JSON 404 `not_found` or 405 `method_not_allowed` with `Allow` (the
+        # documented contract) instead of API Gateway's bare {"message":"Not Found"}. Outside
+        # every model's prefix, the first model's handler answers.
+        self._catch_all("", routed[0])
 
         self.access_logs = log_group(
             self,
@@ -141,6 +146,69 @@ class InferenceApi(Construct):
                     "abuse. Set auth=jwt or auth=iam to require authorization on every route.",
                 )
             )
+
+    def _routes(self, target: RouteTarget) -> apigwv2.HttpRouteIntegration:
+        # The integration targets the alias, never the bare function: invoking the function
+        # would run $LATEST and bypass the alias's provisioned concurrency. CDK also scopes the
+        # invoke permission to the alias and to each route.
+        integration = integrations.HttpLambdaIntegration(
+            "Alias",
+            target.alias,
+            payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0,
+            timeout=INTEGRATION_TIMEOUT,
+        )
+        self.api.add_routes(
+            path=f"{target.prefix}/predict",
+            methods=[apigwv2.HttpMethod.POST],
+            integration=integration,
+        )
+        self.api.add_routes(
+            path=f"{target.prefix}/health",
+            methods=[apigwv2.HttpMethod.GET],
+            integration=integration,
+        )
+        if target.prefix:
+            # Under its prefix, anything else is the model's own: GET .../predict is its 405
+            # with `Allow: POST`, an unknown path its 404.
+            self._catch_all(target.prefix, integration)
+        return integration
+
+    def _catch_all(self, prefix: str, integration: apigwv2.HttpRouteIntegration) -> None:
+        """`ANY <prefix>/{proxy+}`, or `$default` for the whole API; with CORS and an authorizer,
+        also `OPTIONS <prefix>/{proxy+}` without authorization. A catch-all matches OPTIONS too,
+        so behind an authorizer a browser's preflight (which carries no credentials) would be
+        refused; API Gateway's CORS guide ("a $default route and an authorizer") prescribes the
+        unauthorized OPTIONS route, which outranks the catch-all."""
+        if prefix:
+            self.api.add_routes(
+                path=f"{prefix}/{{proxy+}}",
+                methods=[apigwv2.HttpMethod.ANY],
+                integration=integration,
+            )
+        else:
+            apigwv2.HttpRoute(
+                self.api,
+                "DefaultRoute",
+                http_api=self.api,
+                route_key=apigwv2.HttpRouteKey.DEFAULT,
+                integration=integration,
+            )
+        if not self._preflight:
+            return
+        (preflight,) = self.api.add_routes(
+            path=f"{prefix}/{{proxy+}}",
+            methods=[apigwv2.HttpMethod.OPTIONS],
+            integration=integration,
+            authorizer=apigwv2.HttpNoneAuthorizer(),
+        )
+        Validations.of(preflight).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-APIG4",
+                reason="CORS preflight only: browsers send OPTIONS without credentials, so it "
+                "cannot be authorized. The route answers OPTIONS and nothing else; every route "
+                "that serves a prediction or the health check keeps the API's authorizer.",
+            )
+        )
 
 
 # What a browser signs with SigV4 (aws4fetch, the AWS SDK for JavaScript) besides

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import Acknowledgment, Duration, IgnoreMode, RemovalPolicy, Validations
@@ -14,12 +15,15 @@ from constructs import Construct
 
 from stacks.findings import ENVIRONMENT_KMS, NO_NETWORK_CALLS, skip_checkov
 from stacks.logs import log_group
+from stacks.naming import ONLY_MODEL, ModelNames
 from stacks.settings import DeploySettings
 
-# The build context is the repository root; its .dockerignore allow-lists handler/ and
-# model/artifacts/, which is all the image asset's hash depends on (besides the Dockerfile).
+# The build context is the repository root; its .dockerignore allow-lists handler/ and the
+# models' artifacts/, which is all the image asset's hash depends on (besides the Dockerfile).
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ALIAS_NAME = "live"
+# The Dockerfile's default MODEL: the reference model's directory.
+DEFAULT_MODEL_PATH = "model"
 
 _ARCHITECTURES = {
     "arm64": (lambda_.Architecture.ARM_64, ecr_assets.Platform.LINUX_ARM64),
@@ -27,11 +31,23 @@ _ARCHITECTURES = {
 }
 
 
+@dataclass(frozen=True)
+class ModelImage:
+    """What the image is built from: the Docker build context (the directory holding
+    models.toml; tests point it at a scratch copy), the model's directory in it (the
+    Dockerfile's MODEL), and the other declared models' directories, left out of the build
+    context so that only this model's artifacts move this image's hash."""
+
+    context: Path = REPO_ROOT
+    model_path: str = DEFAULT_MODEL_PATH
+    others: tuple[str, ...] = ()
+
+
 class InferenceFunction(Construct):
     """`DockerImageFunction` plus the `live` alias every caller (API, alarms) goes through.
 
-    Exposes `function`, `alias`, `log_group` and `role`. `image_directory` is the Docker build
-    context (the repository root; tests point it at a scratch copy).
+    Exposes `function`, `alias`, `log_group` and `role`. One of several models (`names`) is
+    served under its ROUTE_PREFIX, `/models/<name>`.
     """
 
     def __init__(
@@ -40,7 +56,8 @@ class InferenceFunction(Construct):
         id: str,
         *,
         settings: DeploySettings,
-        image_directory: Path = REPO_ROOT,
+        image: ModelImage = ModelImage(),
+        names: ModelNames = ONLY_MODEL,
     ) -> None:
         super().__init__(scope, id)
         architecture, platform = _ARCHITECTURES[settings.architecture]
@@ -57,14 +74,14 @@ class InferenceFunction(Construct):
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"{settings.stack_name} inference function",
+            description=names.label(f"{settings.stack_name} inference function"),
         )
         self.log_group.grant_write(self.role)
 
         self.function = lambda_.DockerImageFunction(
             self,
             "Function",
-            code=_image_code(self, settings, platform, image_directory),
+            code=_image_code(self, settings, platform, image, names),
             architecture=architecture,
             memory_size=settings.memory_mb,
             timeout=Duration.seconds(settings.timeout_seconds),
@@ -76,8 +93,8 @@ class InferenceFunction(Construct):
             # `live` back at one in seconds, without a rebuild (README, "Releasing"). CodeDeploy
             # also needs the old version to exist while it shifts traffic away from it.
             current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.RETAIN),
-            description=f"scikit-learn inference ({settings.env_name})",
-            environment=_handler_environment(settings),
+            description=names.label(f"scikit-learn inference ({settings.env_name})"),
+            environment=_handler_environment(settings, names),
         )
         skip_checkov(
             self.function,
@@ -137,9 +154,10 @@ class InferenceFunction(Construct):
             ).scale_on_utilization(utilization_target=settings.autoscaling_target)
 
 
-def _handler_environment(settings: DeploySettings) -> dict[str, str]:
+def _handler_environment(settings: DeploySettings, names: ModelNames) -> dict[str, str]:
     """What handler/settings.py reads. MAX_BODY_BYTES only when set: unset, the handler derives
-    the limit from the model's width and the row limit, which no constant here could track."""
+    the limit from the model's width and the row limit, which no constant here could track.
+    ROUTE_PREFIX only for one of several models: the only model serves /predict itself."""
     environment = {
         "MODEL_BACKEND": settings.model_backend,
         "MAX_BATCH_ROWS": str(settings.max_batch_rows),
@@ -149,6 +167,8 @@ def _handler_environment(settings: DeploySettings) -> dict[str, str]:
     }
     if settings.max_body_bytes is not None:
         environment["MAX_BODY_BYTES"] = str(settings.max_body_bytes)
+    if names.route_prefix:
+        environment["ROUTE_PREFIX"] = names.route_prefix
     return environment
 
 
@@ -156,7 +176,8 @@ def _image_code(
     scope: Construct,
     settings: DeploySettings,
     platform: ecr_assets.Platform,
-    directory: Path,
+    image: ModelImage,
+    names: ModelNames,
 ) -> lambda_.DockerImageCode:
     if settings.image_repository is not None:
         # Built elsewhere (CI): synth needs no Docker, deploy needs the image to exist in the
@@ -172,13 +193,19 @@ def _image_code(
         return lambda_.DockerImageCode.from_ecr(
             repository, tag_or_digest=settings.image_digest or settings.image_tag
         )
+    # The Dockerfile's BASE_IMAGE: pin the Lambda base image by digest from the settings, since
+    # `cdk deploy` builds the image itself (a new pin is a new image and version). MODEL only
+    # for another model than the reference one: a build argument is part of the asset's hash.
+    build_args = {"BASE_IMAGE": settings.base_image} if settings.base_image else {}
+    if image.model_path != DEFAULT_MODEL_PATH:
+        build_args["MODEL"] = image.model_path
     return lambda_.DockerImageCode.from_image_asset(
-        str(directory),
+        str(image.context),
         file="Dockerfile",
         platform=platform,
         ignore_mode=IgnoreMode.DOCKER,
-        display_name=f"{settings.stack_name} inference image",
-        # The Dockerfile's BASE_IMAGE: pin the Lambda base image by digest from the settings,
-        # since `cdk deploy` builds the image itself (a new pin is a new image and version).
-        build_args={"BASE_IMAGE": settings.base_image} if settings.base_image else None,
+        # After .dockerignore's allow-list, which admits every model's artifacts.
+        exclude=list(image.others) or None,
+        display_name=names.label(f"{settings.stack_name} inference image"),
+        build_args=build_args or None,
     )

@@ -20,6 +20,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from stacks.naming import ONLY_MODEL, ModelNames
 from stacks.settings import DeploySettings
 
 HEALTH_CHECK_EVENT = {"healthcheck": True}
@@ -35,6 +36,7 @@ class InferenceHealthCheck(Construct):
         *,
         settings: DeploySettings,
         alias: lambda_.IAlias,
+        names: ModelNames = ONLY_MODEL,
     ) -> None:
         super().__init__(scope, id)
         if settings.health_check_minutes < 1:
@@ -42,7 +44,7 @@ class InferenceHealthCheck(Construct):
         self.rule = events.Rule(
             self,
             "Schedule",
-            description=f"{settings.stack_name}: health check of the live alias",
+            description=f"{settings.stack_name}: " + names.label("health check of the live alias"),
             schedule=events.Schedule.rate(Duration.minutes(settings.health_check_minutes)),
             targets=[
                 targets.LambdaFunction(

@@ -1,12 +1,15 @@
-"""Alarms and the dashboard for the alias and the API, with one SNS topic for every alarm.
+"""Alarms and the dashboard for each model's alias and the API, with one SNS topic for every
+alarm and one dashboard for the stack.
 
-`InferenceMetrics` decides which metrics exist; `InferenceMonitoring` turns them into alarms and
-widgets; `stacks.naming.alarm_name` names every alarm. The README's "Monitoring" section says
-what each alarm sees and what it does not; keep the two in step.
+`FunctionMetrics` and `ApiMetrics` decide which metrics exist; `InferenceMonitoring` turns them
+into alarms and widgets; `stacks.naming` names every alarm. Each model's thresholds are its
+settings (`alarm_errors`, `alarm_server_errors`, `alarm_latency_p99_ms`). The README's
+"Monitoring" section says what each alarm sees and what it does not; keep the two in step.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,13 +25,10 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from stacks.findings import skip_checkov
-from stacks.naming import alarm_name
+from stacks.naming import ModelNames, alarm_name
 from stacks.settings import DeploySettings
 
 PERIOD = Duration.minutes(5)
-ERRORS_THRESHOLD = 5  # function errors (sum) per 5 minutes
-SERVER_ERRORS_THRESHOLD = 5  # the handler's own 5xx responses (sum) per 5 minutes
-DURATION_P99_THRESHOLD_MS = 1000  # p99 duration per 5 minutes
 API_5XX_THRESHOLD = 5  # 5xx responses (sum) per 5 minutes
 GREATER = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
 
@@ -76,8 +76,9 @@ def handler_dimensions(
 
 
 @dataclass(frozen=True)
-class InferenceMetrics:
-    """Every metric the alarms and the dashboard use, all on the alias (Resource=<fn>:live)."""
+class FunctionMetrics:
+    """Every metric of one model's function that its alarms and widgets use: Lambda's on the
+    alias (Resource=<fn>:live) and the handler's own EMF metrics."""
 
     invocations: cloudwatch.IMetric
     errors: cloudwatch.IMetric
@@ -90,22 +91,11 @@ class InferenceMetrics:
     concurrency: cloudwatch.IMetric
     pc_utilization: cloudwatch.IMetric
     pc_spillover: cloudwatch.IMetric
-    api_requests: cloudwatch.IMetric
-    api_latency_p50: cloudwatch.IMetric
-    api_latency_p99: cloudwatch.IMetric
-    api_integration_latency_p99: cloudwatch.IMetric
-    api_4xx: cloudwatch.IMetric
-    api_5xx: cloudwatch.IMetric
 
     @classmethod
     def of(
-        cls,
-        *,
-        function: lambda_.IFunction,
-        alias: lambda_.Alias,
-        api: apigwv2.HttpApi,
-        settings: DeploySettings,
-    ) -> InferenceMetrics:
+        cls, *, function: lambda_.IFunction, alias: lambda_.Alias, settings: DeploySettings
+    ) -> FunctionMetrics:
         def on_alias(name: str, statistic: str) -> cloudwatch.Metric:
             return alias.metric(name, period=PERIOD, statistic=statistic)
 
@@ -135,21 +125,49 @@ class InferenceMetrics:
             concurrency=on_alias("ConcurrentExecutions", "Maximum"),
             pc_utilization=on_alias("ProvisionedConcurrencyUtilization", "Maximum"),
             pc_spillover=on_alias("ProvisionedConcurrencySpilloverInvocations", "Sum"),
-            api_requests=api.metric_count(period=PERIOD, statistic="Sum"),
-            api_latency_p50=api.metric_latency(period=PERIOD, statistic="p50"),
-            api_latency_p99=api.metric_latency(period=PERIOD, statistic="p99"),
-            api_integration_latency_p99=api.metric_integration_latency(
-                period=PERIOD, statistic="p99"
-            ),
-            api_4xx=api.metric_client_error(period=PERIOD, statistic="Sum"),
-            api_5xx=api.metric_server_error(period=PERIOD, statistic="Sum"),
         )
 
 
-class InferenceMonitoring(Construct):
-    """The alarm topic (plus optional e-mail), the alarms, and the dashboard.
+@dataclass(frozen=True)
+class ApiMetrics:
+    """The HTTP API's metrics, shared by every model behind it."""
 
-    Exposes `topic`, `alarms` (by concern) and `dashboard`.
+    requests: cloudwatch.IMetric
+    latency_p50: cloudwatch.IMetric
+    latency_p99: cloudwatch.IMetric
+    integration_latency_p99: cloudwatch.IMetric
+    client_errors: cloudwatch.IMetric
+    server_errors: cloudwatch.IMetric
+
+    @classmethod
+    def of(cls, api: apigwv2.HttpApi) -> ApiMetrics:
+        return cls(
+            requests=api.metric_count(period=PERIOD, statistic="Sum"),
+            latency_p50=api.metric_latency(period=PERIOD, statistic="p50"),
+            latency_p99=api.metric_latency(period=PERIOD, statistic="p99"),
+            integration_latency_p99=api.metric_integration_latency(period=PERIOD, statistic="p99"),
+            client_errors=api.metric_client_error(period=PERIOD, statistic="Sum"),
+            server_errors=api.metric_server_error(period=PERIOD, statistic="Sum"),
+        )
+
+
+@dataclass(frozen=True)
+class MonitoredModel:
+    """One model as its alarms and widgets see it: its names, its settings (thresholds, warm
+    pool, health check), its metrics and its function's log group."""
+
+    names: ModelNames
+    settings: DeploySettings
+    metrics: FunctionMetrics
+    log_group: logs.ILogGroup
+
+
+class InferenceMonitoring(Construct):
+    """The alarm topic (plus optional e-mail), each model's alarms and the API's, and the
+    dashboard.
+
+    Exposes `topic`, `alarms` (by concern: `errors`, or `wine-errors` for one of several
+    models, and `api-5xx`) and `dashboard`.
     """
 
     def __init__(
@@ -158,12 +176,11 @@ class InferenceMonitoring(Construct):
         id: str,
         *,
         settings: DeploySettings,
-        metrics: InferenceMetrics,
-        function_log_group: logs.ILogGroup,
+        api: ApiMetrics,
+        models: Sequence[MonitoredModel],
     ) -> None:
         super().__init__(scope, id)
         stack_name = Stack.of(self).stack_name
-
         self.topic = sns.Topic(
             self, "AlarmTopic", display_name=f"{settings.stack_name} alarms", enforce_ssl=True
         )
@@ -204,128 +221,158 @@ class InferenceMonitoring(Construct):
         if settings.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(settings.alarm_email))
 
-        def alarm(
-            concern: str,
-            metric: cloudwatch.IMetric,
-            threshold: float,
-            description: str,
-            **rule: Any,
-        ) -> cloudwatch.Alarm:
-            created = new_alarm(
-                self,
-                concern,
-                name=alarm_name(stack_name, concern),
-                metric=metric,
-                threshold=threshold,
-                description=description,
-                **rule,
-            )
-            created.add_alarm_action(cw_actions.SnsAction(self.topic))
-            created.add_ok_action(cw_actions.SnsAction(self.topic))
-            return created
+        self._stack_name = stack_name
+        # Each model's function alarms, the API's, then those a model's options add: the order
+        # CloudFormation has always seen, so that one model's template never moves.
+        self.alarms: dict[str, cloudwatch.Alarm] = {}
+        for model in models:
+            self._function_alarms(model)
+        # A count, like the other alarms, not a rate: at this API's volumes a 5xx rate pages on
+        # one failed request out of two, while a count of 5 also catches what the handler
+        # never sees (throttles, integration timeouts, crashes) when traffic is heavy. The
+        # dashboard graphs the rate beside it.
+        self._alarm(
+            "api-5xx",
+            api.server_errors,
+            API_5XX_THRESHOLD,
+            f"More than {API_5XX_THRESHOLD} 5xx responses from the HTTP API in 5 minutes.",
+        )
+        for model in models:
+            self._option_alarms(model)
 
-        self.alarms: dict[str, cloudwatch.Alarm] = {
-            # Timeouts, out-of-memory and crashes: the handler itself never raises.
-            "errors": alarm(
-                "errors",
-                metrics.errors,
-                ERRORS_THRESHOLD,
-                f"More than {ERRORS_THRESHOLD} function errors (timeouts, out-of-memory, "
-                "crashes) in 5 minutes on the live alias.",
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(3))
+        self.dashboard.add_widgets(
+            cloudwatch.AlarmStatusWidget(
+                title="Alarms", alarms=list(self.alarms.values()), width=24, height=3
             ),
-            # What Errors cannot see: a missing or tampered model (503 on every request) or a
-            # failing prediction (500) is an answer, not an exception.
-            "server-errors": alarm(
-                "server-errors",
-                metrics.server_errors,
-                SERVER_ERRORS_THRESHOLD,
-                f"More than {SERVER_ERRORS_THRESHOLD} 5xx responses from the handler itself "
-                "(model unavailable, prediction failed, internal error) in 5 minutes.",
+            *(widget for model in models for widget in _model_widgets(model, len(models) > 1)),
+            *_api_widgets(api),
+        )
+
+    def _alarm(
+        self,
+        concern: str,
+        metric: cloudwatch.IMetric,
+        threshold: float,
+        description: str,
+        **rule: Any,
+    ) -> None:
+        created = new_alarm(
+            self,
+            concern,
+            name=alarm_name(self._stack_name, concern),
+            metric=metric,
+            threshold=threshold,
+            description=description,
+            **rule,
+        )
+        created.add_alarm_action(cw_actions.SnsAction(self.topic))
+        created.add_ok_action(cw_actions.SnsAction(self.topic))
+        self.alarms[concern] = created
+
+    def _function_alarms(self, model: MonitoredModel) -> None:
+        """What every model's function is held to, at the model's own thresholds."""
+        m, s, names = model.metrics, model.settings, model.names
+        # Timeouts, out-of-memory and crashes: the handler itself never raises.
+        self._alarm(
+            names.concern("errors"),
+            m.errors,
+            s.alarm_errors,
+            names.label(
+                f"More than {s.alarm_errors} function errors (timeouts, out-of-memory, crashes) "
+                "in 5 minutes on the live alias."
             ),
-            # At low traffic p99 is the single slowest request, so a percentile needs samples:
-            # `ignore` holds the state while a period has fewer than 1000 (CloudWatch's rule for
-            # p99: 10/(1-0.99)), and 2 of 3 periods makes one slow period not enough.
-            "duration-p99": alarm(
-                "duration-p99",
-                metrics.duration_p99,
-                DURATION_P99_THRESHOLD_MS,
-                f"p99 duration above {DURATION_P99_THRESHOLD_MS} ms in 2 of 3 five-minute "
-                "periods on the live alias (periods with under 1000 requests are not judged).",
-                periods=3,
-                datapoints=2,
-                low_samples="ignore",
+        )
+        # What Errors cannot see: a missing or tampered model (503 on every request) or a
+        # failing prediction (500) is an answer, not an exception.
+        self._alarm(
+            names.concern("server-errors"),
+            m.server_errors,
+            s.alarm_server_errors,
+            names.label(
+                f"More than {s.alarm_server_errors} 5xx responses from the handler itself "
+                "(model unavailable, prediction failed, internal error) in 5 minutes."
             ),
-            "throttles": alarm(
-                "throttles",
-                metrics.throttles,
-                0,
+        )
+        # At low traffic p99 is the single slowest request, so a percentile needs samples:
+        # `ignore` holds the state while a period has fewer than 1000 (CloudWatch's rule for
+        # p99: 10/(1-0.99)), and 2 of 3 periods makes one slow period not enough.
+        self._alarm(
+            names.concern("duration-p99"),
+            m.duration_p99,
+            s.alarm_latency_p99_ms,
+            names.label(
+                f"p99 duration above {s.alarm_latency_p99_ms} ms in 2 of 3 five-minute periods "
+                "on the live alias (periods with under 1000 requests are not judged)."
+            ),
+            periods=3,
+            datapoints=2,
+            low_samples="ignore",
+        )
+        self._alarm(
+            names.concern("throttles"),
+            m.throttles,
+            0,
+            names.label(
                 "The live alias throttled invocations (reserved concurrency or the account's "
-                "limit reached).",
+                "limit reached)."
             ),
-            # A count, like the other alarms, not a rate: at this API's volumes a 5xx rate pages
-            # on one failed request out of two, while a count of 5 also catches what the
-            # handler never sees (throttles, integration timeouts, crashes) when traffic is
-            # heavy. The dashboard graphs the rate beside it.
-            "api-5xx": alarm(
-                "api-5xx",
-                metrics.api_5xx,
-                API_5XX_THRESHOLD,
-                f"More than {API_5XX_THRESHOLD} 5xx responses from the HTTP API in 5 minutes.",
-            ),
-        }
-        if settings.warm:
+        )
+
+    def _option_alarms(self, model: MonitoredModel) -> None:
+        """What a warm pool and a scheduled health check add."""
+        m, s, names = model.metrics, model.settings, model.names
+        if s.warm:
             # Target tracking needs 3 one-minute points above target, then a minute or two to
             # initialise environments, so every burst spills over for about 5 minutes. 15
             # minutes of spill-over means the autoscaler is at its maximum or cannot keep up.
-            self.alarms["pc-spillover"] = alarm(
-                "pc-spillover",
-                metrics.pc_spillover,
+            self._alarm(
+                names.concern("pc-spillover"),
+                m.pc_spillover,
                 0,
-                "Invocations spilled over provisioned concurrency onto on-demand (cold) "
-                "environments in each of 3 five-minute periods: the live alias is "
-                "under-provisioned for sustained traffic.",
+                names.label(
+                    "Invocations spilled over provisioned concurrency onto on-demand (cold) "
+                    "environments in each of 3 five-minute periods: the live alias is "
+                    "under-provisioned for sustained traffic."
+                ),
                 periods=3,
                 datapoints=3,
             )
-        if settings.health_check_minutes:
+        if s.health_check_minutes:
             # Missing data breaches: no healthy answer in 10 minutes pages, with or without
             # traffic, whether the model is unhealthy, the invoke fails or the schedule stopped.
-            self.alarms["health-check"] = alarm(
-                "health-check",
-                metrics.health,
+            self._alarm(
+                names.concern("health-check"),
+                m.health,
                 1,
-                "No healthy answer from the scheduled health check of the live alias in 10 "
-                "minutes: the model is not loaded, the invoke failed, or the checks stopped.",
+                names.label(
+                    "No healthy answer from the scheduled health check of the live alias in 10 "
+                    "minutes: the model is not loaded, the invoke failed, or the checks stopped."
+                ),
                 periods=2,
                 datapoints=2,
                 comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
                 missing=cloudwatch.TreatMissingData.BREACHING,
             )
 
-        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(3))
-        self.dashboard.add_widgets(*_widgets(settings, metrics, self.alarms, function_log_group))
+
+def _graph(title: str, *left: cloudwatch.IMetric, width: int = 8) -> cloudwatch.GraphWidget:
+    return cloudwatch.GraphWidget(title=title, left=list(left), width=width, height=6)
 
 
-def _widgets(
-    settings: DeploySettings,
-    m: InferenceMetrics,
-    alarms: dict[str, cloudwatch.Alarm],
-    function_log_group: logs.ILogGroup,
-) -> list[cloudwatch.IWidget]:
-    def graph(title: str, *left: cloudwatch.IMetric, width: int = 8) -> cloudwatch.GraphWidget:
-        return cloudwatch.GraphWidget(title=title, left=list(left), width=width, height=6)
-
+def _model_widgets(model: MonitoredModel, headed: bool) -> list[cloudwatch.IWidget]:
+    """One model's rows; `headed` (one of several models) puts its name above them."""
+    m, s, label = model.metrics, model.settings, model.names.label
     widgets: list[cloudwatch.IWidget] = [
-        cloudwatch.AlarmStatusWidget(
-            title="Alarms", alarms=list(alarms.values()), width=24, height=3
+        _graph(label("Invocations (live)"), m.invocations),
+        _graph(
+            label("Errors, handler 5xx, throttles (live)"), m.errors, m.server_errors, m.throttles
         ),
-        graph("Invocations (live)", m.invocations),
-        graph("Errors, handler 5xx, throttles (live)", m.errors, m.server_errors, m.throttles),
-        graph("Duration p50 / p99 (live, ms)", m.duration_p50, m.duration_p99),
-        graph("Cold starts (Powertools ColdStart)", m.cold_starts),
+        _graph(label("Duration p50 / p99 (live, ms)"), m.duration_p50, m.duration_p99),
+        _graph(label("Cold starts (Powertools ColdStart)"), m.cold_starts),
         cloudwatch.LogQueryWidget(
-            title="Init duration of cold starts (REPORT lines)",
-            log_group_names=[function_log_group.log_group_name],
+            title=label("Init duration of cold starts (REPORT lines)"),
+            log_group_names=[model.log_group.log_group_name],
             query_lines=[
                 "filter @type = 'REPORT' and ispresent(@initDuration)",
                 "stats count() as coldStarts, avg(@initDuration) as avgInitMs, "
@@ -335,33 +382,41 @@ def _widgets(
             width=8,
             height=6,
         ),
-        graph("Concurrent executions (live)", m.concurrency),
+        _graph(label("Concurrent executions (live)"), m.concurrency),
     ]
-    if settings.warm:
+    if s.warm:
         widgets += [
-            graph("Provisioned concurrency utilization", m.pc_utilization, width=12),
-            graph("Provisioned concurrency spillover", m.pc_spillover, width=12),
+            _graph(label("Provisioned concurrency utilization"), m.pc_utilization, width=12),
+            _graph(label("Provisioned concurrency spillover"), m.pc_spillover, width=12),
         ]
-    if settings.health_check_minutes:
-        widgets.append(graph("Health check (1 healthy, 0 not, gap: no check)", m.health, width=24))
-    widgets += [
-        graph("API requests", m.api_requests),
-        graph(
+    if s.health_check_minutes:
+        widgets.append(
+            _graph(label("Health check (1 healthy, 0 not, gap: no check)"), m.health, width=24)
+        )
+    if headed:
+        heading = f"### Model `{model.names.name}`"
+        widgets.insert(0, cloudwatch.TextWidget(markdown=heading, width=24, height=1))
+    return widgets
+
+
+def _api_widgets(m: ApiMetrics) -> list[cloudwatch.IWidget]:
+    return [
+        _graph("API requests", m.requests),
+        _graph(
             "API latency p50 / p99, integration p99 (ms)",
-            m.api_latency_p50,
-            m.api_latency_p99,
-            m.api_integration_latency_p99,
+            m.latency_p50,
+            m.latency_p99,
+            m.integration_latency_p99,
         ),
-        graph("API 4xx / 5xx", m.api_4xx, m.api_5xx, width=4),
-        graph(
+        _graph("API 4xx / 5xx", m.client_errors, m.server_errors, width=4),
+        _graph(
             "API 5xx rate (%)",
             cloudwatch.MathExpression(
                 expression="100 * errors / requests",
-                using_metrics={"errors": m.api_5xx, "requests": m.api_requests},
+                using_metrics={"errors": m.server_errors, "requests": m.requests},
                 label="5xx / requests",
                 period=PERIOD,
             ),
             width=4,
         ),
     ]
-    return widgets

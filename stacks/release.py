@@ -63,8 +63,8 @@ from constructs import Construct
 from stacks.findings import ENVIRONMENT_KMS, NO_NETWORK_CALLS, skip_checkov
 from stacks.function import ALIAS_NAME
 from stacks.logs import log_group
-from stacks.monitoring import DURATION_P99_THRESHOLD_MS, handler_dimensions, new_alarm
-from stacks.naming import alarm_name
+from stacks.monitoring import handler_dimensions, new_alarm
+from stacks.naming import ONLY_MODEL, ModelNames, alarm_name
 from stacks.settings import DeploySettings
 
 HOOK_DIR = Path(__file__).resolve().parent / "release_hook"
@@ -77,8 +77,10 @@ class InferenceRelease(Construct):
 
     Exposes `deployment_group`, `alarms` (by concern; none when traffic moves all at once, as no
     alarm could judge it in time) and `hook` (None when `pre_traffic_hook` is off).
-    `reference_file` is the golden reference the hook checks (model/artifacts/reference.json);
-    without it synthesis warns and the hook fails every release until it exists.
+    `reference_file` is the golden reference the hook checks (the model's
+    artifacts/reference.json); without it synthesis warns and the hook fails every release
+    until it exists. The release alarms of one of several models carry its name
+    (`<stack>-wine-release-errors-v7`).
     """
 
     def __init__(
@@ -90,6 +92,7 @@ class InferenceRelease(Construct):
         function: lambda_.IFunction,
         alias: lambda_.Alias,
         reference_file: Path,
+        names: ModelNames = ONLY_MODEL,
     ) -> None:
         super().__init__(scope, id)
         version = alias.version.version
@@ -103,10 +106,14 @@ class InferenceRelease(Construct):
             )
             reference = None
         self.alarms = (
-            _release_alarms(self, settings, function, version) if settings.gradual_release else {}
+            _release_alarms(self, settings, function, version, names)
+            if settings.gradual_release
+            else {}
         )
         self.hook = (
-            _PreTrafficHook(self, "PreTrafficHook", settings, alias.version, reference).function
+            _PreTrafficHook(
+                self, "PreTrafficHook", settings, alias.version, reference, names
+            ).function
             if settings.pre_traffic_hook
             else None
         )
@@ -155,7 +162,11 @@ class InferenceRelease(Construct):
 
 
 def _release_alarms(
-    scope: Construct, settings: DeploySettings, function: lambda_.IFunction, version: str
+    scope: Construct,
+    settings: DeploySettings,
+    function: lambda_.IFunction,
+    version: str,
+    names: ModelNames,
 ) -> dict[str, cloudwatch.Alarm]:
     """Alarms on the new version alone, minute by minute, that roll it back."""
     stack_name = Stack.of(scope).stack_name
@@ -180,7 +191,7 @@ def _release_alarms(
         return new_alarm(
             scope,
             concern,
-            name=alarm_name(stack_name, f"release-{concern}-v{version}"),
+            name=alarm_name(stack_name, names.concern(f"release-{concern}-v{version}")),
             metric=metric,
             threshold=threshold,
             description=description + " Rolls the deployment back (CodeDeploy).",
@@ -213,8 +224,8 @@ def _release_alarms(
         "duration-p99": alarm(
             "duration-p99",
             lambda_metric("Duration", "p99"),
-            DURATION_P99_THRESHOLD_MS,
-            f"p99 duration above {DURATION_P99_THRESHOLD_MS} ms in 2 of 3 minutes on the "
+            settings.alarm_latency_p99_ms,
+            f"p99 duration above {settings.alarm_latency_p99_ms} ms in 2 of 3 minutes on the "
             "version being deployed.",
             datapoints=2,
             periods=3,
@@ -243,6 +254,7 @@ class _PreTrafficHook(Construct):
         settings: DeploySettings,
         version: lambda_.IVersion,
         reference_file: Path | None,
+        names: ModelNames,
     ) -> None:
         super().__init__(scope, id)
         function = version.lambda_
@@ -253,7 +265,7 @@ class _PreTrafficHook(Construct):
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"{settings.stack_name} pre-traffic hook",
+            description=names.label(f"{settings.stack_name} pre-traffic hook"),
         )
         logs.grant_write(role)
         environment = {
@@ -262,6 +274,8 @@ class _PreTrafficHook(Construct):
             # alias, whose update policy names it, so the hook checks what CodeDeploy ships.
             "TARGET_VERSION": version.version,
         }
+        if names.route_prefix:  # one of several models: its routes are below the prefix
+            environment["ROUTE_PREFIX"] = names.route_prefix
         if reference_file is not None:
             reference = s3_assets.Asset(self, "Reference", path=str(reference_file))
             environment["REFERENCE_BUCKET"] = reference.s3_bucket_name
@@ -286,7 +300,8 @@ class _PreTrafficHook(Construct):
             timeout=Duration.minutes(5),
             role=role,
             log_group=logs,
-            description=f"{settings.stack_name}: check a new version before traffic shifts",
+            description=f"{settings.stack_name}: "
+            + names.label("check a new version before traffic shifts"),
             environment=environment,
         )
         skip_checkov(

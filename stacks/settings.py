@@ -108,6 +108,10 @@ class DeploySettings:
     # Invoke `live` with {"healthcheck": true} every N minutes (1 to 5) and alarm when no
     # healthy answer arrives for 10 minutes, so an idle outage pages too; 0: no health check.
     health_check_minutes: int = 1
+    alarm_errors: int = 5  # Lambda Errors (timeouts, crashes) in 5 minutes above which to page
+    alarm_server_errors: int = 5  # the handler's own 5xx answers in 5 minutes, likewise
+    # p99 duration (ms) above which the alarm pages and a release rolls back; under the timeout
+    alarm_latency_p99_ms: int = 1000
     alarm_email: str | None = None  # subscribed to the alarm topic (confirm the e-mail AWS sends)
     tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -205,6 +209,14 @@ def _problems(s: DeploySettings) -> typing.Iterator[str]:
     yield from _image_problems(s)
     if not 0 <= s.health_check_minutes <= 5:
         yield f"health_check_minutes must be 0 (off) to 5, got {s.health_check_minutes}"
+    for name in ("alarm_errors", "alarm_server_errors"):
+        if getattr(s, name) < 0:
+            yield f"{name} must be 0 (any one pages) or more, got {getattr(s, name)}"
+    if not 1 <= s.alarm_latency_p99_ms < s.timeout_seconds * 1000:
+        yield (
+            f"alarm_latency_p99_ms must be from 1 to under the timeout ({s.timeout_seconds * 1000} "
+            f"ms: a duration cannot exceed it), got {s.alarm_latency_p99_ms}"
+        )
     if s.alarm_email is not None and not _EMAIL.fullmatch(s.alarm_email):
         yield f"alarm_email is not an e-mail address: {s.alarm_email!r}"
 
@@ -258,6 +270,41 @@ def _image_problems(s: DeploySettings) -> typing.Iterator[str]:
         yield "image_repository needs exactly one of image_tag or image_digest"
     if s.image_digest is not None and not _DIGEST.fullmatch(s.image_digest):
         yield f"image_digest must look like sha256:<64 hex digits>, got {s.image_digest!r}"
+
+
+# What one model may set for itself in models.toml (model/catalog.py lists every cloud's keys and
+# refuses any other); the rest (auth, CORS, throttles, names, alarm e-mail, tags, log retention,
+# termination protection) applies to the whole stack.
+PER_MODEL = (
+    "architecture",
+    "memory_mb",
+    "timeout_seconds",
+    "reserved_concurrency",
+    "provisioned_concurrency",
+    "autoscaling_min",
+    "autoscaling_max",
+    "autoscaling_target",
+    "model_backend",
+    "max_batch_rows",
+    "max_body_bytes",
+    "deployment_config",
+    "pre_traffic_hook",
+    "health_check_minutes",
+    "alarm_errors",
+    "alarm_server_errors",
+    "alarm_latency_p99_ms",
+)
+
+
+def for_model(settings: DeploySettings, model: str, overrides: Mapping[str, Any]) -> DeploySettings:
+    """`settings` with what model `model` overrides for this environment (its catalog entry's
+    `overrides(env)`), validated like every setting. Keys of other clouds are not read here."""
+    hints = typing.get_type_hints(DeploySettings)
+    try:
+        values = {k: _convert(k, v, hints[k]) for k, v in overrides.items() if k in PER_MODEL}
+        return dataclasses.replace(settings, **values)
+    except SettingsError as exc:
+        raise SettingsError(f"model {model!r} (models.toml): {exc}") from None
 
 
 def build_settings(context: Mapping[str, Any]) -> DeploySettings:

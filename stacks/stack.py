@@ -1,45 +1,31 @@
-"""One environment's deployment: composes the constructs and emits the outputs, nothing else."""
+"""One environment's deployment of the models in models.toml: composes the constructs and emits
+the outputs, nothing else."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from aws_cdk import Aws, CfnOutput, Fn, Stack, Tags
 from constructs import Construct
 
+from model.catalog import ModelEntry
 from stacks.api import InferenceApi
-from stacks.function import InferenceFunction
-from stacks.health import InferenceHealthCheck
-from stacks.monitoring import InferenceMetrics, InferenceMonitoring
-from stacks.release import InferenceRelease
-from stacks.settings import DeploySettings
-
-SAMPLE_BODY = '{"features": [5.1, 3.5, 1.4, 0.2]}'
-# The golden predictions the pre-traffic hook checks each new version against (model/train.py).
-REFERENCE_FILE = Path(__file__).resolve().parent.parent / "model" / "artifacts" / "reference.json"
-
-
-def _predict_command(auth: str, url: str) -> list[str]:
-    """curl signs SigV4 itself (7.75+); the session token header is for temporary credentials."""
-    credentials = {
-        "none": "",
-        "jwt": '-H "authorization: Bearer $TOKEN" ',
-        "iam": '--aws-sigv4 "aws:amz:'
-        + Aws.REGION
-        + ':execute-api" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" '
-        '-H "x-amz-security-token: $AWS_SESSION_TOKEN" ',
-    }[auth]
-    return [
-        "curl -sS " + credentials + "-X POST ",
-        url,
-        "predict -H 'content-type: application/json' -d '" + SAMPLE_BODY + "'",
-    ]
+from stacks.model_deployment import ModelDeployment
+from stacks.monitoring import ApiMetrics, InferenceMonitoring
+from stacks.naming import ONLY_MODEL, ModelNames
+from stacks.settings import DeploySettings, SettingsError, for_model
 
 
 class InferenceStack(Stack):
-    """The container-image function and its alias, the HTTP API, alarms and dashboard, and the
-    CodeDeploy release of each new version."""
+    """Per model (`ModelDeployment`): a container-image function and its `live` alias, health
+    check, alarms and dashboard rows, and the CodeDeploy release of each new version. Shared:
+    the HTTP API in front of them, the alarm topic and the dashboard.
+
+    `references` replaces a model's golden reference (by model name; default its
+    artifacts/reference.json), so tests can pin one that does not move with the model.
+    """
 
     def __init__(
         self,
@@ -47,9 +33,24 @@ class InferenceStack(Stack):
         id: str,
         *,
         settings: DeploySettings,
-        reference_file: Path = REFERENCE_FILE,
+        models: Sequence[ModelEntry],
+        references: Mapping[str, Path] | None = None,
         **kwargs: Any,
     ) -> None:
+        if not models:
+            raise SettingsError("no model to deploy: models.toml declares none")
+        several = len(models) > 1
+        # Every model's settings are checked before anything is built.
+        settings_of = {
+            entry.name: for_model(settings, entry.name, entry.overrides(settings.env_name))
+            for entry in models
+        }
+        if several and settings.uses_prebuilt_image:
+            raise SettingsError(
+                "image_repository names one prebuilt image, and each of several models needs "
+                "its own: let the deploy build them (unset image_repository), or deploy one "
+                "model per stack"
+            )
         super().__init__(
             scope,
             id,
@@ -63,30 +64,36 @@ class InferenceStack(Stack):
         for key, value in settings.tags.items():
             Tags.of(self).add(key, value)
 
-        self.inference = InferenceFunction(self, "Inference", settings=settings)
-        self.http = InferenceApi(self, "Http", settings=settings, alias=self.inference.alias)
-        if settings.health_check_minutes:
-            InferenceHealthCheck(self, "HealthCheck", settings=settings, alias=self.inference.alias)
+        # Creation order is the template's order: per model its function, then the API in
+        # front of all of them, per model its health check, then the alarms and dashboard,
+        # per model its release. One model's template stays what it was before a stack could
+        # serve several.
+        self.models = {
+            entry.name: ModelDeployment(
+                self,
+                entry=entry,
+                settings=settings_of[entry.name],
+                names=ModelNames(entry.name) if several else ONLY_MODEL,
+                others=[other for other in models if other is not entry],
+                reference_file=(references or {}).get(entry.name),
+            )
+            for entry in models
+        }
+        deployments = list(self.models.values())
+        self.http = InferenceApi(
+            self, "Http", settings=settings, targets=[model.route for model in deployments]
+        )
+        for model in deployments:
+            model.add_health_check()
         self.monitoring = InferenceMonitoring(
             self,
             "Monitoring",
             settings=settings,
-            metrics=InferenceMetrics.of(
-                function=self.inference.function,
-                alias=self.inference.alias,
-                api=self.http.api,
-                settings=settings,
-            ),
-            function_log_group=self.inference.log_group,
+            api=ApiMetrics.of(self.http.api),
+            models=[model.monitored for model in deployments],
         )
-        self.release = InferenceRelease(
-            self,
-            "Release",
-            settings=settings,
-            function=self.inference.function,
-            alias=self.inference.alias,
-            reference_file=reference_file,
-        )
+        for model in deployments:
+            model.add_release()
 
         CfnOutput(self, "ApiUrl", value=self.http.url, description="Base URL of the HTTP API")
         CfnOutput(
@@ -101,25 +108,8 @@ class InferenceStack(Stack):
             value=self.http.api.arn_for_execute_api("*", "/*", "$default"),
             description="Grant execute-api:Invoke on this to the IAM callers of an auth=iam API",
         )
-        CfnOutput(
-            self,
-            "PredictCommand",
-            value=Fn.join("", _predict_command(settings.auth, self.http.url)),
-            description="A prediction request to paste into a shell",
-        )
-        CfnOutput(self, "FunctionName", value=self.inference.function.function_name)
-        CfnOutput(
-            self,
-            "FunctionLogGroup",
-            value=self.inference.log_group.log_group_name,
-            description="Function logs, REPORT lines with Init Duration included",
-        )
-        CfnOutput(
-            self,
-            "AliasArn",
-            value=self.inference.alias.function_arn,
-            description="The live alias (what the API invokes; use it for direct invokes too)",
-        )
+        for model in deployments:
+            model.add_function_outputs(self.http.url, settings.auth)
         CfnOutput(
             self,
             "DashboardUrl",
@@ -136,11 +126,12 @@ class InferenceStack(Stack):
             ),
         )
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
-        group = self.release.deployment_group
-        CfnOutput(
-            self,
-            "CodeDeployApplication",
-            value=group.application.application_name,
-            description="Where each release of a new version shows (aws deploy list-deployments)",
-        )
-        CfnOutput(self, "CodeDeployDeploymentGroup", value=group.deployment_group_name)
+        for model in deployments:
+            model.add_release_outputs()
+        if several:
+            CfnOutput(
+                self,
+                "Models",
+                value=",".join(self.models),
+                description="The models served: routes /models/<name>/..., outputs <Name>...",
+            )

@@ -3,7 +3,8 @@
 CodeDeploy invokes this once per deployment, before it shifts any traffic to the new version
 (TARGET_VERSION: the stack sets it to the version it publishes, in the same update). It invokes
 that version directly with the event API Gateway would send (GET /health, then every reference
-case as one POST /predict batch) and checks:
+case as one POST /predict batch; below ROUTE_PREFIX, /models/<name>, for one of several models
+of a stack) and checks:
 
 - the version serves the model the reference was computed for (name, version, artifact SHA-256);
 - labels are identical and every probability is within the reference's tolerance.
@@ -77,17 +78,20 @@ def check(deployment: str, clients: Clients, environ: dict[str, str]) -> list[st
     reference = json.loads(raw["Body"].read())
     _log(deployment=deployment, function=function, version=version)
 
-    status, health = invoke(clients.lambda_, function, version, http_event("GET", "/health"))
+    prefix = environ.get("ROUTE_PREFIX", "")
+    status, health = invoke(
+        clients.lambda_, function, version, http_event("GET", prefix + "/health")
+    )
     if status != 200:
-        return [f"GET /health answered {status}: {health}"]
+        return [f"GET {prefix}/health answered {status}: {health}"]
     problems = model_problems(reference, health.get("model") or {})
     rows = [case["features"] for case in reference["cases"]]
     body = json.dumps({"features": rows})
     status, answer = invoke(
-        clients.lambda_, function, version, http_event("POST", "/predict", body)
+        clients.lambda_, function, version, http_event("POST", prefix + "/predict", body)
     )
     if status != 200:
-        return [*problems, f"POST /predict answered {status}: {answer}"]
+        return [*problems, f"POST {prefix}/predict answered {status}: {answer}"]
     return problems + prediction_problems(reference, answer)
 
 

@@ -34,8 +34,8 @@ REFERENCE = Path(__file__).resolve().parent / "fixtures" / "reference.json"
 
 
 def build(app: App, environ: dict[str, str] | None = None) -> Any:
-    """app.build, as `cdk synth` runs it, with the pinned reference."""
-    return cdk_entry.build(app, environ=environ or {}, reference_file=REFERENCE)
+    """app.build, as `cdk synth` runs it, with the pinned reference for the Iris model."""
+    return cdk_entry.build(app, environ=environ or {}, references={"iris": REFERENCE})
 
 
 DIGEST = "sha256:" + "ab" * 32
@@ -209,6 +209,14 @@ def options(apps: _Apps) -> Synthesized:
 @pytest.fixture(scope="session")
 def prod_options(apps: _Apps) -> Synthesized:
     return apps["prod-options"]
+
+
+@pytest.fixture(scope="session")
+def two_model_app(two_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """prod of a fork serving Iris and a random forest on wine (tests/conftest.py `two_models`):
+    `-c models_file=<its models.toml>`, whose directory is every image's build context."""
+    overrides = {"env": "prod", "models_file": str(two_models)}
+    return synthesize("two-models", overrides, tmp_path_factory.mktemp("cdk-two-models"))
 
 
 @pytest.fixture(params=list(VARIANTS), scope="session")

@@ -10,9 +10,35 @@ from aws_cdk.assertions import Match
 pytestmark = pytest.mark.slow
 
 
-def test_routes_are_post_predict_and_get_health(every_app):
-    routes = every_app.resources("AWS::ApiGatewayV2::Route").values()
-    assert sorted(r["Properties"]["RouteKey"] for r in routes) == ["GET /health", "POST /predict"]
+def _route_keys(app):
+    return sorted(
+        r["Properties"]["RouteKey"] for r in app.resources("AWS::ApiGatewayV2::Route").values()
+    )
+
+
+def test_routes_are_post_predict_get_health_and_a_catch_all(dev, prod):
+    # $default hands every other path and method to the handler: its JSON 404 and 405 + Allow,
+    # not API Gateway's {"message":"Not Found"}
+    for app in (dev, prod):
+        assert _route_keys(app) == ["$default", "GET /health", "POST /predict"]
+
+
+def test_with_cors_and_an_authorizer_preflights_get_a_route_of_their_own(options, prod_options):
+    # A browser's OPTIONS preflight carries no credentials: $default's authorizer would refuse it
+    for app in (options, prod_options):
+        assert _route_keys(app) == [
+            "$default",
+            "GET /health",
+            "OPTIONS /{proxy+}",
+            "POST /predict",
+        ]
+        (preflight,) = [
+            r["Properties"]
+            for r in app.resources("AWS::ApiGatewayV2::Route").values()
+            if r["Properties"]["RouteKey"] == "OPTIONS /{proxy+}"
+        ]
+        assert preflight["AuthorizationType"] == "NONE"
+        assert "AuthorizerId" not in preflight
 
 
 def test_integration_invokes_the_alias_not_the_function(every_app):
@@ -43,7 +69,8 @@ def test_invoke_permissions_are_on_the_alias_and_scoped_to_each_route(prod):
         parts = props["SourceArn"]["Fn::Join"][1]
         assert {"Ref": api_id} in parts
         suffixes.add(parts[-1])
-    assert suffixes == {"/*/*/predict", "/*/*/health"}
+    # $default's permission names no path: the catch-all may be called on any
+    assert suffixes == {"/*/*/predict", "/*/*/health", "/*/*"}
 
 
 @pytest.mark.parametrize(("app_name", "rate", "burst"), [("dev", 10, 20), ("prod", 100, 200)])
@@ -137,15 +164,23 @@ def test_jwt_setting_protects_every_route(options):
         "Issuer": "https://issuer.example.com/",
         "Audience": ["inference-api", "web"],
     }
-    for route in options.resources("AWS::ApiGatewayV2::Route").values():
-        assert route["Properties"]["AuthorizationType"] == "JWT"
-        assert route["Properties"]["AuthorizerId"] == {"Ref": authorizer_id}
+    for route in _authorized_routes(options):
+        assert route["AuthorizationType"] == "JWT"
+        assert route["AuthorizerId"] == {"Ref": authorizer_id}
 
 
 def test_prod_is_private_every_route_needs_sigv4(prod, prod_options):
     for app in (prod, prod_options):
-        routes = app.resources("AWS::ApiGatewayV2::Route").values()
-        assert [r["Properties"]["AuthorizationType"] for r in routes] == ["AWS_IAM", "AWS_IAM"]
+        assert [r["AuthorizationType"] for r in _authorized_routes(app)] == ["AWS_IAM"] * 3
+
+
+def _authorized_routes(app):
+    """Every route but the CORS preflight one (tested above)."""
+    return [
+        r["Properties"]
+        for r in app.resources("AWS::ApiGatewayV2::Route").values()
+        if r["Properties"]["RouteKey"] != "OPTIONS /{proxy+}"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,10 @@
 """checkov on both environments' templates, as synthesized once for this session.
 
 checkov runs from a virtualenv of its own (`make checkov-venv`, which `make test` runs): its
-dependency pins are many and must not decide the project's. One run scans four files: dev and
-prod as synthesized, and the same two with every checkov skip removed, so the test can say both
-that nothing fails and that every skip answers a finding that would otherwise fail.
+dependency pins are many and must not decide the project's. One run scans six files: dev, prod
+and prod serving two models as synthesized, and the same three with every checkov skip removed,
+so the test can say both that nothing fails and that every skip answers a finding that would
+otherwise fail.
 """
 
 from __future__ import annotations
@@ -27,14 +28,17 @@ def _without_skips(template: dict[str, Any]) -> dict[str, Any]:
     return stripped
 
 
+SCANNED = ["dev", "prod", "two-models"]
+
+
 @pytest.fixture(scope="module")
-def scan(dev, prod, tmp_path_factory) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """Failed and skipped checks per scanned file (dev, prod, dev-unskipped, prod-unskipped)."""
+def scan(dev, prod, two_model_app, tmp_path_factory) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Failed and skipped checks per scanned file (each of SCANNED, and `<name>-unskipped`)."""
     if not CHECKOV.exists():
         pytest.fail(f"{CHECKOV} is missing: run `make checkov-venv` (make test does)")
     folder = tmp_path_factory.mktemp("checkov")
     files = []
-    for app in (dev, prod):
+    for app in (dev, prod, two_model_app):
         for label, template in ((app.name, app.template), (f"{app.name}-unskipped", None)):
             path = folder / f"{label}.template.json"
             path.write_text(json.dumps(template or _without_skips(app.template)))
@@ -60,7 +64,7 @@ def _findings(checks: list[dict[str, Any]]) -> set[tuple[str, str]]:
     return {(check["resource"], check["check_id"]) for check in checks}
 
 
-@pytest.mark.parametrize("env", ["dev", "prod"])
+@pytest.mark.parametrize("env", SCANNED)
 def test_checkov_finds_nothing_unexplained(scan, env):
     found = scan.get(env, {"failed_checks": [], "skipped_checks": []})
     assert sorted(_findings(found["failed_checks"])) == []
@@ -70,7 +74,7 @@ def test_checkov_finds_nothing_unexplained(scan, env):
         )
 
 
-@pytest.mark.parametrize("env", ["dev", "prod"])
+@pytest.mark.parametrize("env", SCANNED)
 def test_every_skip_answers_a_real_finding(scan, env):
     # Skips absent, exactly the skipped checks fail: no stale skip, no finding hidden elsewhere
     skipped = _findings(scan[env]["skipped_checks"])

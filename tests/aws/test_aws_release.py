@@ -255,7 +255,7 @@ def test_a_missing_reference_fails_every_release_not_the_synthesis(tmp_path, con
     import app as cdk_entry
 
     stack = cdk_entry.build(
-        App(context=context_of("dev")), {}, reference_file=tmp_path / "reference.json"
+        App(context=context_of("dev")), {}, references={"iris": tmp_path / "reference.json"}
     )
     Annotations.from_stack(stack).has_warning(
         "/SklearnInference-dev/Release",
@@ -274,5 +274,7 @@ def test_without_the_hook_no_reference_is_needed(tmp_path, context_of):
     import app as cdk_entry
 
     context = {**context_of("dev"), "pre_traffic_hook": "false"}
-    stack = cdk_entry.build(App(context=context), {}, reference_file=tmp_path / "missing.json")
-    assert stack.release.hook is None
+    stack = cdk_entry.build(
+        App(context=context), {}, references={"iris": tmp_path / "missing.json"}
+    )
+    assert stack.models["iris"].release.hook is None

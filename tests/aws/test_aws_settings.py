@@ -9,13 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from model.catalog import PER_MODEL_SETTINGS
 from stacks.logs import _RETENTION
 from stacks.settings import (
     ENVIRONMENTS,
+    PER_MODEL,
     RETENTION_DAYS,
     DeploySettings,
     SettingsError,
     build_settings,
+    for_model,
 )
 
 CDK_JSON_CONTEXT = json.loads((Path(__file__).resolve().parents[2] / "cdk.json").read_text())[
@@ -179,6 +182,11 @@ def test_typo_in_an_environment_block_is_refused():
         ({"auth": "open"}, "auth must be one of none, jwt, iam"),
         ({"deployment_config": "Canary50Percent1Minute"}, "deployment_config must be one of"),
         ({"health_check_minutes": 10}, "health_check_minutes must be 0 (off) to 5"),
+        ({"alarm_errors": -1}, "alarm_errors must be 0 (any one pages) or more"),
+        ({"alarm_server_errors": -1}, "alarm_server_errors must be 0 (any one pages) or more"),
+        ({"alarm_latency_p99_ms": 0}, "alarm_latency_p99_ms must be from 1 to under the timeout"),
+        # A duration never exceeds the timeout: such an alarm could never fire
+        ({"alarm_latency_p99_ms": 10_000}, "under the timeout (10000 ms"),
     ],
 )
 def test_invalid_settings_are_refused_with_a_clear_message(overrides, message):
@@ -231,3 +239,64 @@ def test_readme_settings_table_lists_every_setting_with_its_defaults():
                 assert float(shown) == value, f"{name} ({env})"
             else:
                 assert shown == str(value), f"{name} ({env})"
+
+
+# Per-model settings (models.toml): each model's overrides on top of the environment's settings.
+
+
+def test_a_model_overrides_the_environment_and_reads_only_its_own_keys():
+    prod = build_settings({"env": "prod"})
+    # GIVEN wine's overrides in prod, one of them (min_instances) for Google Cloud
+    overrides = {"memory_mb": 2048, "alarm_latency_p99_ms": 1500, "min_instances": 2}
+    wine = for_model(prod, "wine", overrides)
+    assert (wine.memory_mb, wine.alarm_latency_p99_ms) == (2048, 1500)
+    # THEN everything else is the environment's
+    assert dataclasses.replace(wine, memory_mb=1024, alarm_latency_p99_ms=1000) == prod
+    assert for_model(prod, "iris", {}) == prod
+
+
+def test_per_model_values_are_converted_like_command_line_ones():
+    wine = for_model(build_settings({"env": "dev"}), "wine", {"reserved_concurrency": "none"})
+    assert wine.reserved_concurrency is None
+    assert for_model(build_settings({}), "wine", {"memory_mb": "2048"}).memory_mb == 2048
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"memory_mb": 64}, "memory_mb must be between 128 and 10240, got 64"),
+        ({"memory_mb": "lots"}, "memory_mb cannot be read"),
+        ({"deployment_config": "Canary50Percent1Minute"}, "deployment_config must be one of"),
+        # Valid alone, not with prod's reserved concurrency (20)
+        ({"autoscaling_max": 30}, "autoscaling_max (30) cannot exceed reserved_concurrency (20)"),
+    ],
+)
+def test_an_invalid_per_model_value_is_refused_naming_the_model(overrides, message):
+    with pytest.raises(SettingsError, match=re.escape(message)) as error:
+        for_model(build_settings({"env": "prod"}), "wine", overrides)
+    assert str(error.value).startswith("model 'wine' (models.toml): ")
+    assert "environment 'prod'" in str(error.value) or "cannot be read" in str(error.value)
+
+
+def test_per_model_settings_are_the_catalogs_that_aws_deploys():
+    # The catalog refuses any key it does not list; AWS reads exactly those it has a field for
+    fields = {f.name for f in dataclasses.fields(DeploySettings)}
+    assert set(PER_MODEL) == set(PER_MODEL_SETTINGS) & fields
+
+
+def test_stack_wide_settings_are_not_per_model():
+    stack_wide = {
+        "stack_name",
+        "auth",
+        "jwt_issuer",
+        "jwt_audiences",
+        "cors_allowed_origins",
+        "throttle_rate_limit",
+        "throttle_burst_limit",
+        "alarm_email",
+        "tags",
+        "log_retention_days",
+        "retain_logs",
+        "termination_protection",
+    }
+    assert not stack_wide & set(PER_MODEL)

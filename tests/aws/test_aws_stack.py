@@ -13,7 +13,7 @@ from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import ManualArgs, lint
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from stacks.function import InferenceFunction
+from stacks.function import InferenceFunction, ModelImage
 from stacks.settings import build_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -60,8 +60,9 @@ HOOK = {HOOK_INVOKES_VERSIONS, CODEDEPLOY_INVOKES_HOOK}
 EXPECTED_ACKNOWLEDGEMENTS = {
     "dev": {"AwsSolutions-APIG4", XRAY, CODEDEPLOY_ROLE, *HOOK},
     "prod": {XRAY, CODEDEPLOY_ROLE, *HOOK},  # IAM auth: no APIG4
-    "dev-options": {CODEDEPLOY_ROLE, *HOOK},  # JWT auth, tracing off
-    "prod-options": {XRAY, CODEDEPLOY_ROLE},  # no pre-traffic hook
+    # JWT auth, tracing off; CORS: the preflight route cannot be authorized (APIG4)
+    "dev-options": {"AwsSolutions-APIG4", CODEDEPLOY_ROLE, *HOOK},
+    "prod-options": {"AwsSolutions-APIG4", XRAY, CODEDEPLOY_ROLE},  # no pre-traffic hook
 }
 
 
@@ -161,7 +162,7 @@ def _image_tag(root: Path, context: dict) -> str:
     app = App(context=context)
     stack = Stack(app, "Scratch")
     InferenceFunction(
-        stack, "Inference", settings=build_settings({"env": "dev"}), image_directory=root
+        stack, "Inference", settings=build_settings({"env": "dev"}), image=ModelImage(root)
     )
     (image,) = Template.from_stack(stack).find_resources("AWS::Lambda::Function").values()
     return image["Properties"]["Code"]["ImageUri"]["Fn::Sub"].rsplit(":", 1)[1]

@@ -88,7 +88,12 @@ class Deployment:
         self.stub = Stubber(self.codedeploy)
         self.version = InProcessVersion(context)
 
-    def run(self, ref: dict[str, Any] | None = None, expect: str = "Succeeded") -> dict[str, Any]:
+    def run(
+        self,
+        ref: dict[str, Any] | None = None,
+        expect: str = "Succeeded",
+        environ: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         self.s3.put_object(
             Bucket="assets", Key="reference.json", Body=json.dumps(ref or reference())
         )
@@ -103,7 +108,7 @@ class Deployment:
         )
         clients = pre_traffic.Clients(lambda_=self.version, codedeploy=self.codedeploy, s3=self.s3)
         with self.stub, pytest.MonkeyPatch.context() as patch:
-            for name, value in ENVIRON.items():
+            for name, value in {**ENVIRON, **(environ or {})}.items():
                 patch.setenv(name, value)
             result = pre_traffic.handler(dict(DEPLOYMENT), None, clients)
         self.stub.assert_no_pending_responses()  # the status was reported, exactly once
@@ -128,6 +133,32 @@ def test_a_version_that_reproduces_the_reference_passes(deployment):
     ]
     routes = [json.loads(c["Payload"])["routeKey"] for c in deployment.version.calls]
     assert routes == ["GET /health", "POST /predict"]
+
+
+def test_one_of_several_models_is_checked_on_its_own_routes(deployment, context):
+    # GIVEN a version of one of several models: it serves below its ROUTE_PREFIX only
+    from handler import aws
+
+    def below_prefix(event):
+        path = event["rawPath"]
+        if not path.startswith("/models/wine/"):
+            return {"statusCode": 404, "body": json.dumps({"error": {"code": "not_found"}})}
+        inner = path.removeprefix("/models/wine")
+        http = {**event["requestContext"]["http"], "path": inner}
+        event = {
+            **event,
+            "rawPath": inner,
+            "requestContext": {**event["requestContext"], "http": http},
+        }
+        return aws.lambda_handler(event, context)
+
+    deployment.version = InProcessVersion(context, answer=below_prefix)
+    # WHEN the hook runs with the prefix the stack gives it
+    result = deployment.run(environ={"ROUTE_PREFIX": "/models/wine"})
+    # THEN it asked the model's own routes, and they passed
+    assert result == {"status": "Succeeded", "problems": []}
+    paths = [json.loads(c["Payload"])["rawPath"] for c in deployment.version.calls]
+    assert paths == ["/models/wine/health", "/models/wine/predict"]
 
 
 def test_a_wrong_label_fails_the_deployment(deployment):

@@ -6,6 +6,7 @@ client with a Stubber: it still checks every request and response against the se
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -62,20 +63,26 @@ class Account:
     def quota(self, quota: int = 1000, unreserved: int = 1000) -> None:
         self.lambda_.add_response("get_account_settings", _limits(quota, unreserved), {})
 
-    def stack(self, name: str, status: str | None = None, function: str | None = None) -> None:
-        template = (
-            '{"Resources": {"T": {"Type": "AWS::SNS::Topic"}}'
-            + (f', "Outputs": {{"FunctionName": {{"Value": "{function}"}}}}' if function else "")
-            + "}"
-        )
-        self.clients.cloudformation.create_stack(StackName=name, TemplateBody=template)
+    def stack(
+        self,
+        name: str,
+        status: str | None = None,
+        function: str | None = None,
+        outputs: dict[str, str] | None = None,
+    ) -> None:
+        outputs = {**({"FunctionName": function} if function else {}), **(outputs or {})}
+        template = {
+            "Resources": {"T": {"Type": "AWS::SNS::Topic"}},
+            **({"Outputs": {k: {"Value": v} for k, v in outputs.items()}} if outputs else {}),
+        }
+        self.clients.cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template))
         if status:
             backend = cloudformation_backends[ACCOUNT][REGION]
             (found,) = [s for s in backend.stacks.values() if s.name == name]
             found.status = status
 
-    def run(self, settings=PROD) -> dict[str, preflight.Check]:
-        _, checks = preflight.run(settings, self.clients, "hnb659fds")
+    def run(self, settings=PROD, models=None) -> dict[str, preflight.Check]:
+        _, checks = preflight.run(settings, self.clients, "hnb659fds", models)
         self.lambda_.assert_no_pending_responses()
         return {check.name: check for check in checks}
 
@@ -135,6 +142,50 @@ def test_a_redeploy_counts_the_reservation_the_function_already_holds(account):
         {"FunctionName": "inference-fn"},
     )
     assert account.run()["concurrency"].ok
+
+
+def test_several_models_need_the_sum_of_their_concurrency(account):
+    # GIVEN prod serving two models: 20 reserved each, 40 in all
+    account.bootstrap()
+    account.quota(quota=1000, unreserved=130)
+    check = account.run(PROD, models={"iris": PROD, "wine": PROD})["concurrency"]
+    # THEN 30 above the floor is not enough, though each model alone would fit
+    assert not check.ok
+    assert "needs reserved_concurrency 20 (iris) + reserved_concurrency 20 (wine) = 40" in (
+        check.detail
+    )
+    assert "quota of at least 1010" in check.detail  # 870 reserved by others + 40 + 100
+
+
+def test_a_redeploy_of_several_models_counts_every_functions_reservation(account):
+    account.bootstrap()
+    account.stack(
+        "SklearnInference-prod",
+        outputs={"IrisFunctionName": "iris-fn", "WineFunctionName": "wine-fn"},
+    )
+    account.quota(quota=1000, unreserved=100)  # exactly the floor: only their own 40 is free
+    for function in ("iris-fn", "wine-fn"):
+        account.lambda_.add_response(
+            "get_function_concurrency",
+            {"ReservedConcurrentExecutions": 20},
+            {"FunctionName": function},
+        )
+    assert account.run(PROD, models={"iris": PROD, "wine": PROD})["concurrency"].ok
+
+
+def test_each_models_settings_come_from_models_toml(two_models):
+    settings, models = preflight.settings_from("prod", [f"models_file={two_models}"])
+    assert set(models) == {"iris", "wine"}
+    assert (models["wine"].memory_mb, models["iris"].memory_mb) == (2048, settings.memory_mb)
+
+
+def test_main_exits_2_on_an_invalid_model_setting(tmp_path, capsys):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "train.py").write_text("")
+    declaration = tmp_path / "models.toml"
+    declaration.write_text('[models.iris]\npath = "model"\nmemory_mb = 64\n')
+    assert preflight.main(["--env", "dev", "-c", f"models_file={declaration}"]) == 2
+    assert "model 'iris' (models.toml)" in capsys.readouterr().err
 
 
 def test_missing_or_old_bootstrap_says_to_run_cdk_bootstrap(account):

@@ -28,6 +28,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+import ops.cli
+from model import catalog
 from tests.conftest import ARTIFACTS, ROOT
 from tests.ops.fake_aws import REGION
 
@@ -180,6 +182,26 @@ def tampered_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
         yield server
     finally:
         _stop(server)
+
+
+@pytest.fixture(scope="session")
+def wine_server(two_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The wine model of a fork serving two (tests/conftest.py `two_models`) under its route
+    prefix, /models/wine: what the API of a stack serving several routes to it."""
+    artifacts = two_models.parent / "models" / "wine" / "artifacts"
+    env = {"MODEL_DIR": str(artifacts), "ROUTE_PREFIX": "/models/wine"}
+    server = _serve(tmp_path_factory.mktemp("wine") / "server.log", env)
+    try:
+        yield server
+    finally:
+        _stop(server)
+
+
+@pytest.fixture
+def fork_catalog(two_models: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The tools read that fork's models.toml instead of the repository's."""
+    monkeypatch.setattr(ops.cli, "load_catalog", lambda: catalog.load(two_models))
+    return two_models
 
 
 # --- AWS, in moto --------------------------------------------------------------------------

@@ -9,11 +9,13 @@ and calls run unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import time
 import uuid
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +52,13 @@ class Deployment:
     log_group: str
     invokes: list[dict[str, Any]] = field(default_factory=list)
     lambda_calls: list[str] = field(default_factory=list)
+    # model -> (function name, log group); "" for the only model
+    functions: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def model(self, name: str) -> Deployment:
+        """The same deployment, standing for model `name` (invokes and calls are shared)."""
+        function_name, log_group = self.functions[name]
+        return dataclasses.replace(self, function_name=function_name, log_group=log_group)
 
     def session_factory(self, **_: Any) -> boto3.Session:
         return self.session
@@ -163,34 +172,25 @@ def deploy(
     api_url: str,
     api_auth: str | None = "none",
     alias_on_newest: bool = True,
+    models: Sequence[str] = (),
 ) -> Deployment:
     """The resources `cdk deploy` would leave: a function with two published versions and the
-    `live` alias, its log group, two alarms named `<stack>-...`, and the stack's outputs."""
+    `live` alias, its log group, two alarms named `<stack>-...`, and the stack's outputs.
+
+    With `models`, a stack serving several (stacks/model_deployment.py): that for each model,
+    its outputs prefixed with its title (`WineFunctionName`) and its alarms with its name
+    (`<stack>-wine-errors`), plus the API's alarm `<stack>-api-5xx` and the output `Models`.
+    The Deployment stands for the first model; `.model(name)` for any.
+    """
     iam = session.client("iam")
     role = iam.create_role(RoleName=f"{stack_name}-role", AssumeRolePolicyDocument="{}")
     lam = session.client("lambda")
-    function_name = f"{stack_name}-InferenceFunction"
-    lam.create_function(
-        FunctionName=function_name,
-        Runtime="python3.12",
-        Role=role["Role"]["Arn"],
-        Handler="index.handler",
-        Code={"ZipFile": _zip()},
-        Environment={"Variables": dict(ORIGINAL_ENVIRONMENT)},
-    )
-    first = lam.publish_version(FunctionName=function_name)["Version"]
-    lam.update_function_configuration(FunctionName=function_name, Description="the second deploy")
-    newest = lam.publish_version(FunctionName=function_name)["Version"]
-    lam.create_alias(
-        FunctionName=function_name, Name=ALIAS, FunctionVersion=newest if alias_on_newest else first
-    )
-    log_group = f"/aws/lambda/{function_name}"
-    session.client("logs").create_log_group(logGroupName=log_group)
-
     cloudwatch = session.client("cloudwatch")
-    for concern, metric in (("errors", "Errors"), ("duration-p99", "Duration")):
+
+    def alarm(concern: str, metric: str) -> None:
+        name = f"{stack_name}-{concern}"
         cloudwatch.put_metric_alarm(
-            AlarmName=f"{stack_name}-{concern}",
+            AlarmName=name,
             Namespace="AWS/Lambda",
             MetricName=metric,
             Statistic="Sum",
@@ -199,16 +199,45 @@ def deploy(
             Threshold=5,
             ComparisonOperator="GreaterThanThreshold",
         )
-        cloudwatch.set_alarm_state(
-            AlarmName=f"{stack_name}-{concern}", StateValue="OK", StateReason="deployed"
-        )
+        cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="deployed")
 
-    outputs = {
-        "ApiUrl": api_url.rstrip("/") + "/",
-        "FunctionName": function_name,
-        "FunctionLogGroup": log_group,
-        "AliasArn": f"arn:aws:lambda:{REGION}:123456789012:function:{function_name}:{ALIAS}",
-    }
+    outputs = {"ApiUrl": api_url.rstrip("/") + "/"}
+    functions: dict[str, tuple[str, str]] = {}
+    for model in models or [""]:
+        title = model.capitalize()
+        function_name = f"{stack_name}-{title}InferenceFunction"
+        lam.create_function(
+            FunctionName=function_name,
+            Runtime="python3.12",
+            Role=role["Role"]["Arn"],
+            Handler="index.handler",
+            Code={"ZipFile": _zip()},
+            Environment={"Variables": dict(ORIGINAL_ENVIRONMENT)},
+        )
+        first = lam.publish_version(FunctionName=function_name)["Version"]
+        lam.update_function_configuration(
+            FunctionName=function_name, Description="the second deploy"
+        )
+        newest = lam.publish_version(FunctionName=function_name)["Version"]
+        lam.create_alias(
+            FunctionName=function_name,
+            Name=ALIAS,
+            FunctionVersion=newest if alias_on_newest else first,
+        )
+        log_group = f"/aws/lambda/{function_name}"
+        session.client("logs").create_log_group(logGroupName=log_group)
+        for concern, metric in (("errors", "Errors"), ("duration-p99", "Duration")):
+            alarm(f"{model}-{concern}" if model else concern, metric)
+        functions[model] = (function_name, log_group)
+        outputs |= {
+            f"{title}FunctionName": function_name,
+            f"{title}FunctionLogGroup": log_group,
+            f"{title}AliasArn": f"arn:aws:lambda:{REGION}:123456789012:function:"
+            f"{function_name}:{ALIAS}",
+        }
+    if models:
+        alarm("api-5xx", "5xx")
+        outputs["Models"] = ",".join(models)
     if api_auth is not None:
         outputs["ApiAuth"] = api_auth
     template = {
@@ -218,7 +247,8 @@ def deploy(
     session.client("cloudformation").create_stack(
         StackName=stack_name, TemplateBody=json.dumps(template)
     )
-    deployment = Deployment(session, stack_name, function_name, log_group)
+    function_name, log_group = functions[models[0] if models else ""]
+    deployment = Deployment(session, stack_name, function_name, log_group, functions=functions)
     # Every Lambda operation the tools call, stand-ins included.
     session.events.register(
         "before-parameter-build.lambda",

@@ -34,6 +34,15 @@ def dry_run(*argv: str, env: dict[str, str] | None = None) -> subprocess.Complet
             ["probe", "PULUMI_STACK=dev", "ARGS=--requests 5"],
             "-m ops.probe --pulumi-stack 'dev' --requests 5",
         ),
+        # One model of a deployment serving several
+        (
+            ["verify", "STACK=SklearnInference-prod", "MODEL=wine"],
+            "-m ops.verify --stack 'SklearnInference-prod' --model 'wine'",
+        ),
+        (
+            ["probe", "URL=https://x.example/models/wine", "MODEL=wine", "ARGS=--json"],
+            "-m ops.probe --url 'https://x.example/models/wine' --model 'wine' --json",
+        ),
     ],
 )
 def test_the_target_reaches_the_tool(argv: list[str], command: str) -> None:

@@ -41,6 +41,7 @@ def test_the_served_model_passes_every_check(
         "name": live_server.url,
         "url": live_server.url,
         "auth": "none",
+        "model": None,  # no --model: the reference model's artifacts
     }
     details = {c["name"]: c["detail"] for c in report["checks"]}
     assert details["reference_predictions"].startswith("9 rows: labels identical")
