@@ -236,3 +236,14 @@ def test_the_pulumi_program_folder_is_where_outputs_are_read(
     verify.main(["--pulumi-stack", "dev", "--requests", "1", "--json"])
     capsys.readouterr()
     assert calls.read_text() == f"{PULUMI_DIR} stack output --json --stack dev\n"
+
+
+def test_an_abbreviated_option_is_a_usage_error_not_another_option(
+    command: tuple[str, Callable[..., int]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `--pulumi` must not silently mean --pulumi-stack (nor `--model` an older --model-dir).
+    prog, main = command
+    assert exit_code(main, ["--pulumi", "dev"]) == 2
+    assert "one of the arguments --url --stack --pulumi-stack is required" in one_line_error(
+        capsys, prog
+    )
