@@ -98,7 +98,10 @@ def predict(request: flask.Request) -> flask.Response:
     # (`read_request`, into memory, 200 MiB and all) unless the response is streamed; gunicorn
     # then discards the rest with a deadline and a byte cap, or closes the connection.
     content = iter([body_bytes]) if unread_body else body_bytes
-    return flask.Response(content, status=response.status, headers=headers)
+    answer = flask.Response(content, status=response.status, headers=headers)
+    if response.body is None:
+        del answer.headers["Content-Type"]  # Flask's default text/html; a 204 has no content
+    return answer
 
 
 def _read_body(request: flask.Request, size: int) -> bytes:

@@ -34,6 +34,11 @@ from handler.settings import Settings, SettingsError
 from handler.text import printable
 
 ROUTES = {"/predict": "POST", "/health": "GET"}
+# What else each route answers: HEAD where it answers GET (RFC 9110), and OPTIONS with 204 and
+# `Allow`. API Gateway forwards a CORS preflight to the function when the route that matches it
+# has no authorizer (the usual fix for browsers calling an API whose other routes have one),
+# and adds the CORS headers to whatever 2xx the function answers.
+EXTRA_METHODS = {"POST": ("OPTIONS",), "GET": ("HEAD", "OPTIONS")}
 JSON_HEADERS = {"Content-Type": "application/json"}
 # A first request that arrives this long after init did not wait for it: the instance was
 # started ahead of traffic (a GCP min instance, or Lambda's proactive initialisation).
@@ -43,10 +48,12 @@ COLD_WINDOW_SECONDS = 10.0
 @dataclass(frozen=True)
 class Response:
     status: int
-    body: dict[str, Any]
+    body: dict[str, Any] | None  # None: no content (204)
     headers: dict[str, str] = field(default_factory=lambda: dict(JSON_HEADERS))
 
     def body_bytes(self) -> bytes:
+        if self.body is None:
+            return b""
         try:
             return orjson.dumps(self.body)
         except orjson.JSONEncodeError:  # a lone surrogate that slipped past printable()
@@ -172,13 +179,14 @@ class InferenceService:
         try:
             allowed = ROUTES.get(route) if mounted else None
             if allowed is None:
-                routes = ", ".join(f"{m} {prefix}{p}" for p, m in ROUTES.items())
-                raise RouteNotFound(f"no route for {method} {path}; this API serves {routes}")
-            # HEAD is GET without the body (RFC 9110); the platform drops the body.
-            if method.upper() != allowed and not (method.upper() == "HEAD" and allowed == "GET"):
+                raise RouteNotFound(f"no route for {method} {path}; {self._routes(mounted)}")
+            methods = (allowed, *EXTRA_METHODS[allowed])
+            if method.upper() not in methods:
                 raise MethodNotAllowed(
-                    f"{route} accepts {allowed} only, not {method}", allow=allowed
+                    f"{route} accepts {allowed} only, not {method}", allow=", ".join(methods)
                 )
+            if method.upper() == "OPTIONS":
+                return Outcome(Response(204, None, {"Allow": ", ".join(methods)}), route, 0, cold)
             if self.model is None:
                 raise ModelUnavailable()
             if route == "/health":
@@ -193,6 +201,15 @@ class InferenceService:
             response = Response.from_error(internal_error())
             stack_trace = traceback.format_exc()
         return Outcome(response, route=route, rows=rows, cold_start=cold, stack_trace=stack_trace)
+
+    def _routes(self, mounted: bool) -> str:
+        """What the 404 says the API serves: this model's routes, or, for a path outside this
+        model's prefix (an API serving several models), every model's route pattern."""
+        prefix = self.settings.route_prefix
+        if not mounted:
+            prefix = prefix.rsplit("/", 1)[0] + "/<model>"
+        routes = ", ".join(f"{m} {prefix}{p}" for p, m in ROUTES.items())
+        return f"this API serves {routes}"
 
     def payload_too_large(self) -> PayloadTooLarge:
         # Adapters may read only limit + 1 bytes, so the size is "over", not exact.

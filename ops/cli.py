@@ -24,7 +24,7 @@ class OneLineErrorParser(argparse.ArgumentParser):
     and no option is read from an abbreviation (`--model` must never mean `--model-dir`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, allow_abbrev=False, **kwargs)
+        super().__init__(*args, **{**kwargs, "allow_abbrev": False})
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_CANNOT_RUN, f"{self.prog}: error: {message} (see --help)\n")

@@ -108,7 +108,7 @@ def test_unknown_path_is_404_and_wrong_method_is_405_with_allow(context: LambdaC
     event["httpMethod"] = "DELETE"
     response = aws.lambda_handler(event, context)
     assert response["statusCode"] == 405
-    assert response["headers"]["Allow"] == "GET"
+    assert response["headers"]["Allow"] == "GET, HEAD, OPTIONS"
 
 
 @pytest.mark.parametrize(

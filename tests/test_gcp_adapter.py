@@ -51,7 +51,7 @@ def test_health(client: FlaskClient) -> None:
 def test_get_on_root_is_405_allowing_post(client: FlaskClient) -> None:
     response = client.get("/")
     assert response.status_code == 405
-    assert response.headers["Allow"] == "POST"
+    assert response.headers["Allow"] == "POST, OPTIONS"
     assert response.get_json()["error"]["code"] == "method_not_allowed"
 
 
@@ -128,7 +128,7 @@ def test_one_structured_log_line_per_request(
     [
         ("GET", "/favicon.ico", 404, "not_found"),
         ("GET", "/robots.txt", 404, "not_found"),
-        ("OPTIONS", "/predict", 405, "method_not_allowed"),
+        ("OPTIONS", "/nowhere", 404, "not_found"),
         ("PUT", "/health", 405, "method_not_allowed"),
     ],
 )
@@ -147,6 +147,14 @@ def test_doubled_slashes_are_routed_not_redirected(client: FlaskClient) -> None:
     response = post(client, "//predict//", {"features": SETOSA})
     assert response.status_code == 200
     assert response.get_json()["predictions"][0]["label"] == "setosa"
+
+
+def test_options_is_a_bodiless_204_listing_the_routes_methods(client: FlaskClient) -> None:
+    # What a CORS preflight gets when API Gateway (or any proxy) forwards it.
+    response = client.options("/predict")
+    assert (response.status_code, response.data) == (204, b"")
+    assert response.headers["Allow"] == "POST, OPTIONS"
+    assert "Content-Type" not in response.headers
 
 
 def test_head_health_is_a_bodiless_200(client: FlaskClient) -> None:

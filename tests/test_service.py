@@ -114,10 +114,10 @@ def test_unknown_path_is_404_naming_the_routes(service: InferenceService, path: 
 @pytest.mark.parametrize(
     ("method", "path", "allow"),
     [
-        ("GET", "/predict", "POST"),
-        ("PUT", "/predict", "POST"),
-        ("POST", "/health", "GET"),
-        ("DELETE", "/health", "GET"),
+        ("GET", "/predict", "POST, OPTIONS"),
+        ("PUT", "/predict", "POST, OPTIONS"),
+        ("POST", "/health", "GET, HEAD, OPTIONS"),
+        ("DELETE", "/health", "GET, HEAD, OPTIONS"),
     ],
 )
 def test_wrong_method_is_405_with_allow_header(
@@ -133,7 +133,20 @@ def test_wrong_method_is_405_with_allow_header(
 def test_head_is_answered_like_get(service: InferenceService) -> None:
     assert service.handle("HEAD", "/health").response.status == 200
     response = service.handle("HEAD", "/predict").response
-    assert (response.status, response.headers["Allow"]) == (405, "POST")
+    assert (response.status, response.headers["Allow"]) == (405, "POST, OPTIONS")
+
+
+@pytest.mark.parametrize(
+    ("path", "allow"), [("/predict", "POST, OPTIONS"), ("/health", "GET, HEAD, OPTIONS")]
+)
+def test_options_answers_204_with_allow_even_without_a_model(path: str, allow: str) -> None:
+    broken = InferenceService.load(Settings(model_dir=Path("/no/model")))
+    response = broken.handle("OPTIONS", path).response
+    assert (response.status, response.headers, response.body_bytes()) == (
+        204,
+        {"Allow": allow},
+        b"",
+    )
 
 
 @pytest.mark.parametrize(
@@ -358,7 +371,14 @@ def test_routes_mounted_under_a_prefix_when_one_api_serves_several_models(
     response = service.handle(method, path, json.dumps({"features": SETOSA}).encode()).response
     assert response.status == status
     if status == 404:
-        assert (
-            "POST /models/iris/predict, GET /models/iris/health"
-            in response.body["error"]["message"]
+        # Outside this model's prefix (any path the API's catch-all sends here): every model's
+        # route pattern, not just this model's routes.
+        assert response.body["error"]["message"].endswith(
+            "this API serves POST /models/<model>/predict, GET /models/<model>/health"
         )
+
+
+def test_a_wrong_path_under_the_prefix_names_this_models_routes() -> None:
+    service = InferenceService.load(Settings(route_prefix="/models/iris"))
+    message = service.handle("GET", "/models/iris/predictions").response.body["error"]["message"]
+    assert message.endswith("this API serves POST /models/iris/predict, GET /models/iris/health")

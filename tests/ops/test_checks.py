@@ -87,13 +87,21 @@ def test_a_pinned_hash_replaces_the_manifest() -> None:
 
 
 def test_an_error_answer_has_its_status_code_and_allow_header() -> None:
-    answered = answer(
-        405, {"error": {"code": "method_not_allowed", "message": "..."}}, allow="POST"
-    )
-    assert check_error("e", answered, status=405, code="method_not_allowed", allow="POST").passed
-    no_allow = answer(405, {"error": {"code": "method_not_allowed", "message": "..."}})
-    result = check_error("e", no_allow, status=405, code="method_not_allowed", allow="POST")
-    assert not result.passed and "Allow header None, expected 'POST'" in result.detail
+    error = {"error": {"code": "method_not_allowed", "message": "..."}}
+    for allow in ("POST", "POST, OPTIONS"):
+        answered = answer(405, error, allow=allow)
+        assert check_error(
+            "e", answered, status=405, code="method_not_allowed", allow="POST"
+        ).passed
+    for allow in (None, "GET, HEAD, OPTIONS"):
+        result = check_error(
+            "e",
+            answer(405, error, allow=allow),
+            status=405,
+            code="method_not_allowed",
+            allow="POST",
+        )
+        assert not result.passed and f"Allow header {allow!r} does not list POST" in result.detail
 
 
 def test_the_gateways_own_404_is_told_apart_from_the_handlers() -> None:
