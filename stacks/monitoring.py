@@ -120,7 +120,7 @@ class FunctionMetrics:
             throttles=alias.metric_throttles(period=PERIOD, statistic="Sum"),
             duration_p50=alias.metric_duration(period=PERIOD, statistic="p50"),
             duration_p99=alias.metric_duration(period=PERIOD, statistic="p99"),
-            # One per request that waited on an environment's init (Powertools' definition).
+            # One per request that waited on an environment's init (handler/metrics.py).
             cold_starts=emitted_by_handler("ColdStart", "Sum"),
             concurrency=on_alias("ConcurrentExecutions", "Maximum"),
             pc_utilization=on_alias("ProvisionedConcurrencyUtilization", "Maximum"),
@@ -369,7 +369,7 @@ def _model_widgets(model: MonitoredModel, headed: bool) -> list[cloudwatch.IWidg
             label("Errors, handler 5xx, throttles (live)"), m.errors, m.server_errors, m.throttles
         ),
         _graph(label("Duration p50 / p99 (live, ms)"), m.duration_p50, m.duration_p99),
-        _graph(label("Cold starts (Powertools ColdStart)"), m.cold_starts),
+        _graph(label("Cold starts (the handler's ColdStart metric)"), m.cold_starts),
         cloudwatch.LogQueryWidget(
             title=label("Init duration of cold starts (REPORT lines)"),
             log_group_names=[model.log_group.log_group_name],
