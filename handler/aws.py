@@ -83,12 +83,17 @@ def _healthcheck(context: Any) -> dict[str, Any]:
     """A scheduled invoke of the `live` alias: the HealthCheck metric it publishes keeps a
     signal flowing when no traffic does, so its alarm can treat a missing point as an outage."""
     healthy = SERVICE.model is not None
+    # An environment the check started waited on its init: that is its cold start, not the
+    # next request's.
+    metrics: dict[Metric, float] = {HEALTH_CHECK: 1 if healthy else 0}
+    if SERVICE.take_cold_start():
+        metrics[COLD_START] = 1
     log.write(
         "INFO" if healthy else "ERROR",
         "healthcheck",
         **_function_fields(context),
         healthy=healthy,
-        **_metric(HEALTH_CHECK, 1 if healthy else 0),
+        **embedded(SETTINGS.metrics_namespace, metrics),
     )
     answer: dict[str, Any] = {"healthy": healthy}
     if SERVICE.model is not None:

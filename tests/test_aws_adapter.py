@@ -273,10 +273,22 @@ def test_healthcheck_invoke_publishes_one_or_zero(
     assert answer["healthy"] is not broken
     assert ("model" in answer) is not broken
     [line] = [x for x in json_lines(capsys.readouterr().out) if x.get("message") == "healthcheck"]
-    [directive] = line["_aws"]["CloudWatchMetrics"]
-    assert directive["Metrics"] == [{"Name": "HealthCheck", "Unit": "Count"}]
+    [directive] = [
+        d for d in line["_aws"]["CloudWatchMetrics"] if d["Metrics"][0]["Name"] == "HealthCheck"
+    ]
     assert directive["Dimensions"] == [["function_name", "service"]]
     assert line["HealthCheck"] == (0 if broken else 1)
+
+
+def test_a_health_check_that_started_the_environment_is_its_cold_start(
+    fresh: InferenceService, capsys: pytest.CaptureFixture[str], context: LambdaContext
+) -> None:
+    aws.lambda_handler({"healthcheck": True}, context)
+    response = aws.lambda_handler(load_event("http_api_health"), context)
+    [check] = [x for x in json_lines(capsys.readouterr().out) if x.get("message") == "healthcheck"]
+    assert check["ColdStart"] == 1
+    # The request after it did not wait for init: warm, no second ColdStart.
+    assert "init;dur=" not in response["headers"]["Server-Timing"]
 
 
 def test_log_level_filters_lines_but_never_metrics(
