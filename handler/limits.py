@@ -8,6 +8,7 @@ three `bytes.count` calls first rejects it at the cost of the body itself.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 # Both backends compute in float32 at most (ONNX Runtime casts its input), so a number beyond
@@ -32,7 +33,8 @@ def body_limit(feature_names: Sequence[str], max_rows: int) -> int:
     return min(max_rows * per_row + BODY_SLACK, MAX_DERIVED_BODY_BYTES)
 
 
-def value_limit(feature_names: Sequence[str], max_rows: int) -> int:
+@functools.cache  # one model, one row limit: computed once, not on every request
+def value_limit(feature_names: tuple[str, ...], max_rows: int) -> int:
     """Twice the JSON values and containers a batch of `max_rows` rows can hold."""
     structural_in_names = sum(count_values(name.encode()) for name in feature_names)
     per_row = len(feature_names) + 1 + structural_in_names

@@ -63,7 +63,7 @@ def decode_json(body: bytes) -> Any:
         raise InvalidInput(f"request body is not valid JSON: {exc}", code="invalid_json") from None
 
 
-def parse_rows(body: bytes, feature_names: Sequence[str], max_rows: int) -> np.ndarray:
+def parse_rows(body: bytes, feature_names: tuple[str, ...], max_rows: int) -> np.ndarray:
     """The feature rows of a predict request, validated against the model's feature names."""
     most = value_limit(feature_names, max_rows)
     if count_values(body) > most:
