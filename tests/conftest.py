@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import base64
 import copy
+import http.client
 import json
+import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,3 +116,78 @@ def write_fork_with_a_second_model(root: Path) -> Path:
 def two_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """models.toml of a fork serving the reference model and a random forest on wine."""
     return write_fork_with_a_second_model(tmp_path_factory.mktemp("fork"))
+
+
+# --- a real functions-framework server ----------------------------------------------------
+
+FUNCTIONS_FRAMEWORK = Path(sys.executable).parent / "functions-framework"
+STARTUP_TIMEOUT_S = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def logs(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def _answers(port: int) -> bool:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        connection.request("GET", "/health")
+        connection.getresponse().read()
+        return True
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+def serve_functions_framework(log: Path, env: dict[str, str]) -> Server:
+    """`make serve` on a free port, as Cloud Functions runs it (gunicorn, a forked worker),
+    with `env` added; output in `log`. Stop it with stop_server()."""
+    port = free_port()
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                str(FUNCTIONS_FRAMEWORK),
+                "--source",
+                str(ROOT / "main.py"),
+                "--target",
+                "predict",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            cwd=ROOT,
+            env={**os.environ, "THREADS": "4", **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, log)
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while not _answers(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_server(server)
+            pytest.fail(f"functions-framework did not start on port {port}:\n{server.logs()}")
+        time.sleep(0.1)
+    return server
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait(timeout=10)

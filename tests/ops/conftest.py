@@ -8,7 +8,6 @@ model artifact has a flipped byte, so it fails closed and answers 503 to everyth
 
 from __future__ import annotations
 
-import http.client
 import ipaddress
 import json
 import os
@@ -17,7 +16,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,12 +28,8 @@ from moto import mock_aws
 
 import ops.cli
 from model import catalog
-from tests.conftest import ARTIFACTS, ROOT
+from tests.conftest import ARTIFACTS, ROOT, Server, serve_functions_framework, stop_server
 from tests.ops.fake_aws import REGION
-
-FUNCTIONS_FRAMEWORK = Path(sys.executable).parent / "functions-framework"
-STARTUP_TIMEOUT_S = 60.0
-
 
 # --- no traffic leaves loopback ----------------------------------------------------------------
 
@@ -88,84 +82,14 @@ def run_module(*argv: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-# --- real servers --------------------------------------------------------------------------
-
-
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def logs(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-def _answers(port: int) -> bool:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-    try:
-        connection.request("GET", "/health")
-        connection.getresponse().read()
-        return True
-    except OSError:
-        return False
-    finally:
-        connection.close()
-
-
-def _serve(log: Path, env: dict[str, str]) -> Server:
-    port = free_port()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                str(FUNCTIONS_FRAMEWORK),
-                "--source",
-                str(ROOT / "main.py"),
-                "--target",
-                "predict",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            cwd=ROOT,
-            env={**os.environ, "THREADS": "4", **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(f"http://127.0.0.1:{port}", process, log)
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while not _answers(port):
-        if process.poll() is not None or time.monotonic() > deadline:
-            _stop(server)
-            pytest.fail(f"functions-framework did not start on port {port}:\n{server.logs()}")
-        time.sleep(0.1)
-    return server
-
-
-def _stop(server: Server) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait(timeout=10)
-
-
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`make serve`, on a free port: the committed model, as a user would run it."""
-    server = _serve(tmp_path_factory.mktemp("live") / "server.log", {})
+    server = serve_functions_framework(tmp_path_factory.mktemp("live") / "server.log", {})
     try:
         yield server
     finally:
-        _stop(server)
+        stop_server(server)
 
 
 @pytest.fixture(scope="session")
@@ -177,11 +101,13 @@ def tampered_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
     data = bytearray(model.read_bytes())
     data[len(data) // 2] ^= 0xFF
     model.write_bytes(bytes(data))
-    server = _serve(artifacts.parent / "server.log", {"MODEL_DIR": str(artifacts)})
+    server = serve_functions_framework(
+        artifacts.parent / "server.log", {"MODEL_DIR": str(artifacts)}
+    )
     try:
         yield server
     finally:
-        _stop(server)
+        stop_server(server)
 
 
 @pytest.fixture(scope="session")
@@ -190,11 +116,11 @@ def wine_server(two_models: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     prefix, /models/wine: what the API of a stack serving several routes to it."""
     artifacts = two_models.parent / "models" / "wine" / "artifacts"
     env = {"MODEL_DIR": str(artifacts), "ROUTE_PREFIX": "/models/wine"}
-    server = _serve(tmp_path_factory.mktemp("wine") / "server.log", env)
+    server = serve_functions_framework(tmp_path_factory.mktemp("wine") / "server.log", env)
     try:
         yield server
     finally:
-        _stop(server)
+        stop_server(server)
 
 
 @pytest.fixture

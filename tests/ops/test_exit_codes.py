@@ -11,7 +11,8 @@ import pytest
 
 from ops import probe, verify
 from ops.gcp import PULUMI_DIR
-from tests.ops.conftest import Recorder, Server, free_port, pulumi_script, run_module
+from tests.conftest import Server, free_port
+from tests.ops.conftest import Recorder, pulumi_script, run_module
 
 COMMANDS = {"verify": verify.main, "probe": probe.main}
 

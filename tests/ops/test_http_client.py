@@ -6,7 +6,8 @@ import pytest
 
 from ops.http_client import HttpClient, Unreachable
 from ops.load import Request, run_load
-from tests.ops.conftest import Recorder, free_port
+from tests.conftest import free_port
+from tests.ops.conftest import Recorder
 
 RETRY_NOW = (429, {"Retry-After": "0"})
 

@@ -15,8 +15,7 @@ from botocore.response import StreamingBody
 
 from ops import probe
 from ops.cold_start import NOOP_VARIABLE, force_cold_starts, http_api_event
-from tests.conftest import SETOSA, LambdaContext
-from tests.ops.conftest import Server
+from tests.conftest import SETOSA, LambdaContext, Server
 from tests.ops.fake_aws import INIT_DURATION_MS, ORIGINAL_ENVIRONMENT, Deployment, deploy
 
 STACK = "SklearnInference-dev"

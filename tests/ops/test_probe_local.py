@@ -13,7 +13,8 @@ import pytest
 from ops import probe
 from ops.http_client import HttpClient
 from ops.load import Request, run_load
-from tests.ops.conftest import Recorder, Server, run_module
+from tests.conftest import Server
+from tests.ops.conftest import Recorder, run_module
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

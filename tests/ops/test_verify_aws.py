@@ -11,7 +11,8 @@ import boto3
 import pytest
 
 from ops import verify
-from tests.ops.conftest import Recorder, Server
+from tests.conftest import Server
+from tests.ops.conftest import Recorder
 from tests.ops.fake_aws import Deployment, deploy
 
 STACK = "SklearnInference-dev"

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from ops import verify
-from tests.ops.conftest import Server, run_module
+from tests.conftest import Server
+from tests.ops.conftest import run_module
 
 HTTP_CHECKS = [
     "health",

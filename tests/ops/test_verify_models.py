@@ -15,7 +15,8 @@ import boto3
 import pytest
 
 from ops import probe, verify
-from tests.ops.conftest import Server, pulumi_script
+from tests.conftest import Server
+from tests.ops.conftest import pulumi_script
 from tests.ops.fake_aws import INIT_DURATION_MS, Deployment, deploy
 
 STACK = "SklearnInference-prod"
