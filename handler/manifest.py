@@ -1,17 +1,15 @@
 """The model manifest: what the artifacts are and how to check they are the ones trained.
 
-    python -m handler.manifest [MODEL_DIR]   # exit 1 unless every listed artifact verifies
-
-The image build (Dockerfile) runs that, and the Cloud Function bundle checks the same before it
-is built: an artifact that ships but is never loaded (model.joblib beside a served ONNX model)
-is verified too, so no altered byte ships unnoticed.
+`verify_artifacts` checks every artifact the manifest lists, served or not; the image build and
+the Cloud Function bundle run it (through handler/runtime.py) before anything ships, so an
+artifact that would never be loaded (model.joblib beside a served ONNX model) cannot carry an
+altered byte unnoticed either.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,21 +107,3 @@ def verify_artifacts(model_dir: Path) -> Manifest:
     for artifact in manifest.artifacts.values():
         artifact.verified_bytes()
     return manifest
-
-
-def main(argv: list[str]) -> int:
-    model_dir = (
-        Path(argv[0]) if argv else Path(__file__).resolve().parent.parent / "model" / "artifacts"
-    )
-    try:
-        manifest = verify_artifacts(model_dir)
-    except ManifestError as exc:
-        print(f"handler.manifest: {exc}", file=sys.stderr)
-        return 1
-    names = ", ".join(a.path.name for a in manifest.artifacts.values())
-    print(f"{model_dir}: {names} verified")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

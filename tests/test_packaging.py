@@ -12,7 +12,6 @@ import pytest
 
 from handler.bundle import gcf_source_files
 from handler.manifest import ManifestError
-from handler.manifest import main as manifest_main
 from handler.runtime import main as runtime_main
 from handler.runtime import read_requirements, requirements
 from tests.conftest import ROOT
@@ -88,11 +87,13 @@ def test_gcf_bundle_refuses_an_altered_artifact_even_one_never_loaded(repo_copy:
 def test_artifact_check_the_image_build_runs_fails_on_an_altered_artifact(
     repo_copy: Path,
 ) -> None:
+    # The Dockerfile's first stage: it verifies every listed artifact, then keeps the served one.
     artifacts = repo_copy / "model" / "artifacts"
-    assert manifest_main([str(artifacts)]) == 0
+    assert runtime_main(["stage", "aws", str(artifacts), str(repo_copy / "ok")]) == 0
     joblib = artifacts / "model.joblib"
     joblib.write_bytes(joblib.read_bytes()[:-1] + b"\x00")
-    assert manifest_main([str(artifacts)]) == 1
+    assert runtime_main(["stage", "aws", str(artifacts), str(repo_copy / "altered")]) == 1
+    assert not (repo_copy / "altered" / "requirements.txt").exists()
 
 
 def _instructions() -> list[list[str]]:
