@@ -75,7 +75,8 @@ def _warmup(context: Any) -> dict[str, Any]:
     """A scheduled or scripted direct invoke that only keeps this instance initialised."""
     cold = SERVICE.take_cold_start()
     if cold:
-        log.write("INFO", "warmup", **_function_fields(context), **_metric(COLD_START, 1))
+        metrics = embedded(SETTINGS.metrics_namespace, {COLD_START: 1})
+        log.write("INFO", "warmup", **_function_fields(context), **metrics)
     return {"warmup": "ok", "cold_start": cold, "model_loaded": SERVICE.model is not None}
 
 
@@ -105,10 +106,6 @@ def _healthcheck(context: Any) -> dict[str, Any]:
             "backend": SERVICE.model.backend,
         }
     return answer
-
-
-def _metric(metric: Metric, value: float) -> dict[str, Any]:
-    return embedded(SETTINGS.metrics_namespace, {metric: value})
 
 
 def _function_fields(context: Any) -> dict[str, str]:
