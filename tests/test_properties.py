@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 from functions_framework import create_app
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from handler import aws
@@ -54,6 +55,22 @@ near_valid = st.fixed_dictionaries(
 def encode(value: Any) -> bytes:
     # allow_nan: Python writes NaN/Infinity literals, which the handler must refuse cleanly.
     return json.dumps(value, allow_nan=True).encode()
+
+
+def assert_answer_shape(
+    method: str, status: int, headers: Mapping[str, str], body: bytes | str
+) -> None:
+    """The contract for every kind of answer: an OPTIONS on a route is 204 with `Allow` and no
+    content; HEAD carries no body; everything else is a JSON object with its Content-Type."""
+    assert 200 <= status < 500
+    if status == 204:
+        assert method.upper() == "OPTIONS"
+        assert "OPTIONS" in headers["Allow"].split(", ")
+        assert not body
+        assert "Content-Type" not in headers
+    elif method.upper() != "HEAD":
+        assert headers["Content-Type"] == "application/json"
+        assert isinstance(json.loads(body), dict)
 
 
 def assert_still_serves(service: InferenceService) -> None:
@@ -160,15 +177,18 @@ any_text = st.text(st.characters(exclude_categories=()), max_size=20)
     extra=st.dictionaries(any_text, json_values, max_size=3),
     stage=any_text | st.none(),
 )
+@example(method="OPTIONS", path="/predict", headers={}, extra={}, stage=None)
+@example(method="options", path="/health/", headers={}, extra={}, stage=None)
+@example(method="OPTIONS", path="/nope", headers={}, extra={}, stage=None)
 def test_lambda_adapter_answers_json_whatever_text_the_event_carries(
     method: str, path: str, headers: dict[str, str], extra: dict[str, Any], stage: str | None
 ) -> None:
     event = {**load_event("http_api_predict"), **extra, "rawPath": path, "headers": headers}
     event["requestContext"] = {"http": {"method": method, "path": path}, "stage": stage}
     response = aws.lambda_handler(event, LambdaContext())
-    assert 200 <= response["statusCode"] < 500
-    body = json.loads(response["body"].encode("utf-8"))  # strict UTF-8: no lone surrogate
-    assert isinstance(body, dict)
+    # strict UTF-8: no lone surrogate
+    body = response["body"].encode("utf-8")
+    assert_answer_shape(method, response["statusCode"], response["headers"], body)
 
 
 http_token = st.text(
@@ -184,11 +204,26 @@ http_token = st.text(
     path=st.text(st.characters(exclude_categories=("Cs", "Cc")), max_size=30),
     header=st.text(st.characters(min_codepoint=32, max_codepoint=255), max_size=20),
 )
+# The function URL itself ("/") is the predict route; "nope" is no route at all.
+@example(method="OPTIONS", path="", header="")
+@example(method="OPTIONS", path="health", header="")
+@example(method="OPTIONS", path="nope", header="")
 def test_cloud_function_answers_json_for_any_method_path_and_header(
     gcf_client: Any, method: str, path: str, header: str
 ) -> None:
     response = gcf_client.open("/" + path, method=method, headers={"X-Anything": header})
-    assert 200 <= response.status_code < 500
-    if method.upper() != "HEAD":
-        assert response.headers["Content-Type"] == "application/json"
-        assert isinstance(response.get_json(), dict)
+    assert_answer_shape(method, response.status_code, response.headers, response.get_data())
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "allow"),
+    [("/", 204, "POST, OPTIONS"), ("/health", 204, "GET, HEAD, OPTIONS"), ("/nope", 404, None)],
+)
+def test_options_answers_allow_on_a_route_and_404_elsewhere(
+    gcf_client: Any, path: str, status: int, allow: str | None
+) -> None:
+    response = gcf_client.open(path, method="OPTIONS")
+    assert response.status_code == status
+    assert response.headers.get("Allow") == allow
+    if status == 404:
+        assert response.get_json()["error"]["code"] == "not_found"
