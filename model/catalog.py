@@ -14,8 +14,15 @@ program, `make train` and the post-deploy tools.
     python -m model.catalog ensure             # train only those with no manifest yet
     python -m model.catalog list               # name, directory and served backend of each
 
-One model is the reference deployment: today's routes, outputs and resource names. Two or more
-give each model its own function, `/models/<name>/...` routes on AWS and its own URL on GCP.
+How a model is named on the clouds depends on that model alone, never on which or how many
+others are declared, so adding, removing or reordering models never renames or moves another:
+
+- the model in `model/` (path = "model") is the stack's primary model: it is served at the
+  stack's own names and routes (AWS: `/predict`, `/health`, construct ids and outputs without a
+  prefix, alarms `<stack>-errors`; GCP: the function `<functionName>` and its URL);
+- a model in `models/<directory>` is served at its own name (AWS: `/models/<name>/predict`,
+  `WineInference`, `WineFunctionName`, `<stack>-wine-errors`; GCP: `<functionName>-<name>`).
+
 A model may override the settings in PER_MODEL_SETTINGS; each cloud reads those it knows
 (named as in stacks/settings.py on AWS) and validates the values itself.
 """
@@ -38,6 +45,15 @@ ENVIRONMENTS = ("dev", "prod")
 NAME = re.compile(r"^[a-z][a-z0-9]{0,15}$")
 # Where a model's directory may live: the Docker build context allow-lists exactly these.
 PATH = re.compile(r"^(model|models/[a-z][a-z0-9_]*)$")
+# The directory of the stack's primary model (see above).
+PRIMARY_PATH = "model"
+# A model outside model/ carries its name in front of its alarms' concerns (`<stack>-wine-errors`)
+# while the primary model's have none (`<stack>-errors`, `<stack>-server-errors`,
+# `<stack>-release-...`, the stack's `<stack>-api-5xx`): a model named like the first word of a
+# concern would make one model's alarms read as another's.
+RESERVED_NAMES = frozenset(
+    {"api", "duration", "errors", "health", "pc", "release", "server", "throttles"}
+)
 
 PER_MODEL_SETTINGS = {
     # both clouds
@@ -91,6 +107,11 @@ class ModelEntry:
         return self.directory / "artifacts"
 
     @property
+    def primary(self) -> bool:
+        """Whether it is served at the stack's own names and routes (it lives in `model/`)."""
+        return self.path == PRIMARY_PATH
+
+    @property
     def title(self) -> str:
         """The model's name as a CDK construct id or output-name prefix: `wine` -> `Wine`."""
         return self.name.capitalize()
@@ -105,9 +126,9 @@ class Catalog:
     models: tuple[ModelEntry, ...]
 
     @property
-    def single(self) -> bool:
-        """One model: the reference deployment's routes, outputs and resource names."""
-        return len(self.models) == 1
+    def primary(self) -> ModelEntry | None:
+        """The model in `model/`, if one is declared."""
+        return next((entry for entry in self.models if entry.primary), None)
 
     def get(self, name: str) -> ModelEntry:
         for entry in self.models:
@@ -133,6 +154,12 @@ def load(path: Path = DEFAULT_FILE) -> Catalog:
     root = path.resolve().parent
     problems: list[str] = []
     entries = [_entry(name, table, root, problems) for name, table in declared.items()]
+    paths = [entry.path for entry in entries if entry.path]
+    problems += [
+        f"{', '.join(f'[models.{e.name}]' for e in entries if e.path == shared)} share the "
+        f"directory {shared}: each model needs one of its own"
+        for shared in sorted({p for p in paths if paths.count(p) > 1})
+    ]
     if problems:
         raise CatalogError(f"invalid model declaration {path}:\n  - " + "\n  - ".join(problems))
     return Catalog(tuple(entries))
@@ -142,6 +169,12 @@ def _entry(name: str, table: Any, root: Path, problems: list[str]) -> ModelEntry
     where = f"[models.{name}]"
     if not NAME.match(name):
         problems.append(f"{where}: a model name is 1-16 lowercase letters and digits")
+    elif name in RESERVED_NAMES:
+        problems.append(
+            f"{where}: {name!r} names an alarm of the stack's own; choose another name (not "
+            + ", ".join(sorted(RESERVED_NAMES))
+            + ")"
+        )
     if not isinstance(table, dict):
         problems.append(f"{where} must be a table")
         return ModelEntry(name, "")

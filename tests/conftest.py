@@ -91,31 +91,69 @@ def context() -> LambdaContext:
     return LambdaContext()
 
 
-def write_fork_with_a_second_model(root: Path) -> Path:
-    """What a fork holds once it serves a second model (README, "Serve several models"): the
-    repository's build inputs, the reference model, examples/wine copied to models/wine and
-    trained, and a models.toml declaring both. Returns the models.toml path."""
-    for name in ("Dockerfile", ".dockerignore", "main.py", "models.toml"):
+# What a fork adds to models.toml for each model the fork fixtures may serve: the reference
+# model in model/ (the stack's primary model), examples/wine as the README copies it, and a
+# third model (wine's spec again) for tests of three.
+FORK_DECLARATIONS = {
+    "iris": '[models.iris]\npath = "model"\n',
+    "wine": (
+        '[models.wine]\npath = "models/wine"\nmemory_mb = 2048\nmax_batch_rows = 500\n'
+        "alarm_latency_p99_ms = 1500\n\n[models.wine.prod]\nmin_instances = 2\n"
+    ),
+    "cellar": '[models.cellar]\npath = "models/cellar"\n',
+}
+
+
+def write_fork(root: Path, names: tuple[str, ...], trained: Path | None = None) -> Path:
+    """A fork serving `names` (keys of FORK_DECLARATIONS), as the README's "Serve several
+    models" makes it: the repository's build inputs, the reference model, examples/wine copied to
+    models/<name> and trained (or given the `trained` artifacts), and a models.toml declaring
+    exactly those models, whatever this repository's own models.toml says. Returns its path."""
+    for name in ("Dockerfile", ".dockerignore", "main.py"):
         shutil.copy(ROOT / name, root / name)
+    ignore = shutil.ignore_patterns("__pycache__")
     for name in ("handler", "model"):
-        shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-    (root / "models" / "wine").mkdir(parents=True)
-    shutil.copy(ROOT / "examples" / "wine" / "train.py", root / "models" / "wine" / "train.py")
+        shutil.copytree(ROOT / name, root / name, ignore=ignore)
     declaration = root / "models.toml"
-    declaration.write_text(
-        declaration.read_text()
-        + '\n[models.wine]\npath = "models/wine"\nmemory_mb = 2048\nmax_batch_rows = 500\n'
-        + "alarm_latency_p99_ms = 1500\n\n[models.wine.prod]\nmin_instances = 2\n"
-    )
-    entry = catalog.load(declaration).get("wine")
-    pipeline.train(catalog.load_spec(entry), entry.artifacts)
+    declaration.write_text("\n".join(FORK_DECLARATIONS[name] for name in names))
+    for name in names:
+        if name == "iris":
+            continue
+        directory = root / "models" / name
+        directory.mkdir(parents=True)
+        shutil.copy(ROOT / "examples" / "wine" / "train.py", directory / "train.py")
+        if trained is not None:
+            shutil.copytree(trained, directory / "artifacts")
+        else:
+            entry = catalog.load(declaration).get(name)
+            pipeline.train(catalog.load_spec(entry), entry.artifacts)
+            trained = entry.artifacts
     return declaration
+
+
+def write_fork_with_a_second_model(root: Path) -> Path:
+    """The README's fork: the reference model and wine. Returns its models.toml."""
+    return write_fork(root, ("iris", "wine"))
 
 
 @pytest.fixture(scope="session")
 def two_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """models.toml of a fork serving the reference model and a random forest on wine."""
     return write_fork_with_a_second_model(tmp_path_factory.mktemp("fork"))
+
+
+@pytest.fixture(scope="session")
+def three_models(two_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fork above plus a third model, `cellar`, in models/cellar."""
+    wine = two_models.parent / "models" / "wine" / "artifacts"
+    return write_fork(tmp_path_factory.mktemp("fork3"), ("iris", "wine", "cellar"), wine)
+
+
+@pytest.fixture(scope="session")
+def wine_alone(two_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fork that removed the reference model and serves wine only."""
+    wine = two_models.parent / "models" / "wine" / "artifacts"
+    return write_fork(tmp_path_factory.mktemp("fork-wine"), ("wine",), wine)
 
 
 # --- a real functions-framework server ----------------------------------------------------

@@ -13,19 +13,27 @@ from model import catalog
 from tests.conftest import ROOT
 
 
-def test_the_reference_deployment_declares_one_model() -> None:
-    declared = catalog.load()
-    assert declared.single
-    [iris] = declared.models
-    assert (iris.name, iris.path, iris.artifacts) == ("iris", "model", ROOT / "model" / "artifacts")
-    assert catalog.load_spec(iris).name == "iris-logistic-regression"
+def test_every_declared_model_of_this_repository_has_a_spec_and_its_artifacts() -> None:
+    for entry in catalog.load().models:
+        assert entry.directory == ROOT / entry.path
+        assert catalog.load_spec(entry).name
+        assert (entry.artifacts / "manifest.json").is_file(), f"make train MODEL={entry.name}"
+
+
+def test_the_model_in_model_is_the_primary_one_whatever_else_is_declared(
+    two_models: Path, three_models: Path, wine_alone: Path
+) -> None:
+    for declaration, primary in ((two_models, "iris"), (three_models, "iris"), (wine_alone, None)):
+        declared = catalog.load(declaration)
+        assert getattr(declared.primary, "name", None) == primary
+        assert [e.name for e in declared.models if e.primary] == ([primary] if primary else [])
 
 
 def test_a_second_model_takes_one_directory_and_one_entry(two_models: Path) -> None:
     declared = catalog.load(two_models)
-    assert not declared.single
+    assert declared.primary == declared.get("iris")
     wine = declared.get("wine")
-    assert wine.title == "Wine"
+    assert wine.title == "Wine" and not wine.primary
     assert wine.overrides("dev") == {
         "memory_mb": 2048,
         "max_batch_rows": 500,
@@ -59,6 +67,11 @@ def _declare(tmp_path: Path, text: str) -> Path:
             "[models.iris.prod]",
         ),
         ("[models\n", "is not valid TOML"),
+        ("[models.api]\npath = 'model'\n", "'api' names an alarm of the stack's own"),
+        (
+            "[models.iris]\npath = 'model'\n[models.setosa]\npath = 'model'\n",
+            "[models.iris], [models.setosa] share the directory model",
+        ),
     ],
 )
 def test_a_declaration_the_clouds_cannot_serve_is_refused(
@@ -69,8 +82,8 @@ def test_a_declaration_the_clouds_cannot_serve_is_refused(
     assert message in str(raised.value)
 
 
-def test_an_undeclared_model_is_named_with_the_declared_ones() -> None:
+def test_an_undeclared_model_is_named_with_the_declared_ones(two_models: Path) -> None:
     with pytest.raises(
-        catalog.CatalogError, match=r"no model named 'wine' in models\.toml; declared: iris"
+        catalog.CatalogError, match=r"no model named 'beer' in models\.toml; declared: iris, wine"
     ):
-        catalog.load().get("wine")
+        catalog.load(two_models).get("beer")
