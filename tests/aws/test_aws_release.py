@@ -278,3 +278,36 @@ def test_without_the_hook_no_reference_is_needed(tmp_path, context_of):
         App(context=context), {}, references={"iris": tmp_path / "missing.json"}
     )
     assert stack.models["iris"].release.hook is None
+
+
+# Retrying a commit whose release rolled back (aws/aws-cdk#28252). Under Retain, the rolled-back
+# version stayed behind as the newest, identical to what the retry puts in $LATEST, and Lambda
+# publishes nothing then: CloudFormation failed with "A version for this Lambda function exists".
+# RetainExceptOnCreate makes the rollback delete the version its own update created. That
+# CloudFormation does so, and that Lambda then publishes the retry as a new version, can only be
+# seen on a real account; what the template must say for it is checked here.
+
+
+def test_a_rolled_back_release_deletes_its_version_and_a_released_one_is_kept(every_app):
+    versions = every_app.resources("AWS::Lambda::Version")
+    assert versions
+    for version in versions.values():
+        assert version["DeletionPolicy"] == "RetainExceptOnCreate"
+        assert version["UpdateReplacePolicy"] == "Retain"
+
+
+def test_a_deploy_that_changes_only_a_threshold_publishes_no_version(prod, tmp_path):
+    from tests.aws.conftest import synthesize
+
+    # GIVEN prod with only the release alarms' latency threshold moved
+    threshold = prod.settings.alarm_latency_p99_ms + 1
+    changed = synthesize(
+        "prod-threshold", {"env": "prod", "alarm_latency_p99_ms": str(threshold)}, tmp_path
+    )
+    # THEN the same version resource (same logical ID): nothing is published, nothing released
+    assert set(changed.resources("AWS::Lambda::Version")) == set(
+        prod.resources("AWS::Lambda::Version")
+    )
+    assert _version_of(changed) == _version_of(prod)
+    durations = [a for n, a in _release_alarms(changed).items() if "duration" in n]
+    assert [a["Threshold"] for a in durations] == [threshold]
