@@ -52,7 +52,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Acknowledgment, Annotations, Duration, Stack, Validations
+from aws_cdk import Acknowledgment, Annotations, Aws, Duration, Stack, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_codedeploy as codedeploy
 from aws_cdk import aws_iam as iam
@@ -287,6 +287,18 @@ class _PreTrafficHook(Construct):
                     resources=[reference.bucket.arn_for_objects(reference.s3_object_key)],
                 )
             )
+            if settings.assets_kms_key_arn is not None:
+                # A bootstrap bucket encrypted with a customer-managed key: S3 decrypts the
+                # object as the caller, so the hook needs the key too, only through S3.
+                role.add_to_policy(
+                    iam.PolicyStatement(
+                        actions=["kms:Decrypt"],
+                        resources=[settings.assets_kms_key_arn],
+                        conditions={
+                            "StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}
+                        },
+                    )
+                )
         self.function = lambda_.Function(
             self,
             "Function",

@@ -311,3 +311,53 @@ def test_a_deploy_that_changes_only_a_threshold_publishes_no_version(prod, tmp_p
     assert _version_of(changed) == _version_of(prod)
     durations = [a for n, a in _release_alarms(changed).items() if "duration" in n]
     assert [a["Threshold"] for a in durations] == [threshold]
+
+
+KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/0b5f0e3c-1111-2222-3333-444455556666"
+
+
+def test_hook_may_decrypt_with_the_assets_key_only_when_one_is_set(prod, context_of):
+    import app as cdk_entry
+
+    # Off by default: S3-managed keys need no KMS permission
+    _, hook = _hook(prod)
+    statements = prod.policy_of(hook["Role"]["Fn::GetAtt"][0])["PolicyDocument"]["Statement"]
+    assert not [s for s in statements if "kms:" in json.dumps(s["Action"])]
+    # GIVEN the bootstrap bucket's customer-managed key
+    context = {**context_of("dev"), "assets_kms_key_arn": KEY_ARN}
+    stack = cdk_entry.build(App(context=context), {}, references={"iris": REFERENCE})
+    assert stack.models["iris"].settings.assets_kms_key_arn == KEY_ARN
+    # THEN the hook may decrypt with that key, through S3 alone
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Action": "kms:Decrypt",
+                            "Effect": "Allow",
+                            "Resource": KEY_ARN,
+                            "Condition": {
+                                "StringEquals": {
+                                    "kms:ViaService": {
+                                        "Fn::Join": [
+                                            "",
+                                            ["s3.", {"Ref": "AWS::Region"}, ".amazonaws.com"],
+                                        ]
+                                    }
+                                }
+                            },
+                        }
+                    ]
+                )
+            }
+        },
+    )
+
+
+def test_assets_key_must_be_a_kms_key_arn():
+    from stacks.settings import SettingsError, build_settings
+
+    with pytest.raises(SettingsError, match="assets_kms_key_arn must be a KMS key ARN"):
+        build_settings({"env": "prod", "assets_kms_key_arn": "alias/aws/s3"})
