@@ -10,6 +10,8 @@ import pytest
 from aws_cdk import App
 from aws_cdk.assertions import Annotations, Match, Template
 
+from stacks.release import canary_seconds
+
 pytestmark = pytest.mark.slow
 
 REFERENCE = Path(__file__).resolve().parent / "fixtures" / "reference.json"
@@ -165,7 +167,12 @@ def test_hook_checks_the_new_version_against_the_reference_file(prod):
     assert variables["FUNCTION_NAME"] == {"Ref": fn_id}
     assert variables["TARGET_VERSION"] == _version_of(prod)
     assert hook["Runtime"].startswith("python3.")
-    assert hook["Timeout"] == 300
+    # Its check, then the canary's first step (prod: 10% for 5 minutes, its verdict 30 s early)
+    window = canary_seconds(prod.settings.deployment_config)
+    assert window == 270 if prod.settings.deployment_config.endswith("5Minutes") else window > 0
+    assert hook["Timeout"] == 300 + window
+    assert variables["CANARY_SECONDS"] == str(window)
+    assert int(variables["CANARY_MIN_REQUESTS"]) >= 1
     # The reference travels as a file asset: the very file the stack was given
     asset = prod.assets["files"][variables["REFERENCE_KEY"].removesuffix(".json")]
     assert asset["source"]["packaging"] == "file"
@@ -196,7 +203,10 @@ def test_hook_may_read_its_reference_invoke_this_function_and_report(prod):
         {"Fn::GetAtt": [fn_id, "Arn"]},
         {"Fn::Join": ["", [{"Fn::GetAtt": [fn_id, "Arn"]}, ":*"]]},
     ]
-    report = by_action['"codedeploy:PutLifecycleEventHookExecutionStatus"']
+    # Report its verdict, and stop a canary without evidence (below), on its own group alone
+    report = by_action[
+        '["codedeploy:PutLifecycleEventHookExecutionStatus", "codedeploy:StopDeployment"]'
+    ]
     assert group_id in prod.rendered(report["Resource"])
     assert {json.dumps(s["Action"]) for s in statements} == set(by_action)
     assert len(statements) == 4  # and logs, nothing else
@@ -361,3 +371,33 @@ def test_assets_key_must_be_a_kms_key_arn():
 
     with pytest.raises(SettingsError, match="assets_kms_key_arn must be a KMS key ARN"):
         build_settings({"env": "prod", "assets_kms_key_arn": "alias/aws/s3"})
+
+
+@pytest.mark.parametrize(
+    ("config", "seconds"),
+    [
+        ("AllAtOnce", 0),
+        ("Canary10Percent5Minutes", 270),
+        ("Canary10Percent30Minutes", 540),  # Lambda's 15-minute ceiling, less the check
+        ("Linear10PercentEvery1Minute", 30),
+        ("Linear10PercentEvery3Minutes", 150),
+    ],
+)
+def test_the_canary_covers_the_first_step_of_the_shift(config, seconds):
+    assert canary_seconds(config) == seconds
+
+
+def test_dev_moving_all_at_once_sends_no_canary_traffic(dev):
+    _, hook = _hook(dev)
+    assert "CANARY_SECONDS" not in hook["Environment"]["Variables"]
+    assert hook["Timeout"] == 300
+    statements = dev.policy_of(hook["Role"]["Fn::GetAtt"][0])["PolicyDocument"]["Statement"]
+    assert "codedeploy:StopDeployment" not in json.dumps(statements)
+
+
+def test_the_canary_may_stop_its_own_deployment_group_and_nothing_else(prod):
+    _, hook = _hook(prod)
+    group_id, _ = prod.only("AWS::CodeDeploy::DeploymentGroup")
+    statements = prod.policy_of(hook["Role"]["Fn::GetAtt"][0])["PolicyDocument"]["Statement"]
+    (stop,) = [s for s in statements if "codedeploy:StopDeployment" in s["Action"]]
+    assert group_id in prod.rendered(stop["Resource"])
