@@ -196,7 +196,9 @@ def test_main_exits_2_on_an_invalid_model_setting(tmp_path, capsys):
     declaration = tmp_path / "models.toml"
     declaration.write_text('[models.iris]\npath = "model"\nmemory_mb = 64\n')
     assert preflight.main(["--env", "dev", "-c", f"models_file={declaration}"]) == 2
-    assert capsys.readouterr().err.startswith("preflight: models.toml [models.iris] (dev): memory_mb")
+    assert capsys.readouterr().err.startswith(
+        "preflight: models.toml [models.iris] (dev): memory_mb"
+    )
 
 
 def test_missing_or_old_bootstrap_says_to_run_cdk_bootstrap(account):
