@@ -65,7 +65,7 @@ lint: $(VENV_STAMP) ## ruff, and mypy on everything (slow the first time: the CD
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy handler ops model stacks app.py costing cost_analysis.py
 
-# --- AWS (CDK): `make deploy-aws ENV=prod` -----------------------------------------------------
+# --- AWS (CDK): `make deploy-aws ENV=prod` -------------------------------------------------------
 # ENV is also a POSIX shell variable (the sh startup file), so only a command-line ENV=... counts.
 ifneq ($(origin ENV),command line)
 ENV := dev
@@ -105,7 +105,7 @@ deploy-aws: model $(NPM_STAMP) ## Build the image and deploy ENV's stack (creden
 destroy-aws: $(VENV_STAMP) $(NPM_STAMP) ## Delete ENV's stack (asks first)
 	$(CDK) destroy $(CDK_FLAGS)
 
-# --- GCP: Pulumi program in pulumi_gcp/ (README, "Deploy to GCP") -------------------------------
+# --- GCP: Pulumi program in pulumi_gcp/ (docs/deploy-gcp.md) -------------------------------------
 # STACK is the Pulumi stack; ENV=prod selects the same environment as on AWS.
 STACK ?= $(ENV)
 PULUMI ?= pulumi
@@ -128,7 +128,7 @@ deploy-gcp: pulumi-cli model ## Deploy the Cloud Function stack with pulumi up (
 destroy-gcp: pulumi-cli $(VENV_STAMP) ## Tear down the Cloud Function stack (ENV=dev|prod, or STACK=<pulumi stack>)
 	cd pulumi_gcp && $(PULUMI) destroy --stack $(STACK) $(PULUMI_FLAGS)
 
-# README, "Releasing on Google Cloud". pulumi-cli first: a missing CLI stops before anything else.
+# docs/operate.md, "Releasing on Google Cloud". pulumi-cli first: a missing CLI stops before anything else.
 .PHONY: release-gcp rollback-gcp
 RELEASE_GCP = $(PY) pulumi_gcp/release.py
 # MODEL=<name>: the model to roll back on a stack serving several (models.toml).
@@ -140,13 +140,13 @@ release-gcp: pulumi-cli model ## Deploy, verify each model with make verify, ser
 rollback-gcp: pulumi-cli $(VENV_STAMP) ## Serve the previous source bundle again (STACK=..., MODEL=<name> with several models, TO=<bundle> to choose one)
 	$(RELEASE_GCP) rollback $(RELEASE_FLAGS) $(if $(TO),--to '$(TO)')
 
-# --- Cost analysis (README, "Cost analysis") ------------------------------------------------
+# --- Cost analysis (docs/cost.md) ----------------------------------------------------------------
 .PHONY: cost
 cost: ARGS ?= --req-per-second-mean 100 --req-size-kb 1 --mem-mb 512 --duration-ms 80
 cost: $(VENV_STAMP) ## Monthly cost per platform and break-even rates: make cost ARGS="--req-per-second-mean 5 ..."
 	$(PY) cost_analysis.py $(ARGS)
 
-# --- CI/CD: .github/ (README, "CI/CD") -------------------------------------------------------
+# --- CI/CD: .github/ (docs/ci-cd.md) -------------------------------------------------------------
 # The workflow linters need click>=8.5, which aws-sam-cli refuses: a virtualenv of their own.
 LINT_VENV := .venv-lint-workflows
 LINT_STAMP := $(LINT_VENV)/.installed
@@ -168,7 +168,7 @@ deploy-ci-access: $(VENV_STAMP) $(NPM_STAMP) ## Once per AWS account: the GitHub
 	@test -n "$(REPO)" || { echo "usage: make deploy-ci-access REPO=owner/name [ARGS='-c github_environments=prod']" >&2; exit 2; }
 	$(CDK) deploy --no-notices -c github_repository=$(REPO) $(ARGS) $(CI_ACCESS_STACK)
 
-# --- After deploying (README "After deploying") -------------------------------------------------
+# --- After deploying (docs/operate.md, "After deploying") ----------------------------------------
 # The target: URL=..., PULUMI_STACK=<Pulumi stack> or STACK=<CloudFormation stack>, first given
 # wins; ARGS=... passes anything else. STACK also names the Pulumi stack of the GCP targets above
 # (and reaches a make run from their recipes through MAKEFLAGS), so it counts last, and only when

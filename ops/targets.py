@@ -2,7 +2,7 @@
 `Target`: a base URL, how to authorise requests to it, and for an AWS stack what else verify
 may inspect.
 
-A deployment serving several models (README, "Serve several models") says so: the stack output
+A deployment serving several models (docs/fork.md, "Serve several models") says so: the stack output
 `Models` (AWS: names, comma-separated) or `models` (GCP: name -> {"url", ...}). There `--model`
 chooses one: its routes (`<ApiUrl>models/<name>/` on AWS, its own URL on GCP) and, on AWS, its
 outputs (`<Name>FunctionName`, ...) and alarms (`<stack>-<name>-...`).

@@ -90,8 +90,9 @@ class InferenceFunction(Construct):
             log_group=self.log_group,
             role=self.role,
             # Every deploy publishes a version; keep the old ones so an operator can point
-            # `live` back at one in seconds, without a rebuild (README, "Releasing"). CodeDeploy
-            # also needs the old version to exist while it shifts traffic away from it.
+            # `live` back at one in seconds, without a rebuild (docs/operate.md, "Releasing on
+            # AWS"). CodeDeploy also needs the old version to exist while it shifts traffic away
+            # from it.
             current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.RETAIN),
             description=names.label(f"scikit-learn inference ({settings.env_name})"),
             environment=_handler_environment(settings, names),

@@ -32,6 +32,7 @@ MARKDOWN = sorted(path for path in PUBLISHED if path.suffix.lower() == ".md" and
 def test_the_readme_and_every_guide_are_checked() -> None:
     names = {path.relative_to(ROOT).as_posix() for path in MARKDOWN}
     assert "README.md" in names
+    assert "docs/development.md" in names
 
 
 @pytest.mark.parametrize("source", MARKDOWN, ids=lambda p: p.relative_to(ROOT).as_posix())
