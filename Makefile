@@ -12,8 +12,13 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 .DEFAULT_GOAL := help
 .PHONY: help venv checkov-venv model train serve test lint bench events invoke-local
 
+# What `make help` prints for a $(NAME) in a target's description: its value in this run.
+HELP_VARIABLES := HOST PORT
 help: ## List the targets
-	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort \
+	  | sed $(foreach name,$(HELP_VARIABLES),-e 's|$$($(name))|$($(name))|g') \
+	  | awk -F '\t' '{ printf "  %-17s %s\n", $$1, $$2 }'
+	@echo "Each test-* part runs one part of make test; ARGS=... goes to pytest: make test-aws ARGS='-k alarm -x'"
 
 # checkov scans the synthesized templates in `make test`; its many pins get a virtualenv of
 # their own so they never decide the project's.
@@ -23,14 +28,16 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 $(VENV_STAMP): requirements.txt requirements-dev.txt $(wildcard handler/requirements/*.txt)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@echo "Installing the development toolchain into $(VENV) (CDK, Pulumi, scikit-learn, test tools; a few minutes the first time)"
+	$(PY) -m pip install --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
 venv: $(VENV_STAMP) ## Create .venv and install every pinned requirement
 
 $(CHECKOV_STAMP): requirements-checkov.txt
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	@echo "Installing checkov into $(CHECKOV_VENV)"
+	$(CHECKOV_VENV)/bin/python -m pip install --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
 checkov-venv: $(CHECKOV_STAMP) ## Create .venv-checkov with the pinned checkov (make test needs it)
@@ -41,19 +48,72 @@ model: $(VENV_STAMP) ## Train the declared models (models.toml) that have no art
 train: $(VENV_STAMP) ## Retrain every model in models.toml, or MODEL=<name>, and rewrite its artifacts (commit them)
 	$(PY) -m model.catalog train $(MODEL)
 
-serve: model ## Serve the Cloud Functions adapter on $(HOST):$(PORT) with functions-framework
-	$(VENV)/bin/functions-framework --source main.py --target predict --host $(HOST) --port $(PORT)
+# --- Serving locally: what a deployment installs, not the development toolchain -----------------
+# make serve and make invoke-local run in .venv-serve, which holds exactly what a Cloud Function
+# of the reference model installs (handler/runtime.py: handler/requirements/gcp.txt, a superset of
+# the Lambda image's, plus the model's backend at the version its manifest records). They never
+# need .venv: the model's artifacts are committed.
+SERVE_VENV := .venv-serve
+SERVE_STAMP := $(SERVE_VENV)/.installed
+SERVE_MODEL := model/artifacts
 
-test: model $(CHECKOV_STAMP) ## The quality gate CI runs: workflow lint, ruff, mypy on handler/ ops/ model/, then the whole suite (checkov included)
+$(SERVE_STAMP): $(wildcard handler/requirements/*.txt) $(SERVE_MODEL)/manifest.json
+	test -x $(SERVE_VENV)/bin/python || $(PYTHON) -m venv $(SERVE_VENV)
+	$(SERVE_VENV)/bin/python -m handler.runtime requirements gcp $(SERVE_MODEL) > $(SERVE_VENV)/requirements.txt
+	@echo "Installing what the function installs into $(SERVE_VENV):" $$(grep -v '^#' $(SERVE_VENV)/requirements.txt)
+	$(SERVE_VENV)/bin/python -m pip install --disable-pip-version-check -r $(SERVE_VENV)/requirements.txt
+	touch $@
+
+# Only when a fork has deleted the committed artifacts: train them (that needs .venv).
+$(SERVE_MODEL)/manifest.json:
+	@$(MAKE) --no-print-directory model
+
+serve: $(SERVE_STAMP) ## Serve the Cloud Functions adapter on $(HOST):$(PORT) with functions-framework
+	$(SERVE_VENV)/bin/functions-framework --source main.py --target predict --host $(HOST) --port $(PORT)
+
+invoke-local: $(SERVE_STAMP) ## Run the Lambda adapter on a genuine HTTP API event (BODY=..., or EVENT=file)
+	$(SERVE_VENV)/bin/python scripts/invoke_local.py $(if $(EVENT),--event $(EVENT)) $(if $(BODY),--body '$(BODY)')
+
+# --- Tests ------------------------------------------------------------------------------------
+test: model $(CHECKOV_STAMP) ## The quality gate CI runs: workflow lint, ruff, mypy on handler/ ops/ model/, then every test-* part
 	@$(MAKE) --no-print-directory lint-workflows
 	$(VENV)/bin/ruff check --quiet .
 	$(VENV)/bin/ruff format --check --quiet .
 	$(VENV)/bin/mypy handler ops model
 	$(PY) -m pytest
 
-invoke-local: model ## Run the Lambda adapter on a generated HTTP API event (BODY=..., or EVENT=file)
-	$(PY) scripts/invoke_local.py $(if $(EVENT),--event $(EVENT)) $(if $(BODY),--body '$(BODY)')
+# One part of the suite, through .venv; `make test` runs every part. The top-level tests/test_*.py
+# are the handler's, except the cost tool's and the model pipeline's.
+TESTS_COST := $(wildcard tests/test_cost_*.py)
+TESTS_MODEL := tests/test_catalog.py tests/test_model_pipeline.py
+TESTS_HANDLER := $(filter-out $(TESTS_COST) $(TESTS_MODEL),$(wildcard tests/test_*.py))
+.PHONY: test-handler test-model test-aws test-gcp test-ops test-cost test-ci test-docs
 
+test-handler: model ## The handler's tests: the core, both adapters, the HTTP contract
+	$(PY) -m pytest $(TESTS_HANDLER) $(ARGS)
+
+test-model: model ## models.toml and the training pipeline
+	$(PY) -m pytest $(TESTS_MODEL) $(ARGS)
+
+test-aws: model $(CHECKOV_STAMP) ## The CDK app: templates, snapshots, cdk-nag, checkov, pre-traffic hook, preflight
+	$(PY) -m pytest tests/aws $(ARGS)
+
+test-gcp: model ## The Pulumi program under mocks, the source bundle, release-gcp
+	$(PY) -m pytest tests/gcp $(ARGS)
+
+test-ops: model ## make verify, probe and preflight-aws against local servers and moto
+	$(PY) -m pytest tests/ops $(ARGS)
+
+test-cost: $(VENV_STAMP) ## make cost: prices, options, break-evens, the report
+	$(PY) -m pytest $(TESTS_COST) $(ARGS)
+
+test-ci: $(VENV_STAMP) ## The GitHub workflows, the CI access stack and this Makefile
+	$(PY) -m pytest tests/ci $(ARGS)
+
+test-docs: $(VENV_STAMP) ## Every relative link and #anchor in README.md and docs/ resolves
+	$(PY) -m pytest tests/docs $(ARGS)
+
+# --- Local tools ------------------------------------------------------------------------------
 events: $(VENV_STAMP) ## Regenerate tests/events/ with sam local generate-event
 	$(PY) scripts/generate_events.py
 
