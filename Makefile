@@ -6,14 +6,15 @@ PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8080
-# jsii (under the CDK) prints an end-of-life banner on every start under Node 20; it is noise.
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+# The Node.js that `make npm` may install (see NODE_LTS below) comes first for every recipe, so
+# that the CDK CLI and jsii (which starts `node` from PATH) run on it.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 .DEFAULT_GOAL := help
 .PHONY: help venv checkov-venv model train serve test lint bench events invoke-local
 
 # What `make help` prints for a $(NAME) in a target's description: its value in this run.
-HELP_VARIABLES := HOST PORT
+HELP_VARIABLES := HOST PORT NODE_LTS
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort \
 	  | sed $(foreach name,$(HELP_VARIABLES),-e 's|$$($(name))|$($(name))|g') \
@@ -138,11 +139,22 @@ CDK_FLAGS := --no-notices -c env=$(ENV)
 # PREFLIGHT=0 skips the pre-deploy check (e.g. a CI role without the read permissions it needs).
 PREFLIGHT ?= 1
 
-$(NPM_STAMP): package.json package-lock.json
+# The CDK CLI and jsii (which prints an end-of-life banner on any other) run on a Node.js that
+# package.json's engines names. Where the machine's node is another, `make npm` installs the
+# .nvmrc version from npm's `node` package into node_modules/.bin, which `npx` puts first on PATH
+# for the CLI and for the app it starts (jsii starts `node` from PATH), as PATH above does for make.
+NODE_LTS := $(shell cat .nvmrc)
+NODE_SUPPORTED := node -e 'const majors = (require("./package.json").engines.node.match(/\^\d+/g) || []).map(m => m.slice(1)); process.exit(majors.includes(process.versions.node.split(".")[0]) ? 0 : 1)'
+
+$(NPM_STAMP): package.json package-lock.json .nvmrc
 	npm ci --no-audit --no-fund
+	@$(NODE_SUPPORTED) || { \
+	  echo "node $$(node --version) is not a version the CDK supports (package.json engines): installing Node $(NODE_LTS) into node_modules/.bin"; \
+	  npm install --no-save --no-audit --no-fund node@$(NODE_LTS) && hash -r && $(NODE_SUPPORTED) || { \
+	    echo "error: Node $(NODE_LTS) did not install (npm's node package needs its install script): install it yourself, e.g. nvm install" >&2; exit 1; }; }
 	touch $@
 
-npm: $(NPM_STAMP) ## Install the pinned AWS CDK CLI from package-lock.json
+npm: $(NPM_STAMP) ## Install the pinned AWS CDK CLI, and Node.js $(NODE_LTS) into node_modules/.bin where the machine's is unsupported
 
 synth: $(VENV_STAMP) $(NPM_STAMP) ## Synthesize the AWS stack for ENV (dev|prod) into cdk.out/, offline
 	$(CDK) synth $(CDK_FLAGS) --quiet

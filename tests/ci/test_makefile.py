@@ -1,13 +1,16 @@
 """The Makefile's promises: help that tells the truth, tests by part that add up to the whole
-suite, and a local server that needs none of the development toolchain.
+suite, a local server that needs none of the development toolchain, and one Node.js for the CDK.
 Dry runs: nothing is installed or started."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 MAKEFILE = (ROOT / "Makefile").read_text()
@@ -80,3 +83,13 @@ def test_serving_locally_installs_what_the_function_installs_and_never_needs_dot
         assert any(".venv-serve/bin/python -m pip install" in c for c in commands), commands
         assert commands[-1].startswith(".venv-serve/bin/"), commands
 
+
+def test_the_cdk_runs_on_the_node_of_nvmrc_locally_and_in_ci() -> None:
+    pinned = (ROOT / ".nvmrc").read_text().strip()
+    engines = json.loads((ROOT / "package.json").read_text())["engines"]["node"]
+    assert f"^{pinned.split('.')[0]}." in engines, (pinned, engines)
+    setup = yaml.safe_load((ROOT / ".github" / "actions" / "setup" / "action.yml").read_text())
+    (node,) = [
+        s for s in setup["runs"]["steps"] if s.get("uses", "").startswith("actions/setup-node@")
+    ]
+    assert node["with"]["node-version-file"] == ".nvmrc"
