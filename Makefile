@@ -126,7 +126,7 @@ lint: $(VENV_STAMP) ## ruff, and mypy on everything (slow the first time: the CD
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy handler ops model stacks app.py costing cost_analysis.py
 
-# --- AWS (CDK): `make deploy-aws ENV=prod` -------------------------------------------------------
+# --- AWS (CDK): `make deploy-aws ENV=prod` -----------------------------------------------------
 # ENV is also a POSIX shell variable (the sh startup file), so only a command-line ENV=... counts.
 ifneq ($(origin ENV),command line)
 ENV := dev
