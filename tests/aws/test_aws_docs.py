@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from tests.aws.conftest import Synthesized
+from tests.docs.markdown_links import table_names
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 # CloudFormation's resource quota per stack (docs.aws.amazon.com, "CloudFormation quotas").
@@ -23,17 +24,6 @@ def stated(guide: str, pattern: str) -> tuple[int, ...]:
     return tuple(int(n) for n in match)
 
 
-def section_names(guide: str, heading: str) -> set[str]:
-    """The backticked names in the first column of the table under `## heading`."""
-    section = (DOCS / guide).read_text().split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
-    names: set[str] = set()
-    for line in section.splitlines():
-        cells = line.strip().strip("|").split("|")
-        if line.startswith("|") and len(cells) > 1:
-            names.update(re.findall(r"`(\w+)`", cells[0]))
-    return names
-
-
 def alarm_counts(app: Synthesized, prefix: str) -> tuple[int, int]:
     """How many alarms named `<prefix>-...` page, and how many watch one release."""
     names = [name for name in app.alarms() if name.startswith(f"{prefix}-")]
@@ -42,7 +32,7 @@ def alarm_counts(app: Synthesized, prefix: str) -> tuple[int, int]:
 
 
 def test_the_outputs_table_names_every_output_of_a_one_model_stack(dev: Synthesized) -> None:
-    assert section_names("deploy-aws.md", "Outputs") == set(dev.template["Outputs"])
+    assert table_names(DOCS / "deploy-aws.md", "Outputs") == set(dev.template["Outputs"])
 
 
 def test_the_alarm_counts_the_cost_section_bills_are_the_templates(

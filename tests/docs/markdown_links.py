@@ -1,4 +1,5 @@
-"""Relative links and #anchors in Markdown, resolved the way GitHub renders them.
+"""Relative links and #anchors in Markdown, resolved the way GitHub renders them; and the names a
+guide's table lists, for the tests that hold a guide to the code.
 
 markdown-it-py parses the files (so a `#` line in a fenced block is not a heading and a link in a
 code span is not a link); anchors follow github-slugger, the algorithm github.com uses: the
@@ -131,3 +132,14 @@ def problem(source: Path, link: Link, root: Path, published: frozenset[Path]) ->
             return None
         return f"#{fragment} is past the last line ({last}) of {target.relative_to(root)}"
     return f"#{fragment} cannot point into {target.relative_to(root)}"
+
+
+def table_names(path: Path, heading: str) -> set[str]:
+    """The `backticked` names in the first column of the tables under `## heading`."""
+    section = path.read_text(encoding="utf-8").split(f"\n## {heading}\n", 1)[1]
+    names: set[str] = set()
+    for line in section.split("\n## ", 1)[0].splitlines():
+        cells = line.strip().strip("|").split("|")
+        if line.startswith("|") and len(cells) > 1:
+            names.update(re.findall(r"`(\w+)`", cells[0]))
+    return names
