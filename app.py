@@ -49,7 +49,8 @@ def build(
         env=env,
     )
     access = ci_access_settings(app.node.get_all_context())
-    if access is not None:  # only with -c github_repository=owner/name (README, "CI/CD")
+    # Only with -c github_repository=owner/name (docs/ci-cd.md, "One-time setup").
+    if access is not None:
         GitHubDeployAccessStack(app, access.stack_name, settings=access, env=env)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return stack
