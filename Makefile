@@ -232,7 +232,8 @@ cost: $(VENV_STAMP) ## Monthly cost per platform and break-even rates: make cost
 # The workflow linters need click>=8.5, which aws-sam-cli refuses: a virtualenv of their own.
 LINT_VENV := .venv-lint-workflows
 LINT_STAMP := $(LINT_VENV)/.installed
-CI_ACCESS_STACK := SklearnInference-github-deploy
+# Selected by construct id (stacks/ci_access.py), whatever github_deploy_stack_name calls it.
+CI_ACCESS_STACK := GitHubDeployAccess
 .PHONY: lint-workflows deploy-ci-access
 
 $(LINT_STAMP): requirements-workflow-lint.txt
