@@ -80,6 +80,7 @@ def test_health_reports_model_backend_and_hash_prefix(service: InferenceService)
         "version": manifest["version"],
         "sha256": manifest["artifacts"]["onnx"]["sha256"][:12],
         "backend": "onnx",
+        "source": "image",
     }
 
 
