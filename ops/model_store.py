@@ -230,6 +230,30 @@ def read_pointer(store: ObjectStore, name: str) -> Pointer | None:
     return None if found is None else Pointer.parse(found[0], store.describe(location.pointer_key))
 
 
+def stack_pointers(
+    session: Any, stack_name: str, names: Sequence[str]
+) -> dict[str, Pointer | None]:
+    """What the deploy of an AWS stack pins: each store model's pointer as it is now, read from
+    the deployed stack's store; None for a model with no pointer yet, or every model when the
+    stack or its store does not exist yet (its first deploy). Any other failure raises: a deploy
+    that cannot read the pointer must not unpin the model."""
+    from botocore.exceptions import ClientError
+
+    from handler.store_s3 import S3Store
+
+    try:
+        found = session.client("cloudformation").describe_stacks(StackName=stack_name)
+    except ClientError as exc:
+        if "does not exist" in str(exc):
+            return dict.fromkeys(names)
+        raise
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in found["Stacks"][0].get("Outputs", [])}
+    if AWS_OUTPUT not in outputs:
+        return dict.fromkeys(names)
+    store = S3Store(outputs[AWS_OUTPUT], session.client("s3"))
+    return {name: read_pointer(store, name) for name in names}
+
+
 def _location(name: str) -> ModelPrefix:
     """Model `name`'s keys in a bucket (the bucket is the store's)."""
     return ModelPrefix("", "", model_prefix(name))
