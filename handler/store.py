@@ -255,3 +255,19 @@ def pinned(version: str | None, sha256: str | None) -> Pointer | None:
     if sha256 is None:
         raise StoreError(f"MODEL_VERSION={version} needs MODEL_SHA256, its manifest's SHA-256")
     return Pointer(version, sha256)
+
+
+def reference_key(name: str, version: str) -> str:
+    """Where version `version` of model `name` keeps its golden reference, in its bucket."""
+    return f"{model_prefix(name)}/{VERSIONS}/{version}/{REFERENCE_FILE}"
+
+
+def deployment_environment(uri: str, pointer: Pointer | None) -> dict[str, str]:
+    """What a deployment sets for a store model (read by handler/settings.py): where its
+    folder is, and the version its pointer named when it deployed. None, nothing promoted yet:
+    no pin, so its instances fail closed rather than follow the pointer ungated."""
+    environment = {"MODEL_SOURCE": "store", "MODEL_STORE": uri}
+    if pointer is not None:
+        environment["MODEL_VERSION"] = pointer.version
+        environment["MODEL_SHA256"] = pointer.sha256
+    return environment

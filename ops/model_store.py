@@ -223,6 +223,44 @@ def verify_version(store: ObjectStore, location: ModelPrefix, version: str) -> S
     return StoredVersion(sha256_hex(manifest_bytes), manifest, reference)
 
 
+@dataclass(frozen=True)
+class Pointed:
+    """What a store model's deployment should serve: the version its pointer names, verified."""
+
+    uri: str
+    pointer: Pointer
+    version: StoredVersion
+
+
+def pointed_version(uri: str, session: Any = None) -> Pointed:
+    """The version the pointer of the model folder `uri` names (s3://<bucket>/models/<name>),
+    downloaded and verified, read with `session` (boto3) on S3; CannotRun when there is none."""
+    from handler.store import read_pointer as pointer_at
+
+    location = ModelPrefix.parse(uri)
+    if location.scheme == "s3":
+        from handler.store_s3 import S3Store
+
+        client = session.client("s3") if session is not None else None
+        store: ObjectStore = S3Store(location.bucket, client)
+    else:
+        from handler.store_gcs import GcsStore
+
+        store = GcsStore(location.bucket)
+    try:
+        pointer = pointer_at(store, location)
+        stored = verify_version(store, location, pointer.version)
+    except (StoreError, Refused) as exc:
+        raise CannotRun(f"the model store has nothing to compare with: {exc}") from None
+    if stored.sha256 != pointer.sha256:
+        raise CannotRun(
+            f"{store.describe(location.pointer_key)} names version {pointer.version} with "
+            f"manifest sha256 {pointer.sha256[:12]}, but the stored manifest's is "
+            f"{stored.sha256[:12]}: the store was altered"
+        )
+    return Pointed(uri, pointer, stored)
+
+
 def read_pointer(store: ObjectStore, name: str) -> Pointer | None:
     """Model `name`'s pointer, or None when nothing was ever promoted."""
     location = _location(name)

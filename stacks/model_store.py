@@ -16,7 +16,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from handler.store import Pointer, model_prefix
+from handler.store import Pointer, deployment_environment, model_prefix, reference_key
 from stacks.findings import skip_checkov
 
 OUTPUT = "ModelStoreBucket"  # ops/model_store.py reads it
@@ -116,18 +116,11 @@ class StoreBinding:
 
     def reference_key(self) -> str | None:
         """The golden reference of the pinned version, which the pre-traffic hook checks."""
-        if self.pointer is None:
-            return None
-        return f"{model_prefix(self.model)}/versions/{self.pointer.version}/reference.json"
+        return None if self.pointer is None else reference_key(self.model, self.pointer.version)
 
     def handler_environment(self) -> dict[str, str]:
-        """What handler/settings.py reads for a store model. No pin without a pointer: the
-        instances then fail closed rather than follow the pointer ungated."""
-        environment = {"MODEL_SOURCE": "store", "MODEL_STORE": self.uri}
-        if self.pointer is not None:
-            environment["MODEL_VERSION"] = self.pointer.version
-            environment["MODEL_SHA256"] = self.pointer.sha256
-        return environment
+        """What handler/settings.py reads for a store model: the pin, when there is one."""
+        return deployment_environment(self.uri, self.pointer)
 
 
 def _explain_auto_delete(scope: Construct) -> None:

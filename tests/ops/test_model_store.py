@@ -198,3 +198,21 @@ def test_cli_publishes_promotes_and_reports_before_and_after(
     assert "is not (completely) published" in capsys.readouterr().err
     assert model_store.main(["publish", "--model", "nosuchmodel", "--store", "s3://b"]) == 2
     assert model_store.main(["publish", "--model", first_model.name, "--store", "ftp://b"]) == 2
+
+
+def test_a_deploy_pins_what_the_deployed_stacks_pointers_name(s3: Cloud) -> None:
+    # GIVEN a deployed stack whose ModelStoreBucket output names the store, one model promoted
+    import boto3
+
+    publish(s3.store, "iris", ARTIFACTS)
+    promote(s3.store, "iris", V1)
+    template = {
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {model_store.AWS_OUTPUT: {"Value": s3.bucket}},
+    }
+    session = boto3.Session(region_name="us-east-1")
+    session.client("cloudformation").create_stack(StackName="S", TemplateBody=json.dumps(template))
+    pinned = model_store.stack_pointers(session, "S", ["iris", "wine"])
+    assert pinned == {"iris": read_pointer(s3.store, "iris"), "wine": None}
+    # A stack not deployed yet (its first deploy) pins nothing
+    assert model_store.stack_pointers(session, "NotYet", ["iris"]) == {"iris": None}
