@@ -33,7 +33,7 @@ import importlib.util
 import re
 import sys
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,8 +63,8 @@ PER_MODEL_SETTINGS = {
     "timeout_seconds": "request timeout",
     "alarm_server_errors": "handler 5xx responses in 5 minutes above which the alarm fires",
     "alarm_latency_p99_ms": "p99 latency (ms) above which the latency alarm fires",
+    "memory_mb": "function memory in MB (AWS: also buys CPU; GCP: <memory_mb>Mi per instance)",
     # AWS
-    "memory_mb": "function memory (MB), which also buys CPU",
     "architecture": "arm64 or x86_64",
     "reserved_concurrency": "reserved concurrent executions",
     "provisioned_concurrency": "fixed provisioned environments on the live alias",
@@ -78,14 +78,24 @@ PER_MODEL_SETTINGS = {
     # GCP
     "min_instances": "warm instances",
     "max_instances": "scaling ceiling",
-    "memory": "memory per instance, e.g. 512Mi or 1Gi",
     "cpu": "vCPU per instance",
     "concurrency": "requests one instance serves at once",
+}
+
+# Keys a model may no longer set, and the one that replaced each.
+RETIRED_SETTINGS = {
+    "memory": 'memory_mb (one key sizes the model on both clouds: memory = "2Gi" is '
+    "memory_mb = 2048)",
 }
 
 
 class CatalogError(ValueError):
     """When models.toml declares no model, or one the deployment cannot serve"""
+
+    def __init__(self, message: str, problems: Sequence[str] = ()):
+        super().__init__(message)
+        # The same, one line per problem, each naming the file: what a tool prints, one per line.
+        self.problems = tuple(problems) or (message,)
 
 
 @dataclass(frozen=True)
@@ -161,7 +171,10 @@ def load(path: Path = DEFAULT_FILE) -> Catalog:
         for shared in sorted({p for p in paths if paths.count(p) > 1})
     ]
     if problems:
-        raise CatalogError(f"invalid model declaration {path}:\n  - " + "\n  - ".join(problems))
+        raise CatalogError(
+            f"invalid model declaration {path}:\n  - " + "\n  - ".join(problems),
+            [f"{path.name} {problem}" for problem in problems],
+        )
     return Catalog(tuple(entries))
 
 
@@ -189,7 +202,11 @@ def _entry(name: str, table: Any, root: Path, problems: list[str]) -> ModelEntry
         problems.append(f"{where}: {model_path}/train.py does not exist")
     environments = {env: table.pop(env) for env in ENVIRONMENTS if isinstance(table.get(env), dict)}
     for scope, values in (("", table), *((f".{e}", v) for e, v in environments.items())):
-        unknown = sorted(set(values) - set(PER_MODEL_SETTINGS))
+        problems += [
+            f"[models.{name}{scope}]: {key} is no longer a setting: use {RETIRED_SETTINGS[key]}"
+            for key in sorted(set(values) & set(RETIRED_SETTINGS))
+        ]
+        unknown = sorted(set(values) - set(PER_MODEL_SETTINGS) - set(RETIRED_SETTINGS))
         if unknown:
             problems.append(
                 f"[models.{name}{scope}]: unknown setting(s) {', '.join(unknown)}; a model may set "
