@@ -1,4 +1,11 @@
-"""Fixtures for the Pulumi GCP program: fake source trees and mock runs of each example stack.
+"""Fixtures for the Pulumi GCP program: fake source trees and mock runs of the program.
+
+Two kinds of run. The tests' own: stack settings (STACK_SETTINGS) and a models.toml these tests
+write themselves, in a Pulumi project of their own (TEST_PROJECT_NAME): every test of behaviour,
+default and edge case runs on them, so nothing a fork changes can move them. And the live one
+(`live_graphs`): this repository's Pulumi.yaml, Pulumi.<stack>.yaml, models.toml and model
+directories as they are, which only test_gcp_snapshot.py compares with fixed values and
+test_gcp_live_stacks.py checks against what those files say.
 
 Each program run is a separate process (tests/gcp/harness.py), which keeps Pulumi's process-wide
 runtime state of one stack away from the next, and runs the program exactly as Pulumi does.
@@ -10,17 +17,61 @@ import hashlib
 import json
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROGRAM_DIR = REPO_ROOT / "pulumi_gcp"
 HARNESS = Path(__file__).resolve().parent / "harness.py"
 STACKS = ("dev", "prod")
+GCP_PROJECT = "acme-ml-test"  # gcp:project in every run (the mocks derive e-mails from it)
+# The Pulumi project of the tests' own runs: not this repository's (Pulumi.yaml `name:`, which a
+# fork renames), so a program that read its keys from a fixed namespace would fail here.
+TEST_PROJECT_NAME = "inference-test"
+# The tests' own stack settings, as `pulumi config set` stores them (strings).
+STACK_SETTINGS = {
+    "dev": {
+        "gcp:region": "us-central1",
+        "minInstances": "0",
+        "maxInstances": "3",
+        "public": "false",
+        "logLevel": "DEBUG",
+        "deletionProtection": "false",
+    },
+    "prod": {
+        "gcp:region": "us-central1",
+        "minInstances": "1",
+        "maxInstances": "20",
+        "public": "false",
+        "invokers": "[]",
+    },
+}
+
+
+def live_project_name() -> str:
+    """The Pulumi project (`name:` in Pulumi.yaml), also the namespace of the stack's keys."""
+    return str(yaml.safe_load((PROGRAM_DIR / "Pulumi.yaml").read_text())["name"])
+
+
+def live_stack_settings(stack: str) -> dict[str, str]:
+    """pulumi_gcp/Pulumi.<stack>.yaml's config as the Pulumi CLI hands it to the program:
+    namespaced keys, string values."""
+    raw = yaml.safe_load((PROGRAM_DIR / f"Pulumi.{stack}.yaml").read_text()) or {}
+    return {key: _config_string(value) for key, value in (raw.get("config") or {}).items()}
+
+
+def _config_string(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -30,6 +81,7 @@ class Resource:
     name: str
     parent: str
     dependencies: list[str]
+    aliases: list[dict[str, str]]
     custom: bool
     protect: bool
     retain_on_delete: bool
@@ -57,9 +109,12 @@ class Graph:
 
 
 def write_fake_root(root: Path, *, handler_code: str = "VALUE = 1\n") -> Path:
-    """A minimal tree with everything gcf_source_files() lists (not a working handler)."""
+    """A minimal tree with everything gcf_source_files() lists (not a working handler), and a
+    models.toml of its own declaring its one model, the primary in model/."""
     (root / "handler").mkdir(parents=True, exist_ok=True)
     (root / "model" / "artifacts").mkdir(parents=True, exist_ok=True)
+    (root / "model" / "train.py").write_text("SPEC = None  # never trained: artifacts are fake\n")
+    (root / "models.toml").write_text('[models.iris]\npath = "model"\n')
     (root / "main.py").write_text("from handler.gcp import predict  # noqa: F401\n")
     (root / "handler" / "requirements").mkdir()
     (root / "handler" / "requirements" / "gcp.txt").write_text("numpy==2.4.6\n")
@@ -78,20 +133,44 @@ def write_fake_model(root: Path, onnx: bytes) -> None:
     manifest = {"name": "fake", "version": "0", "feature_names": ["x"], "class_names": ["a", "b"]}
     manifest["runtime"] = {"onnxruntime": "1.32.0"}
     (artifacts / "manifest.json").write_text(json.dumps({**manifest, "artifacts": {"onnx": entry}}))
+    # The golden predictions training writes (not shipped): the outputs' curl sends their row.
+    (artifacts / "reference.json").write_text(json.dumps({"cases": [{"features": [1.5]}]}))
 
 
-def run_program(stack: str, *overrides: str) -> Graph:
-    """Run pulumi_gcp/__main__.py under mocks with Pulumi.<stack>.yaml plus key=value overrides."""
-    completed = subprocess.run(
-        [sys.executable, str(HARNESS), str(PROGRAM_DIR / f"Pulumi.{stack}.yaml"), *overrides],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def run_harness(project: str, stack: str, values: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run the program under mocks in project `project`, stack `stack`, with config `values`."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as run:
+        json.dump({"project": project, "stack": stack, "config": values}, run)
+        run.flush()
+        return subprocess.run(
+            [sys.executable, str(HARNESS), run.name],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+
+def own_config(stack: str, overrides: tuple[str, ...], models: Path) -> dict[str, str]:
+    """The tests' own settings for `stack` serving `models`, plus key=value overrides (`key=`
+    removes the key: the program's default applies)."""
+    values = {"gcp:project": GCP_PROJECT, "modelsFile": str(models), **STACK_SETTINGS[stack]}
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if value:
+            values[key] = value
+        else:
+            values.pop(key, None)
+    return {key if ":" in key else f"{TEST_PROJECT_NAME}:{key}": v for key, v in values.items()}
+
+
+def as_graph(completed: subprocess.CompletedProcess) -> Graph:
     assert completed.returncode == 0, f"program run failed:\n{completed.stderr[-4000:]}"
     data = json.loads(completed.stdout)
     return Graph([Resource(**r) for r in data["resources"]], data["outputs"])
+
+
+Program = Callable[..., Graph]
 
 
 @pytest.fixture(scope="session")
@@ -100,11 +179,50 @@ def fake_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def graphs(fake_root: Path) -> dict[str, Graph]:
-    """One program run per example stack file, built from the same fake source tree."""
-    return {stack: run_program(stack, f"sourceRoot={fake_root}") for stack in STACKS}
+def program(fake_root: Path) -> Program:
+    """program(stack, *overrides, models=<models.toml>): a run of the tests' own settings for
+    `stack` (STACK_SETTINGS) with `key=value` overrides, serving `models` (default: the fake
+    tree's one model)."""
+
+    def run(stack: str, *overrides: str, models: Path | None = None) -> Graph:
+        values = own_config(stack, overrides, models or fake_root / "models.toml")
+        return as_graph(run_harness(TEST_PROJECT_NAME, stack, values))
+
+    return run
 
 
 @pytest.fixture(scope="session")
-def program() -> Callable[..., Graph]:
-    return run_program
+def refusal(fake_root: Path) -> Callable[..., list[str]]:
+    """refusal(stack, *overrides, models=...): the lines a run the program refuses prints, as
+    `pulumi preview` would show them; fails unless it stops with a RunError (no traceback)."""
+
+    def run(stack: str, *overrides: str, models: Path | None = None) -> list[str]:
+        values = own_config(stack, overrides, models or fake_root / "models.toml")
+        completed = run_harness(TEST_PROJECT_NAME, stack, values)
+        assert completed.returncode == 1, completed.stdout[-2000:] + completed.stderr[-4000:]
+        assert "Traceback" not in completed.stderr, completed.stderr[-4000:]
+        return completed.stderr.splitlines()
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def graphs(program: Program) -> dict[str, Graph]:
+    """One program run per stack of the tests' own settings, from the same fake source tree."""
+    return {stack: program(stack) for stack in STACKS}
+
+
+@pytest.fixture(scope="session")
+def live_graphs() -> dict[str, Graph]:
+    """One program run per stack file of this repository as it is: its Pulumi project,
+    Pulumi.<stack>.yaml, models.toml and models (only gcp:project is the tests')."""
+    return {
+        stack: as_graph(
+            run_harness(
+                live_project_name(),
+                stack,
+                {"gcp:project": GCP_PROJECT, **live_stack_settings(stack)},
+            )
+        )
+        for stack in STACKS
+    }
