@@ -7,8 +7,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, write_fake_model, write_fake_root
 from program_modules import load
+from program_runs import REPO_ROOT, write_fake_model, write_fake_root
 from served_bundle import extract_bundle, reference_case, serve
 from test_gcp_program import FUNCTION, OBJECT
 

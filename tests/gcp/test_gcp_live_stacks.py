@@ -10,8 +10,8 @@ reference stacks are test_gcp_snapshot.py's alone.
 from __future__ import annotations
 
 import pytest
-from conftest import GCP_PROJECT, STACKS, Graph, live_project_name, live_stack_settings
 from program_modules import load
+from program_runs import GCP_PROJECT, STACKS, Graph, live_project_name, live_stack_settings
 from test_gcp_program import ALERT, FUNCTION, REPOSITORY, RUN_INVOKER
 
 from model import catalog

@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import STACKS, Graph
+from program_runs import STACKS, Graph
 from served_bundle import serve
 from test_gcp_program import (
     ALERT,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import REPO_ROOT, STACKS, Graph
 from monitoring_filter import matches, request_count_labels
+from program_runs import REPO_ROOT, STACKS, Graph
 from served_bundle import extract_bundle, reference_case, serve
 from test_gcp_program import ALERT, CHANNEL
 

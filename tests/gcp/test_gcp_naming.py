@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Graph, Resource
+from program_runs import Graph, Resource
 from test_gcp_program import CHANNEL, FUNCTION
 
 from tests.conftest import write_fork

@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import STACKS, Graph
+from program_runs import STACKS, Graph
 
 FUNCTION = "gcp:cloudfunctionsv2/function:Function"
 BUCKET = "gcp:storage/bucket:Bucket"

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import REPO_ROOT
 from program_modules import PROGRAM_DIR, load
+from program_runs import REPO_ROOT
 
 release = load("release")
 

@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 import pytest
-from conftest import STACKS, Graph, Resource
+from program_runs import STACKS, Graph, Resource
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 # Inputs holding a JSON document: decoded, so a change shows as a readable diff.

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
+from model import catalog
 from ops import probe, verify
 from tests.conftest import Server
 from tests.ops.conftest import pulumi_script
@@ -144,9 +145,11 @@ def test_a_url_with_model_is_compared_with_that_models_artifacts(
 
 
 def test_a_model_that_models_toml_does_not_declare(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(verify.main, capsys, "--url", "http://127.0.0.1:9", "--model", "wine")
+    # Whatever this repository's models.toml declares
+    declared = ", ".join(entry.name for entry in catalog.load().models)
+    code, _, err = run(verify.main, capsys, "--url", "http://127.0.0.1:9", "--model", "absent")
     assert code == 2
-    assert err == "verify: error: no model named 'wine' in models.toml; declared: iris\n"
+    assert err == f"verify: error: no model named 'absent' in models.toml; declared: {declared}\n"
     code, _, err = run(
         verify.main, capsys, "--url", "http://127.0.0.1:9", "--model", "iris", "--model-dir", "x"
     )
