@@ -44,12 +44,23 @@ train: $(VENV_STAMP) ## Retrain every model in models.toml, or MODEL=<name>, and
 serve: model ## Serve the Cloud Functions adapter on $(HOST):$(PORT) with functions-framework
 	$(VENV)/bin/functions-framework --source main.py --target predict --host $(HOST) --port $(PORT)
 
-test: model $(CHECKOV_STAMP) ## The quality gate CI runs: workflow lint, ruff, mypy on handler/ ops/ model/, then the whole suite (checkov included)
+test: model $(CHECKOV_STAMP) ## The quality gate CI runs: workflow lint, ruff, mypy on handler/ ops/ model/, the whole suite (checkov included), then fork-check
 	@$(MAKE) --no-print-directory lint-workflows
 	$(VENV)/bin/ruff check --quiet .
 	$(VENV)/bin/ruff format --check --quiet .
 	$(VENV)/bin/mypy handler ops model
 	$(PY) -m pytest
+
+# The snapshot tests hold the templates this repository's cdk.json, Pulumi.<stack>.yaml and
+# models.toml give; nothing else in the suite depends on those values (docs/fork.md).
+SNAPSHOT_TESTS := tests/aws/test_aws_snapshot.py tests/gcp/test_gcp_snapshot.py
+.PHONY: snapshots fork-check
+
+snapshots: model ## Take the current AWS and GCP templates as the snapshots; then review them: git diff tests/
+	$(PY) -m pytest -q -p no:cacheprovider $(SNAPSHOT_TESTS) --snapshot-update
+
+fork-check: model ## Make a representative fork in a temporary copy and check it stays green (make test runs it)
+	$(PY) scripts/check_fork.py
 
 invoke-local: model ## Run the Lambda adapter on a generated HTTP API event (BODY=..., or EVENT=file)
 	$(PY) scripts/invoke_local.py $(if $(EVENT),--event $(EVENT)) $(if $(BODY),--body '$(BODY)')
@@ -86,14 +97,13 @@ npm: $(NPM_STAMP) ## Install the pinned AWS CDK CLI from package-lock.json
 
 synth: $(VENV_STAMP) $(NPM_STAMP) ## Synthesize the AWS stack for ENV (dev|prod) into cdk.out/, offline
 	$(CDK) synth $(CDK_FLAGS) --quiet
-	@echo "cdk.out/SklearnInference-$(ENV).template.json"
+	@$(PY) scripts/cdk_templates.py list
 
 diff: model $(NPM_STAMP) ## Show what deploy-aws would change in ENV's deployed stack
 	$(CDK) diff $(CDK_FLAGS)
 
-checkov: $(CHECKOV_STAMP) synth ## Scan ENV's synthesized template with checkov (make test scans dev and prod)
-	$(CHECKOV_VENV)/bin/checkov -f cdk.out/SklearnInference-$(ENV).template.json \
-	  --framework cloudformation --skip-download --compact
+checkov: $(CHECKOV_STAMP) synth ## Scan ENV's synthesized templates with checkov; fails if it parsed nothing (make test scans dev and prod)
+	$(PY) scripts/cdk_templates.py checkov $(CHECKOV_VENV)/bin/checkov
 
 preflight-aws: $(VENV_STAMP) ## Check the account can take ENV's stack: credentials, bootstrap, Lambda concurrency quota
 	$(PY) -m ops.preflight --env $(ENV)

@@ -29,11 +29,12 @@ A model may override the settings in PER_MODEL_SETTINGS; each cloud reads those 
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import re
 import sys
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,9 @@ PER_MODEL_SETTINGS = {
     "deployment_config": "how CodeDeploy shifts traffic to a new version",
     "pre_traffic_hook": "check the reference predictions before traffic shifts",
     "health_check_minutes": "scheduled health check interval; 0: none",
+    "image_repository": "prebuilt image's ECR repository (instead of building it)",
+    "image_tag": "prebuilt image's tag",
+    "image_digest": "prebuilt image's digest, sha256:<64 hex>",
     # GCP
     "min_instances": "warm instances",
     "max_instances": "scaling ceiling",
@@ -91,11 +95,6 @@ RETIRED_SETTINGS = {
 
 class CatalogError(ValueError):
     """When models.toml declares no model, or one the deployment cannot serve"""
-
-    def __init__(self, message: str, problems: Sequence[str] = ()):
-        super().__init__(message)
-        # The same, one line per problem, each naming the file: what a tool prints, one per line.
-        self.problems = tuple(problems) or (message,)
 
 
 @dataclass(frozen=True)
@@ -171,10 +170,7 @@ def load(path: Path = DEFAULT_FILE) -> Catalog:
         for shared in sorted({p for p in paths if paths.count(p) > 1})
     ]
     if problems:
-        raise CatalogError(
-            f"invalid model declaration {path}:\n  - " + "\n  - ".join(problems),
-            [f"{path.name} {problem}" for problem in problems],
-        )
+        raise CatalogError("\n".join(f"{path.name}: {problem}" for problem in problems))
     return Catalog(tuple(entries))
 
 
@@ -202,14 +198,17 @@ def _entry(name: str, table: Any, root: Path, problems: list[str]) -> ModelEntry
         problems.append(f"{where}: {model_path}/train.py does not exist")
     environments = {env: table.pop(env) for env in ENVIRONMENTS if isinstance(table.get(env), dict)}
     for scope, values in (("", table), *((f".{e}", v) for e, v in environments.items())):
-        problems += [
-            f"[models.{name}{scope}]: {key} is no longer a setting: use {RETIRED_SETTINGS[key]}"
-            for key in sorted(set(values) & set(RETIRED_SETTINGS))
-        ]
-        unknown = sorted(set(values) - set(PER_MODEL_SETTINGS) - set(RETIRED_SETTINGS))
-        if unknown:
+        for key in sorted(set(values) - set(PER_MODEL_SETTINGS)):
+            if key in RETIRED_SETTINGS:
+                problems.append(
+                    f"[models.{name}{scope}]: {key} is no longer a setting: use "
+                    + RETIRED_SETTINGS[key]
+                )
+                continue
+            close = difflib.get_close_matches(key, PER_MODEL_SETTINGS, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
             problems.append(
-                f"[models.{name}{scope}]: unknown setting(s) {', '.join(unknown)}; a model may set "
+                f"[models.{name}{scope}]: unknown setting {key}; {hint}a model may set "
                 + ", ".join(PER_MODEL_SETTINGS)
             )
     return ModelEntry(name, model_path, root, table, environments)

@@ -230,7 +230,7 @@ def _check_concurrency(
 
 def _current_reservation(clients: Clients, stack: dict[str, Any] | None) -> int:
     """What this stack's functions reserve today (a redeploy gives it back before taking it):
-    `FunctionName`, or each model's `<Name>FunctionName` in a stack serving several."""
+    `FunctionName` (the primary model) and each other model's `<Name>FunctionName`."""
     outputs = {o["OutputKey"]: o["OutputValue"] for o in (stack or {}).get("Outputs", [])}
     return sum(
         int(

@@ -40,7 +40,7 @@ try:
     models = model_configs(cfg, catalog.load(cfg.models_file).models, stack)
 except (ConfigError, catalog.CatalogError) as error:
     # One line per problem and no traceback: the language host prints a RunError's message only.
-    raise pulumi.RunError("\n".join(error.problems)) from None
+    raise pulumi.RunError(str(error)) from None
 
 apis = Apis("apis", ApisArgs(project=cfg.project, enabled=cfg.enable_apis))
 after_apis = pulumi.ResourceOptions(depends_on=apis.services)

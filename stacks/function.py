@@ -15,7 +15,7 @@ from constructs import Construct
 
 from stacks.findings import ENVIRONMENT_KMS, NO_NETWORK_CALLS, skip_checkov
 from stacks.logs import log_group
-from stacks.naming import ONLY_MODEL, ModelNames
+from stacks.naming import PRIMARY, ModelNames
 from stacks.settings import DeploySettings
 
 # The build context is the repository root; its .dockerignore allow-lists handler/ and the
@@ -57,7 +57,7 @@ class InferenceFunction(Construct):
         *,
         settings: DeploySettings,
         image: ModelImage = ModelImage(),
-        names: ModelNames = ONLY_MODEL,
+        names: ModelNames = PRIMARY,
     ) -> None:
         super().__init__(scope, id)
         architecture, platform = _ARCHITECTURES[settings.architecture]
@@ -157,7 +157,7 @@ class InferenceFunction(Construct):
 def _handler_environment(settings: DeploySettings, names: ModelNames) -> dict[str, str]:
     """What handler/settings.py reads. MAX_BODY_BYTES only when set: unset, the handler derives
     the limit from the model's width and the row limit, which no constant here could track.
-    ROUTE_PREFIX only for one of several models: the only model serves /predict itself."""
+    ROUTE_PREFIX only for a model other than the primary one, which serves /predict itself."""
     environment = {
         "MODEL_BACKEND": settings.model_backend,
         "MAX_BATCH_ROWS": str(settings.max_batch_rows),

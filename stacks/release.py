@@ -64,7 +64,7 @@ from stacks.findings import ENVIRONMENT_KMS, NO_NETWORK_CALLS, skip_checkov
 from stacks.function import ALIAS_NAME
 from stacks.logs import log_group
 from stacks.monitoring import handler_dimensions, new_alarm
-from stacks.naming import ONLY_MODEL, ModelNames, alarm_name
+from stacks.naming import PRIMARY, ModelNames, alarm_name
 from stacks.settings import DeploySettings
 
 HOOK_DIR = Path(__file__).resolve().parent / "release_hook"
@@ -79,7 +79,7 @@ class InferenceRelease(Construct):
     alarm could judge it in time) and `hook` (None when `pre_traffic_hook` is off).
     `reference_file` is the golden reference the hook checks (the model's
     artifacts/reference.json); without it synthesis warns and the hook fails every release
-    until it exists. The release alarms of one of several models carry its name
+    until it exists. The release alarms of a model other than the primary one carry its name
     (`<stack>-wine-release-errors-v7`).
     """
 
@@ -92,7 +92,7 @@ class InferenceRelease(Construct):
         function: lambda_.IFunction,
         alias: lambda_.Alias,
         reference_file: Path,
-        names: ModelNames = ONLY_MODEL,
+        names: ModelNames = PRIMARY,
     ) -> None:
         super().__init__(scope, id)
         version = alias.version.version
@@ -274,7 +274,7 @@ class _PreTrafficHook(Construct):
             # alias, whose update policy names it, so the hook checks what CodeDeploy ships.
             "TARGET_VERSION": version.version,
         }
-        if names.route_prefix:  # one of several models: its routes are below the prefix
+        if names.route_prefix:  # not the primary model: its routes are below the prefix
             environment["ROUTE_PREFIX"] = names.route_prefix
         if reference_file is not None:
             reference = s3_assets.Asset(self, "Reference", path=str(reference_file))

@@ -11,6 +11,7 @@ This module imports nothing from aws_cdk, so it validates and tests in milliseco
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import re
 import types
@@ -48,7 +49,12 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class SettingsError(ValueError):
-    """When context holds a setting the stack cannot deploy"""
+    """When context holds a setting the stack cannot deploy. One line per problem, each naming
+    where the value came from (`cdk.json environments.prod`, `-c memory_mb=99`) when known."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -118,9 +124,7 @@ class DeploySettings:
     def __post_init__(self) -> None:
         errors = list(_problems(self))
         if errors:
-            raise SettingsError(
-                f"invalid settings for environment {self.env_name!r}:\n  - " + "\n  - ".join(errors)
-            )
+            raise SettingsError(*errors)
 
     @property
     def autoscaling(self) -> bool:
@@ -293,6 +297,10 @@ PER_MODEL = (
     "alarm_errors",
     "alarm_server_errors",
     "alarm_latency_p99_ms",
+    # A prebuilt image holds one model: with several, each model names its own.
+    "image_repository",
+    "image_tag",
+    "image_digest",
 )
 
 
@@ -304,7 +312,8 @@ def for_model(settings: DeploySettings, model: str, overrides: Mapping[str, Any]
         values = {k: _convert(k, v, hints[k]) for k, v in overrides.items() if k in PER_MODEL}
         return dataclasses.replace(settings, **values)
     except SettingsError as exc:
-        raise SettingsError(f"model {model!r} (models.toml): {exc}") from None
+        where = f"models.toml [models.{model}] ({settings.env_name})"
+        raise SettingsError(*(f"{where}: {problem}" for problem in exc.problems)) from None
 
 
 def build_settings(context: Mapping[str, Any]) -> DeploySettings:
@@ -316,23 +325,55 @@ def build_settings(context: Mapping[str, Any]) -> DeploySettings:
     """
     env_name = str(context.get("env") or "dev")
     if env_name not in ENVIRONMENTS:
-        raise SettingsError(f"env must be one of {', '.join(ENVIRONMENTS)}, got {env_name!r}")
+        raise SettingsError(
+            f"-c env: env must be one of {', '.join(ENVIRONMENTS)}, got {env_name!r}"
+        )
 
     fields = {f.name: f for f in dataclasses.fields(DeploySettings) if f.name != "env_name"}
     hints = typing.get_type_hints(DeploySettings)
+    in_file = f"cdk.json environments.{env_name}"
 
     block = (context.get("environments") or {}).get(env_name) or {}
     if isinstance(block, str):
         block = json.loads(block)
-    unknown = sorted(set(block) - set(fields))
-    if unknown:
-        raise SettingsError(f"unknown settings in environments.{env_name}: {', '.join(unknown)}")
+    problems = [f"{in_file}: {_unknown(name, fields)}" for name in sorted(set(block) - set(fields))]
+    # A context key one typo away from a setting (`-c memroy_mb=2048`) would be ignored silently;
+    # any other key belongs to CDK or to another part of the app.
+    problems += [
+        f"-c {name}: {_unknown(name, fields)}"
+        for name in sorted(context)
+        if name not in fields and difflib.get_close_matches(name, fields, n=1, cutoff=0.85)
+    ]
+    if problems:
+        raise SettingsError(*problems)
 
     values: dict[str, Any] = dict(ENV_DEFAULTS[env_name])
+    source = dict.fromkeys(values, f"{env_name} default")
     values.update(block)
-    values.update({name: context[name] for name in fields if name in context})
-    converted = {name: _convert(name, value, hints[name]) for name, value in values.items()}
-    return DeploySettings(env_name=env_name, **converted)
+    source.update(dict.fromkeys(block, in_file))
+    given = {name: context[name] for name in fields if name in context}
+    values.update(given)
+    source.update({name: f"-c {name}={given[name]}" for name in given})
+    try:
+        converted = {name: _convert(name, value, hints[name]) for name, value in values.items()}
+        return DeploySettings(env_name=env_name, **converted)
+    except SettingsError as exc:
+        raise SettingsError(*(_located(p, source, fields) for p in exc.problems)) from None
+
+
+def _unknown(name: str, fields: Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(name, fields, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return f"{name} is not a setting{hint}; stacks/settings.py's DeploySettings lists them all"
+
+
+def _located(problem: str, source: Mapping[str, str], fields: Mapping[str, Any]) -> str:
+    """`problem` prefixed with where the first value it names came from, preferring a value
+    someone set (cdk.json, -c) over a default it conflicts with."""
+    named = [name for name in re.findall(r"[a-z][a-z0-9_]*", problem) if name in fields]
+    given = [name for name in named if name in source and "default" not in source[name]]
+    chosen = (given or [n for n in named if n in source] or [None])[0]
+    return f"{source[chosen]}: {problem}" if chosen else problem
 
 
 def _convert(name: str, value: Any, hint: Any) -> Any:
@@ -381,4 +422,5 @@ def _convert(name: str, value: Any, hint: Any) -> Any:
             return float(value)
         return str(value).strip()
     except (TypeError, ValueError):
-        raise SettingsError(f"{name} cannot be read as {hint}: {value!r}") from None
+        kind = {int: "a whole number", float: "a number", bool: "true or false"}.get(hint)
+        raise SettingsError(f"{name} must be {kind or hint}, got {value!r}") from None

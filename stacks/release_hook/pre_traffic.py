@@ -3,8 +3,8 @@
 CodeDeploy invokes this once per deployment, before it shifts any traffic to the new version
 (TARGET_VERSION: the stack sets it to the version it publishes, in the same update). It invokes
 that version directly with the event API Gateway would send (GET /health, then every reference
-case as one POST /predict batch; below ROUTE_PREFIX, /models/<name>, for one of several models
-of a stack) and checks:
+case as one POST /predict batch; below ROUTE_PREFIX, /models/<name>, for a model other than the
+stack's primary one) and checks:
 
 - the version serves the model the reference was computed for (name, version, artifact SHA-256);
 - labels are identical and every probability is within the reference's tolerance.

@@ -41,7 +41,7 @@ def test_a_bad_model_setting_names_models_toml_the_model_and_its_key(refusal, tr
 def test_the_retired_memory_key_points_to_memory_mb(refusal, tree):
     (tree / "models.toml").write_text('[models.iris]\npath = "model"\nmemory = "2Gi"\n')
     assert refusal("prod", models=tree / "models.toml") == [
-        "models.toml [models.iris]: memory is no longer a setting: use memory_mb (one key sizes "
+        "models.toml: [models.iris]: memory is no longer a setting: use memory_mb (one key sizes "
         'the model on both clouds: memory = "2Gi" is memory_mb = 2048)'
     ]
 

@@ -173,14 +173,16 @@ def deploy(
     api_auth: str | None = "none",
     alias_on_newest: bool = True,
     models: Sequence[str] = (),
+    primary: str | None = None,
 ) -> Deployment:
     """The resources `cdk deploy` would leave: a function with two published versions and the
     `live` alias, its log group, two alarms named `<stack>-...`, and the stack's outputs.
 
     With `models`, a stack serving several (stacks/model_deployment.py): that for each model,
-    its outputs prefixed with its title (`WineFunctionName`) and its alarms with its name
-    (`<stack>-wine-errors`), plus the API's alarm `<stack>-api-5xx` and the output `Models`.
-    The Deployment stands for the first model; `.model(name)` for any.
+    plus the API's alarm `<stack>-api-5xx` and the output `Models`. The `primary` model (the one
+    in model/; output `PrimaryModel`) has the stack's own outputs and alarms (`FunctionName`,
+    `<stack>-errors`); any other its own (`WineFunctionName`, `<stack>-wine-errors`). The
+    Deployment stands for the first model; `.model(name)` for any.
     """
     iam = session.client("iam")
     role = iam.create_role(RoleName=f"{stack_name}-role", AssumeRolePolicyDocument="{}")
@@ -204,7 +206,7 @@ def deploy(
     outputs = {"ApiUrl": api_url.rstrip("/") + "/"}
     functions: dict[str, tuple[str, str]] = {}
     for model in models or [""]:
-        title = model.capitalize()
+        title = "" if model == primary else model.capitalize()
         function_name = f"{stack_name}-{title}InferenceFunction"
         lam.create_function(
             FunctionName=function_name,
@@ -227,7 +229,7 @@ def deploy(
         log_group = f"/aws/lambda/{function_name}"
         session.client("logs").create_log_group(logGroupName=log_group)
         for concern, metric in (("errors", "Errors"), ("duration-p99", "Duration")):
-            alarm(f"{model}-{concern}" if model else concern, metric)
+            alarm(f"{model}-{concern}" if title else concern, metric)
         functions[model] = (function_name, log_group)
         outputs |= {
             f"{title}FunctionName": function_name,
@@ -238,6 +240,8 @@ def deploy(
     if models:
         alarm("api-5xx", "5xx")
         outputs["Models"] = ",".join(models)
+        if primary is not None:
+            outputs["PrimaryModel"] = primary
     if api_auth is not None:
         outputs["ApiAuth"] = api_auth
     template = {
