@@ -57,8 +57,10 @@ def test_api_enablement_can_be_left_to_a_central_team(program):
     assert graph.one(FUNCTION)  # the rest deploys as before
 
 
-def test_valid_concurrency_deploys(program):
-    assert program("prod", "concurrency=4").one(FUNCTION)
+def test_a_valid_combination_reaches_the_function(program):
+    service = program("prod", "concurrency=4").one(FUNCTION).state["serviceConfig"]
+    assert service["maxInstanceRequestConcurrency"] == 4
+    assert service["environmentVariables"]["THREADS"] == "4"
 
 
 @pytest.mark.parametrize(
