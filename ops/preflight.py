@@ -359,7 +359,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--env", choices=("dev", "prod"), default="dev")
     parser.add_argument("-c", "--context", action="append", default=[], metavar="NAME=VALUE")
-    parser.add_argument("--qualifier", help="CDK bootstrap qualifier (default: cdk.json's)")
+    parser.add_argument(
+        "--qualifier",
+        help="CDK bootstrap qualifier (default: the environment's bootstrap_qualifier, else "
+        "cdk.json's)",
+    )
     parser.add_argument("--region")
     parser.add_argument("--profile")
     args = parser.parse_args(argv)
@@ -368,7 +372,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # AWS_REGION as the CDK CLI reads it (boto3 alone reads only AWS_DEFAULT_REGION)
         region = args.region or os.environ.get("AWS_REGION")
         session = boto3.Session(profile_name=args.profile, region_name=region)
-        qualifier = args.qualifier or str(CDK_CONTEXT.get(QUALIFIER_KEY, DEFAULT_QUALIFIER))
+        qualifier = (
+            args.qualifier
+            or settings.bootstrap_qualifier
+            or str(CDK_CONTEXT.get(QUALIFIER_KEY, DEFAULT_QUALIFIER))
+        )
         where, checks = run(settings, Clients.from_session(session), qualifier, models)
     except (SettingsError, Aborted, BotoCoreError) as error:
         print(f"preflight: {error}", file=sys.stderr)

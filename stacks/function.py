@@ -89,10 +89,26 @@ class InferenceFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE if settings.tracing else lambda_.Tracing.DISABLED,
             log_group=self.log_group,
             role=self.role,
-            # Every deploy publishes a version; keep the old ones so an operator can point
-            # `live` back at one in seconds, without a rebuild (README, "Releasing"). CodeDeploy
-            # also needs the old version to exist while it shifts traffic away from it.
-            current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.RETAIN),
+            # Every deploy that changes the image or configuration publishes a version; keep
+            # the old ones so an operator can point `live` back at one in seconds, without a
+            # rebuild (docs/operate.md, "Releasing on AWS"). CodeDeploy also needs the old version
+            # to exist while it shifts traffic away from it.
+            #
+            # RetainExceptOnCreate, not Retain: a version whose own release rolls back is
+            # deleted by the rollback. Under Retain it stayed behind as the newest version, with
+            # exactly the code and configuration of the commit that failed; Lambda publishes
+            # nothing when $LATEST equals the newest version, so redeploying that commit (a
+            # flaky alarm, a fixed account quota) failed with "A version for this Lambda function
+            # exists ( N ). Modify the function to create a new version." (aws/aws-cdk#28252 and
+            # its kin). With the orphan gone, the retry publishes a fresh version and goes
+            # through the same gates. Ordinary deploys are unchanged: the version's logical ID
+            # still hashes the function's configuration (`current_version`), so a deploy that
+            # changes neither image nor configuration (a threshold, a throttle) publishes
+            # nothing and releases nothing, and a version that was released once is retained
+            # when a later deploy replaces it.
+            current_version_options=lambda_.VersionOptions(
+                removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
+            ),
             description=names.label(f"scikit-learn inference ({settings.env_name})"),
             environment=_handler_environment(settings, names),
         )

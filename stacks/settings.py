@@ -46,6 +46,8 @@ MAX_TIMEOUT_SECONDS = 29
 MAX_INVOKE_BYTES = 6 * 1024 * 1024
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_QUALIFIER = re.compile(r"^[a-z0-9]{1,10}$")  # what `cdk bootstrap --qualifier` accepts
+_KMS_KEY = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 
 
 class SettingsError(ValueError):
@@ -59,7 +61,8 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class DeploySettings:
-    """One environment's deployment. Field comments are the README's settings table."""
+    """One environment's deployment. Field comments are the settings table of
+    docs/deploy-aws.md."""
 
     env_name: str
     stack_name: str
@@ -86,6 +89,13 @@ class DeploySettings:
     log_retention_days: int = 90  # function and API access logs
     retain_logs: bool = True  # keep log groups when the stack is destroyed
     termination_protection: bool = True
+    # The CDK bootstrap this environment deploys through (`cdk bootstrap --qualifier Q`); None:
+    # cdk.json's @aws-cdk/core:bootstrapQualifier, else CDK's default. Dev and prod in one account
+    # need one each, so that dev's CI role cannot reach prod's bootstrap (stacks/ci_access.py).
+    bootstrap_qualifier: str | None = None
+    # A customer-managed KMS key (ARN) that encrypts the bootstrap's assets bucket: the pre-traffic
+    # hook may then decrypt its reference file with it. None: the bucket uses S3-managed keys.
+    assets_kms_key_arn: str | None = None
     # Handler environment (handler/settings.py reads these)
     model_backend: str = "auto"
     max_batch_rows: int = 1000
@@ -107,7 +117,7 @@ class DeploySettings:
     auth: str = "iam"  # iam (SigV4 callers) | jwt | none (public)
     jwt_issuer: str | None = None
     jwt_audiences: tuple[str, ...] = ()
-    # Releasing: CodeDeploy moves `live` to each new version (README, "Releasing")
+    # Releasing: CodeDeploy moves `live` to each new version (docs/operate.md, "Releasing on AWS")
     deployment_config: str = "Canary10Percent5Minutes"  # one of DEPLOYMENT_CONFIGS
     pre_traffic_hook: bool = True  # check the reference predictions before any traffic shifts
     # Monitoring
@@ -211,6 +221,13 @@ def _problems(s: DeploySettings) -> typing.Iterator[str]:
             yield f"cors_allowed_origins takes scheme://host[:port] (no '*'), got {origin!r}"
     yield from _auth_problems(s)
     yield from _image_problems(s)
+    if s.bootstrap_qualifier is not None and not _QUALIFIER.fullmatch(s.bootstrap_qualifier):
+        yield f"bootstrap_qualifier must be 1 to 10 of a-z and 0-9, got {s.bootstrap_qualifier!r}"
+    if s.assets_kms_key_arn is not None and not _KMS_KEY.fullmatch(s.assets_kms_key_arn):
+        yield (
+            "assets_kms_key_arn must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>), "
+            f"got {s.assets_kms_key_arn!r}"
+        )
     if not 0 <= s.health_check_minutes <= 5:
         yield f"health_check_minutes must be 0 (off) to 5, got {s.health_check_minutes}"
     for name in ("alarm_errors", "alarm_server_errors"):

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Aws, CfnOutput, Fn, Stack, Tags
+from aws_cdk import Aws, CfnOutput, DefaultStackSynthesizer, Fn, Stack, Tags
 from constructs import Construct
 
 from model.catalog import ModelEntry
@@ -51,6 +51,12 @@ class InferenceStack(Stack):
             stack_name=settings.stack_name,
             description=f"scikit-learn inference: Lambda behind an HTTP API ({settings.env_name})",
             termination_protection=settings.termination_protection,
+            # An environment with a bootstrap of its own (one account for dev and prod)
+            **(
+                {"synthesizer": DefaultStackSynthesizer(qualifier=settings.bootstrap_qualifier)}
+                if settings.bootstrap_qualifier
+                else {}
+            ),
             **kwargs,
         )
         Tags.of(self).add("Project", "sklearn-serverless-inference")

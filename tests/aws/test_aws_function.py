@@ -137,9 +137,10 @@ def test_old_versions_are_retained_so_live_can_point_back_without_a_rebuild(ever
     versions = every_app.resources("AWS::Lambda::Version").values()
     assert versions
     for version in versions:
-        # A new version gets a new logical ID; Retain keeps the old one when it leaves the
-        # template
-        assert version["DeletionPolicy"] == "Retain"
+        # A new version gets a new logical ID; the old one is kept when it leaves the
+        # template, and only a version whose own release rolled back is deleted
+        # (tests/aws/test_aws_release.py)
+        assert version["DeletionPolicy"] == "RetainExceptOnCreate"
         assert version["UpdateReplacePolicy"] == "Retain"
 
 

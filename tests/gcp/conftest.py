@@ -8,16 +8,14 @@ from pathlib import Path
 
 import pytest
 from program_runs import (
-    GCP_PROJECT,
+    PROGRAM_DIR,
     STACKS,
-    TEST_PROJECT_NAME,
     Graph,
     Program,
     as_graph,
-    live_project_name,
-    live_stack_settings,
     own_config,
     run_harness,
+    run_own,
     write_fake_root,
 )
 
@@ -34,8 +32,9 @@ def program(fake_root: Path) -> Program:
     tree's one model)."""
 
     def run(stack: str, *overrides: str, models: Path | None = None) -> Graph:
-        values = own_config(stack, overrides, models or fake_root / "models.toml")
-        return as_graph(run_harness(TEST_PROJECT_NAME, stack, values))
+        return as_graph(
+            run_own(stack, own_config(stack, overrides, models or fake_root / "models.toml"))
+        )
 
     return run
 
@@ -46,8 +45,9 @@ def refusal(fake_root: Path) -> Callable[..., list[str]]:
     `pulumi preview` would show them; fails unless it stops with a RunError (no traceback)."""
 
     def run(stack: str, *overrides: str, models: Path | None = None) -> list[str]:
-        values = own_config(stack, overrides, models or fake_root / "models.toml")
-        completed = run_harness(TEST_PROJECT_NAME, stack, values)
+        completed = run_own(
+            stack, own_config(stack, overrides, models or fake_root / "models.toml")
+        )
         assert completed.returncode == 1, completed.stdout[-2000:] + completed.stderr[-4000:]
         assert "Traceback" not in completed.stderr, completed.stderr[-4000:]
         return completed.stderr.splitlines()
@@ -63,15 +63,6 @@ def graphs(program: Program) -> dict[str, Graph]:
 
 @pytest.fixture(scope="session")
 def live_graphs() -> dict[str, Graph]:
-    """One program run per stack file of this repository as it is: its Pulumi project,
-    Pulumi.<stack>.yaml, models.toml and models (only gcp:project is the tests')."""
-    return {
-        stack: as_graph(
-            run_harness(
-                live_project_name(),
-                stack,
-                {"gcp:project": GCP_PROJECT, **live_stack_settings(stack)},
-            )
-        )
-        for stack in STACKS
-    }
+    """One program run per stack file of this repository as it is, as `pulumi preview` runs it:
+    its Pulumi project, Pulumi.<stack>.yaml, models.toml and models."""
+    return {stack: as_graph(run_harness(PROGRAM_DIR / f"Pulumi.{stack}.yaml")) for stack in STACKS}

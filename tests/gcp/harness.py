@@ -1,9 +1,13 @@
 """Run the Pulumi program under mocks the way `pulumi up` would, and print its resource graph.
 
+    python tests/gcp/harness.py pulumi_gcp/Pulumi.<stack>.yaml [key=value ...]   (`key=` unsets)
     python tests/gcp/harness.py <run.json>
 
-run.json: {"project": <Pulumi project name>, "stack": <stack>, "config": {<namespaced key>:
-<string value>}}, the config as the Pulumi CLI hands it to the program (conftest.py builds it).
+A stack file runs as `pulumi preview` would run it: in the project its Pulumi.yaml names, with
+its config plus the overrides (a key without a namespace is the project's), and gcp:project
+acme-ml-test unless the file sets one. run.json gives all of it instead, as the tests' own runs
+do (tests/gcp/program_runs.py): {"project": ..., "stack": ..., "config": {<namespaced key>:
+<string value>}}.
 
 Each run is its own process: Pulumi's runtime settings, root stack and config are process-wide,
 so separate processes are the clean way to run the dev and prod stacks side by side. Like the
@@ -11,9 +15,9 @@ Pulumi language host, it runs `__main__.py` with pulumi_gcp/ as the working dire
 sys.path[0] (the repository root is not on sys.path: the program adds it itself), and reports a
 `pulumi.RunError` as its message alone, with exit status 1 (anything else: a traceback).
 
-Prints JSON: {"resources": [{urn, type, name, parent, dependencies, aliases, custom, protect,
-retain_on_delete, id, state}], "outputs": {...}}. Provider-computed attributes (e-mails, URLs)
-come from `Recorder`.
+Prints JSON: {"project", "stack", "config" (what the program was given), "resources": [{urn,
+type, name, parent, dependencies, aliases, custom, protect, retain_on_delete, id, state}],
+"outputs": {...}}. Provider-computed attributes (e-mails, URLs) come from `Recorder`.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ PROGRAM_DIR = Path(__file__).resolve().parents[2] / "pulumi_gcp"
 sys.path[0] = str(PROGRAM_DIR)
 
 import pulumi  # noqa: E402
+import yaml  # noqa: E402
 from pulumi.runtime.mocks import MockMonitor  # noqa: E402
 from pulumi.runtime.stack import run_pulumi_func  # noqa: E402
 from pulumi.runtime.sync_await import _sync_await  # noqa: E402
@@ -112,8 +117,36 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def run_of(argv: list[str]) -> dict[str, Any]:
+    """The project, stack and config to run: a run.json, or a stack file and overrides."""
+    path = Path(argv[0]).resolve()
+    if path.suffix == ".json":
+        run: dict[str, Any] = json.loads(path.read_text())
+        return run
+    project = yaml.safe_load((path.parent / "Pulumi.yaml").read_text())["name"]
+    settings = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+    config = {"gcp:project": TEST_PROJECT} | {k: _string(v) for k, v in settings.items()}
+    for override in argv[1:]:
+        key, _, value = override.partition("=")
+        key = key if ":" in key else f"{project}:{key}"
+        if value:
+            config[key] = value
+        else:
+            config.pop(key, None)
+    return {"project": project, "stack": path.stem.split(".", 1)[1], "config": config}
+
+
+def _string(value: Any) -> str:
+    """A stack file's value as the Pulumi CLI hands it to the program."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
+
+
 def main(argv: list[str]) -> int:
-    run = json.loads(Path(argv[0]).read_text())
+    run = run_of(argv)
     monitor = GraphMonitor(Recorder())
     pulumi.runtime.set_mocks(
         Recorder(), project=run["project"], stack=run["stack"], preview=False, monitor=monitor
@@ -144,7 +177,8 @@ def main(argv: list[str]) -> int:
                 "state": _jsonable(registration.state),
             }
         )
-    json.dump({"resources": resources, "outputs": _jsonable(outputs)}, sys.stdout, indent=1)
+    graph = {"resources": resources, "outputs": _jsonable(outputs)}
+    json.dump(run | graph, sys.stdout, indent=1)
     return 0
 
 

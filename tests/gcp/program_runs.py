@@ -2,10 +2,10 @@
 
 Two kinds of run. The tests' own: stack settings (STACK_SETTINGS) and a models.toml these tests
 write themselves, in a Pulumi project of their own (TEST_PROJECT_NAME): every test of behaviour,
-default and edge case runs on them, so nothing a fork changes can move them. And the live one:
-this repository's Pulumi.yaml, Pulumi.<stack>.yaml, models.toml and model directories as they
-are, which only test_gcp_snapshot.py compares with fixed values and test_gcp_live_stacks.py
-checks against what those files say.
+default and edge case runs on them, so nothing a fork changes can move them. And the live one
+(`run_harness(PROGRAM_DIR / "Pulumi.<stack>.yaml")`): this repository's Pulumi.yaml, stack file,
+models.toml and model directories as they are, which only test_gcp_snapshot.py compares with
+fixed values and test_gcp_live_stacks.py checks against what those files say.
 
 Each program run is a separate process (tests/gcp/harness.py), which keeps Pulumi's process-wide
 runtime state of one stack away from the next, and runs the program exactly as Pulumi does.
@@ -25,8 +25,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROGRAM_DIR = REPO_ROOT / "pulumi_gcp"
@@ -56,26 +54,6 @@ STACK_SETTINGS = {
 }
 
 
-def live_project_name() -> str:
-    """The Pulumi project (`name:` in Pulumi.yaml), also the namespace of the stack's keys."""
-    return str(yaml.safe_load((PROGRAM_DIR / "Pulumi.yaml").read_text())["name"])
-
-
-def live_stack_settings(stack: str) -> dict[str, str]:
-    """pulumi_gcp/Pulumi.<stack>.yaml's config as the Pulumi CLI hands it to the program:
-    namespaced keys, string values."""
-    raw = yaml.safe_load((PROGRAM_DIR / f"Pulumi.{stack}.yaml").read_text()) or {}
-    return {key: _config_string(value) for key, value in (raw.get("config") or {}).items()}
-
-
-def _config_string(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
-    return str(value)
-
-
 @dataclass(frozen=True)
 class Resource:
     urn: str
@@ -93,8 +71,11 @@ class Resource:
 
 @dataclass(frozen=True)
 class Graph:
-    """What one program run registered, and its stack outputs."""
+    """What one program run registered, its stack outputs, and what it ran with."""
 
+    project: str
+    stack: str
+    config: dict[str, str]
     resources: list[Resource]
     outputs: dict[str, Any]
 
@@ -139,18 +120,23 @@ def write_fake_model(root: Path, onnx: bytes) -> None:
     (artifacts / "reference.json").write_text(json.dumps({"cases": [{"features": [1.5]}]}))
 
 
-def run_harness(project: str, stack: str, values: dict[str, str]) -> subprocess.CompletedProcess:
-    """Run the program under mocks in project `project`, stack `stack`, with config `values`."""
+def run_harness(*argv: str | Path) -> subprocess.CompletedProcess:
+    """tests/gcp/harness.py with these arguments: a stack file and overrides, or a run.json."""
+    return subprocess.run(
+        [sys.executable, str(HARNESS), *map(str, argv)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def run_own(stack: str, values: dict[str, str]) -> subprocess.CompletedProcess:
+    """The program in the tests' own project, stack `stack`, with config `values`."""
     with tempfile.NamedTemporaryFile("w", suffix=".json") as run:
-        json.dump({"project": project, "stack": stack, "config": values}, run)
+        json.dump({"project": TEST_PROJECT_NAME, "stack": stack, "config": values}, run)
         run.flush()
-        return subprocess.run(
-            [sys.executable, str(HARNESS), run.name],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return run_harness(run.name)
 
 
 def own_config(stack: str, overrides: tuple[str, ...], models: Path) -> dict[str, str]:
@@ -169,7 +155,8 @@ def own_config(stack: str, overrides: tuple[str, ...], models: Path) -> dict[str
 def as_graph(completed: subprocess.CompletedProcess) -> Graph:
     assert completed.returncode == 0, f"program run failed:\n{completed.stderr[-4000:]}"
     data = json.loads(completed.stdout)
-    return Graph([Resource(**r) for r in data["resources"]], data["outputs"])
+    resources = [Resource(**r) for r in data.pop("resources")]
+    return Graph(resources=resources, **data)
 
 
 Program = Callable[..., Graph]

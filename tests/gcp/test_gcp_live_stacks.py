@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 from program_modules import load
-from program_runs import GCP_PROJECT, STACKS, Graph, live_project_name, live_stack_settings
+from program_runs import STACKS, Graph
 from test_gcp_program import ALERT, FUNCTION, REPOSITORY, RUN_INVOKER
 
 from model import catalog
@@ -20,15 +20,14 @@ config = load("config")
 each_stack = pytest.mark.parametrize("stack", STACKS)
 
 
-class StackFile:
-    """pulumi.Config over Pulumi.<stack>.yaml: the keys of one namespace."""
+class StackConfig:
+    """pulumi.Config over what the run was given: the keys of one namespace."""
 
-    def __init__(self, stack: str, name: str):
-        values = {"gcp:project": GCP_PROJECT, **live_stack_settings(stack)}
+    def __init__(self, graph: Graph, name: str):
         self.name = name
         self.values = {
             key.partition(":")[2]: value
-            for key, value in values.items()
+            for key, value in graph.config.items()
             if key.partition(":")[0] == name
         }
 
@@ -36,16 +35,17 @@ class StackFile:
         return self.values.get(key)
 
 
-def settings(stack: str):
+def settings(graph: Graph):
     """The stack's settings and its models', as the program computes them from the files."""
-    cfg = config.load(stack, StackFile(stack, live_project_name()), StackFile(stack, "gcp"))
+    project, stack = StackConfig(graph, graph.project), graph.stack
+    cfg = config.load(stack, project, StackConfig(graph, "gcp"))
     return cfg, config.model_configs(cfg, catalog.load(cfg.models_file).models, stack)
 
 
 @each_stack
 def test_every_declared_model_is_served_with_its_settings(live_graphs, stack):
-    graph: Graph = live_graphs[stack]
-    cfg, models = settings(stack)
+    graph = live_graphs[stack]
+    cfg, models = settings(graph)
     assert len(graph.of_type(FUNCTION)) == len(models)
     for model in models:
         wanted = model.settings
@@ -74,7 +74,7 @@ def threshold(graph: Graph, policy: str) -> float:
 @each_stack
 def test_every_models_alerts_fire_at_its_thresholds(live_graphs, stack):
     graph = live_graphs[stack]
-    _, models = settings(stack)
+    _, models = settings(graph)
     for model in models:
         thresholds = {
             suffix: threshold(graph, f"{model.prefix}monitoring-{suffix}")
@@ -89,7 +89,7 @@ def test_every_models_alerts_fire_at_its_thresholds(live_graphs, stack):
 @each_stack
 def test_callers_are_those_the_stack_admits(live_graphs, stack):
     graph = live_graphs[stack]
-    cfg, models = settings(stack)
+    cfg, models = settings(graph)
     members = {"allUsers"} if cfg.public else set(cfg.invokers)
     granted = {(r.state["name"], r.state["member"]) for r in graph.of_type(RUN_INVOKER)}
     assert granted == {(m.settings.function_name, member) for m in models for member in members}
@@ -98,7 +98,7 @@ def test_callers_are_those_the_stack_admits(live_graphs, stack):
 @each_stack
 def test_what_the_stack_shares_is_named_after_its_function_name(live_graphs, stack):
     graph = live_graphs[stack]
-    cfg, _ = settings(stack)
+    cfg, _ = settings(graph)
     assert graph.one(REPOSITORY).state["repositoryId"] == cfg.function_name
     accounts = {r.state["accountId"] for r in graph.of_type("gcp:serviceaccount/account:Account")}
     assert accounts == set(cfg.account_ids.values())
@@ -107,7 +107,7 @@ def test_what_the_stack_shares_is_named_after_its_function_name(live_graphs, sta
 @each_stack
 def test_outputs_give_every_model_and_the_primary_at_the_top_level(live_graphs, stack):
     outputs = live_graphs[stack].outputs
-    _, models = settings(stack)
+    _, models = settings(live_graphs[stack])
     assert {name: o["function_name"] for name, o in outputs["models"].items()} == {
         m.name: m.settings.function_name for m in models
     }

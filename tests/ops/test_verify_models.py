@@ -70,7 +70,6 @@ def test_one_model_of_a_stack_passes_every_check_against_its_own_routes_and_outp
     assert details(report)["error_method_not_allowed"] == "405 method_not_allowed, Allow: POST"
     # Wine's function (WineFunctionName), and its alarms and the API's, not iris's
     assert set(two_model_stack.lambda_calls) == {
-        "ListVersionsByFunction",
         "GetAlias",
         "ListProvisionedConcurrencyConfigs",
     }
