@@ -176,7 +176,7 @@ def _number(value: Any, where: str) -> float:
         raise _out_of_range(where, f"an integer of {len(str(abs(value)))} digits") from None
     # NaN never gets here (both parsers refuse the literal); inf does (1e999), and fails this.
     if not -FLOAT32_MAX <= number <= FLOAT32_MAX:
-        raise _out_of_range(where, f"{number:.6g}")
+        raise _out_of_range(where, repr(number))
     return number
 
 
