@@ -14,6 +14,7 @@ from handler.manifest import (
     Artifact,
     Manifest,
     ManifestError,
+    served_backend,
     sha256_file,
     verify_artifacts,
 )
@@ -51,6 +52,12 @@ def test_a_manifest_with_a_required_field_empty_fails_closed_naming_it(
     service = InferenceService.load(Settings(model_dir=model_copy))
     assert service.model is None and service.load_error == str(raised.value)
     assert service.handle("GET", "/health").response.status == 503
+
+
+def test_every_empty_field_is_named(model_copy: Path) -> None:
+    rewrite(model_copy, {"version": "", "class_names": []})
+    with pytest.raises(ManifestError, match=r"has no version, class_names: retrain"):
+        Manifest.load(model_copy)
 
 
 @pytest.mark.parametrize("key", ["file", "bytes", "sha256"])
@@ -91,3 +98,18 @@ def test_verify_artifacts_checks_the_artifact_that_is_not_served(model_copy: Pat
     joblib.write_bytes(joblib.read_bytes() + b"\x00")
     with pytest.raises(ManifestError, match=r"joblib artifact model\.joblib does not match"):
         verify_artifacts(model_copy)
+
+
+@pytest.mark.parametrize(
+    ("manifest", "backend"),
+    [
+        ({"artifacts": {"joblib": {}, "onnx": {}}}, "onnx"),
+        ({"artifacts": {"joblib": {}}}, "joblib"),
+        ({}, "joblib"),  # handler.runtime reads a manifest before anything has checked it
+    ],
+    ids=["onnx-listed", "joblib-only", "no-artifacts"],
+)
+def test_the_served_backend_is_onnx_only_when_the_manifest_lists_it(
+    manifest: dict[str, Any], backend: str
+) -> None:
+    assert served_backend(manifest) == backend
