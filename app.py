@@ -11,6 +11,7 @@ npx cdk synth -c models_file=path/to/models.toml   # another declaration (defaul
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -18,8 +19,8 @@ from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from model import catalog
-from stacks.ci_access import GitHubDeployAccessStack, ci_access_settings
-from stacks.settings import build_settings
+from stacks.ci_access import CONSTRUCT_ID, GitHubDeployAccessStack, ci_access_settings
+from stacks.settings import SettingsError, build_settings
 from stacks.stack import InferenceStack
 
 HERE = Path(__file__).resolve().parent
@@ -48,13 +49,25 @@ def build(
         env=env,
     )
     access = ci_access_settings(app.node.get_all_context())
-    if access is not None:  # only with -c github_repository=owner/name (README, "CI/CD")
-        GitHubDeployAccessStack(app, access.stack_name, settings=access, env=env)
+    # Only with -c github_repository=owner/name (docs/ci-cd.md, "One-time setup").
+    if access is not None:
+        GitHubDeployAccessStack(app, CONSTRUCT_ID, settings=access, env=env)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return stack
 
 
-if __name__ == "__main__":
+def main() -> int:
     cdk_app = App()
-    build(cdk_app, os.environ)
+    try:
+        build(cdk_app, os.environ)
+    except (SettingsError, catalog.CatalogError) as error:
+        # A settings mistake is the user's to fix, not a crash: one line each, no traceback.
+        for line in str(error).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return 1
     cdk_app.synth()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -29,6 +29,7 @@ A model may override the settings in PER_MODEL_SETTINGS; each cloud reads those 
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import re
 import sys
@@ -75,6 +76,9 @@ PER_MODEL_SETTINGS = {
     "deployment_config": "how CodeDeploy shifts traffic to a new version",
     "pre_traffic_hook": "check the reference predictions before traffic shifts",
     "health_check_minutes": "scheduled health check interval; 0: none",
+    "image_repository": "prebuilt image's ECR repository (instead of building it)",
+    "image_tag": "prebuilt image's tag",
+    "image_digest": "prebuilt image's digest, sha256:<64 hex>",
     # GCP
     "min_instances": "warm instances",
     "max_instances": "scaling ceiling",
@@ -161,7 +165,7 @@ def load(path: Path = DEFAULT_FILE) -> Catalog:
         for shared in sorted({p for p in paths if paths.count(p) > 1})
     ]
     if problems:
-        raise CatalogError(f"invalid model declaration {path}:\n  - " + "\n  - ".join(problems))
+        raise CatalogError("\n".join(f"{path.name}: {problem}" for problem in problems))
     return Catalog(tuple(entries))
 
 
@@ -189,10 +193,11 @@ def _entry(name: str, table: Any, root: Path, problems: list[str]) -> ModelEntry
         problems.append(f"{where}: {model_path}/train.py does not exist")
     environments = {env: table.pop(env) for env in ENVIRONMENTS if isinstance(table.get(env), dict)}
     for scope, values in (("", table), *((f".{e}", v) for e, v in environments.items())):
-        unknown = sorted(set(values) - set(PER_MODEL_SETTINGS))
-        if unknown:
+        for key in sorted(set(values) - set(PER_MODEL_SETTINGS)):
+            close = difflib.get_close_matches(key, PER_MODEL_SETTINGS, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
             problems.append(
-                f"[models.{name}{scope}]: unknown setting(s) {', '.join(unknown)}; a model may set "
+                f"[models.{name}{scope}]: unknown setting {key}; {hint}a model may set "
                 + ", ".join(PER_MODEL_SETTINGS)
             )
     return ModelEntry(name, model_path, root, table, environments)

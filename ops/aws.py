@@ -1,5 +1,6 @@
-"""What verify and probe read from AWS with boto3: the stack's outputs, the `live` alias, its
-provisioned concurrency and the stack's alarms. Plain data out; judging it is `ops.checks`.
+"""What verify and probe read from AWS with boto3: the stack's outputs and the versions it
+published, the `live` alias, its provisioned concurrency, the last CodeDeploy release and the
+stack's alarms. Plain data out; judging it is `ops.checks`.
 
 Credentials and region come from the usual chain (environment, `~/.aws/config`, SSO, roles),
 optionally narrowed by `--profile` / `--region`.
@@ -91,31 +92,93 @@ def describe_stack(session: Any, name: str) -> StackInfo:
 
 @dataclass(frozen=True)
 class AliasState:
-    """Where the alias points, any weighted routing, and the newest published version."""
+    """Where the alias points, and any weighted routing (version -> share of the traffic)."""
 
     exists: bool
     version: str | None
     weights: dict[str, float]
-    newest_version: str | None
 
 
 def live_alias(session: Any, function_name: str) -> AliasState:
     client = session.client("lambda")
-    versions = [
-        v["Version"]
-        for page in client.get_paginator("list_versions_by_function").paginate(
-            FunctionName=function_name
-        )
-        for v in page["Versions"]
-        if v["Version"].isdigit()
-    ]
-    newest = max(versions, key=int) if versions else None
     try:
         alias = client.get_alias(FunctionName=function_name, Name=ALIAS_NAME)
     except client.exceptions.ResourceNotFoundException:
-        return AliasState(False, None, {}, newest)
-    weights = alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {})
-    return AliasState(True, alias["FunctionVersion"], dict(weights), newest)
+        return AliasState(False, None, {})
+    weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+    return AliasState(True, alias["FunctionVersion"], dict(weights))
+
+
+def stack_versions(session: Any, stack_name: str) -> dict[str, str]:
+    """Function name -> the version the stack's AWS::Lambda::Version resource published.
+
+    What the stack deployed, as opposed to the newest version: a version whose release rolled
+    back may still exist (stacks created before versions were RetainExceptOnCreate), and the
+    stack's template then names the version before it."""
+    paginator = session.client("cloudformation").get_paginator("list_stack_resources")
+    published: dict[str, str] = {}
+    for page in paginator.paginate(StackName=stack_name):
+        for resource in page["StackResourceSummaries"]:
+            arn = resource.get("PhysicalResourceId", "")
+            # arn:<partition>:lambda:<region>:<account>:function:<name>:<version>
+            parts = arn.split(":")
+            if resource["ResourceType"] == "AWS::Lambda::Version" and len(parts) == 8:
+                published[parts[6]] = parts[7]
+    return published
+
+
+@dataclass(frozen=True)
+class Release:
+    """A deployment group's last CodeDeploy deployment."""
+
+    deployment_id: str
+    # Created | Queued | InProgress | Baking | Succeeded | Failed | Stopped | Ready
+    status: str
+    target_version: str | None  # the version it shifts `live` to
+    message: str  # why it failed or rolled back; "" otherwise
+
+    @property
+    def running(self) -> bool:
+        return self.status in RUNNING_DEPLOYMENT
+
+
+RUNNING_DEPLOYMENT = ("Created", "Queued", "InProgress", "Baking", "Ready")
+
+
+def last_release(session: Any, application: str, group: str) -> Release | None:
+    """The last deployment CodeDeploy attempted in the group, or None when there is none or it
+    cannot be read (it explains the alias's state; it is never the verdict)."""
+    from botocore.exceptions import ClientError
+
+    client = session.client("codedeploy")
+    try:
+        info = client.get_deployment_group(applicationName=application, deploymentGroupName=group)[
+            "deploymentGroupInfo"
+        ]
+        last = info.get("lastAttemptedDeployment") or {}
+        if not last.get("deploymentId"):
+            return None
+        deployment_id = last["deploymentId"]
+        deployment = client.get_deployment(deploymentId=deployment_id)["deploymentInfo"]
+        target_ids = client.list_deployment_targets(deploymentId=deployment_id).get("targetIds", [])
+        targets = (
+            client.batch_get_deployment_targets(
+                deploymentId=deployment_id, targetIds=target_ids[:25]
+            ).get("deploymentTargets", [])
+            if target_ids
+            else []
+        )
+    except ClientError:
+        return None
+    versions = [
+        t["lambdaTarget"]["lambdaFunctionInfo"].get("targetVersion")
+        for t in targets
+        if "lambdaFunctionInfo" in t.get("lambdaTarget", {})
+    ]
+    message = (deployment.get("errorInformation") or {}).get("message") or (
+        deployment.get("rollbackInfo") or {}
+    ).get("rollbackMessage", "")
+    return Release(deployment_id, deployment["status"], next(iter(versions), None), message)
 
 
 @dataclass(frozen=True)

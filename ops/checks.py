@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ops.aws import Alarm, AliasState, ProvisionedConcurrency, StackInfo
+from ops.aws import Alarm, AliasState, ProvisionedConcurrency, Release, StackInfo
 from ops.http_client import HttpResponse
 from ops.reference import Reference
 from ops.server_timing import ServerTiming
@@ -193,19 +193,84 @@ def check_stack_status(stack: StackInfo) -> CheckResult:
     )
 
 
-def check_live_alias(alias: AliasState, function_name: str) -> CheckResult:
+@dataclass(frozen=True)
+class ReleaseState:
+    """What a model's release left in Lambda and CodeDeploy: `live`, the version the stack
+    published for the function (None: the stack names none), its provisioned concurrency and
+    the group's last deployment (None: none, or unreadable)."""
+
+    alias: AliasState
+    stack_version: str | None
+    provisioned: Sequence[ProvisionedConcurrency]
+    release: Release | None
+
+
+def settling(state: ReleaseState) -> str | None:
+    """Why `live` may still change on its own, or None once it has settled.
+
+    A deployment in progress shifts traffic (a canary holds 10% on the new version for its
+    interval). After the last shift Lambda may keep routing weights until the new version's
+    provisioned concurrency is allocated (IN_PROGRESS), then drops them. Each passes without
+    anyone acting; a FAILED allocation does not, and is no reason to wait."""
+    release = state.release
+    if release is not None and release.running:
+        target = f" to version {release.target_version}" if release.target_version else ""
+        return f"CodeDeploy deployment {release.deployment_id} is {release.status}{target}"
+    if state.alias.weights:
+        return f"live routes {_routing(state.alias)}"
+    pending = [c for c in state.provisioned if c.status == "IN_PROGRESS"]
+    if pending:
+        return "provisioned concurrency " + ", ".join(
+            f"{c.qualifier} IN_PROGRESS ({c.allocated}/{c.requested} allocated)" for c in pending
+        )
+    return None
+
+
+def _routing(alias: AliasState) -> str:
+    shares = ", ".join(f"{w:.0%} to version {v}" for v, w in sorted(alias.weights.items()))
+    return f"{1 - sum(alias.weights.values()):.0%} to version {alias.version}, {shares}"
+
+
+def check_live_alias(state: ReleaseState, function_name: str, waited: float = 0) -> CheckResult:
+    """`live` serves, alone, the version the stack published: not the newest version (a
+    rolled-back release may have left a newer one), and not mid-shift."""
     name = "live_alias"
+    alias, published = state.alias, state.stack_version
     if not alias.exists:
         return CheckResult(name, False, f"{function_name} has no alias 'live'")
     shown = f"live -> version {alias.version}"
+    after = f" after waiting {waited:.0f} s" if waited else ""
     if alias.weights:
-        routed = ", ".join(f"{w:.0%} to {v}" for v, w in sorted(alias.weights.items()))
-        return CheckResult(name, False, f"{shown}, {routed}: a traffic shift is in progress")
-    if alias.newest_version is None or alias.version != alias.newest_version:
         return CheckResult(
-            name, False, f"{shown}, but the newest published version is {alias.newest_version}"
+            name, False, f"live routes {_routing(alias)}{after}: the release has not settled"
         )
-    return CheckResult(name, True, f"{shown}, the newest published version")
+    if published is None:
+        return CheckResult(
+            name, False, f"{shown}, but the stack names no version of {function_name}"
+        )
+    if alias.version != published:
+        moved = (
+            "moved back outside a deploy (a manual rollback, README 'Releasing on AWS'?): fix "
+            "forward with a revert and make deploy-aws, which releases it as a new version"
+            if alias.version is not None and _older(alias.version, published)
+            else "moved outside a deploy"
+        )
+        return CheckResult(
+            name, False, f"{shown}, but the stack published version {published}: live was {moved}"
+        )
+    detail = f"{shown}, the version the stack published" + (
+        f" (settled after {waited:.0f} s)" if waited else ""
+    )
+    release = state.release
+    if release is not None and release.status in ("Failed", "Stopped"):
+        target = f" of version {release.target_version}" if release.target_version else ""
+        reason = f": {release.message}" if release.message else ""
+        detail += f"; the last release {release.deployment_id}{target} rolled back{reason}"
+    return CheckResult(name, True, detail)
+
+
+def _older(version: str, than: str) -> bool:
+    return version.isdigit() and than.isdigit() and int(version) < int(than)
 
 
 def check_provisioned_concurrency(configs: Sequence[ProvisionedConcurrency]) -> CheckResult:

@@ -230,7 +230,7 @@ def _check_concurrency(
 
 def _current_reservation(clients: Clients, stack: dict[str, Any] | None) -> int:
     """What this stack's functions reserve today (a redeploy gives it back before taking it):
-    `FunctionName`, or each model's `<Name>FunctionName` in a stack serving several."""
+    `FunctionName` (the primary model) and each other model's `<Name>FunctionName`."""
     outputs = {o["OutputKey"]: o["OutputValue"] for o in (stack or {}).get("Outputs", [])}
     return sum(
         int(
@@ -359,7 +359,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--env", choices=("dev", "prod"), default="dev")
     parser.add_argument("-c", "--context", action="append", default=[], metavar="NAME=VALUE")
-    parser.add_argument("--qualifier", help="CDK bootstrap qualifier (default: cdk.json's)")
+    parser.add_argument(
+        "--qualifier",
+        help="CDK bootstrap qualifier (default: the environment's bootstrap_qualifier, else "
+        "cdk.json's)",
+    )
     parser.add_argument("--region")
     parser.add_argument("--profile")
     args = parser.parse_args(argv)
@@ -368,7 +372,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # AWS_REGION as the CDK CLI reads it (boto3 alone reads only AWS_DEFAULT_REGION)
         region = args.region or os.environ.get("AWS_REGION")
         session = boto3.Session(profile_name=args.profile, region_name=region)
-        qualifier = args.qualifier or str(CDK_CONTEXT.get(QUALIFIER_KEY, DEFAULT_QUALIFIER))
+        qualifier = (
+            args.qualifier
+            or settings.bootstrap_qualifier
+            or str(CDK_CONTEXT.get(QUALIFIER_KEY, DEFAULT_QUALIFIER))
+        )
         where, checks = run(settings, Clients.from_session(session), qualifier, models)
     except (SettingsError, Aborted, BotoCoreError) as error:
         print(f"preflight: {error}", file=sys.stderr)

@@ -58,7 +58,7 @@ def render_text(
     ]
     if forced:
         assert target.stack is not None
-        lines += ["", _render_forced(target.stack.output("FunctionName"), forced)]
+        lines += ["", _render_forced(target.output("FunctionName"), forced)]
     lines += ["", "Targets:"]
     lines += [f"  {t.describe()}" for t in result.targets]
     if result.failures:

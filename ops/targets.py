@@ -2,10 +2,12 @@
 `Target`: a base URL, how to authorise requests to it, and for an AWS stack what else verify
 may inspect.
 
-A deployment serving several models (README, "Serve several models") says so: the stack output
-`Models` (AWS: names, comma-separated) or `models` (GCP: name -> {"url", ...}). There `--model`
-chooses one: its routes (`<ApiUrl>models/<name>/` on AWS, its own URL on GCP) and, on AWS, its
-outputs (`<Name>FunctionName`, ...) and alarms (`<stack>-<name>-...`).
+A deployment says which models it serves: the stack output `Models` (AWS: names,
+comma-separated, with `PrimaryModel` naming the one in model/) or `models` (GCP: name ->
+{"url", ...}). `--model` chooses one; a deployment serving a single model needs none. On AWS the
+primary model has the stack's own routes, outputs and alarms (`/predict`, `FunctionName`,
+`<stack>-errors`); any other model its own (`<ApiUrl>models/<name>/`, `<Name>FunctionName`,
+`<stack>-<name>-...`), as model/catalog.py's naming rule says (docs/fork.md).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from ops.http_client import HttpClient, normalise_base_url
 
 # https://{api-id}.execute-api.{region}.amazonaws.com (and .amazonaws.com.cn)
 _EXECUTE_API_HOST = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$")
+# The stack's own alarms, shared by every model (stacks/monitoring.py: `<stack>-api-5xx`).
+API_ALARMS = "api-"
 
 SessionFactory = Callable[..., Any]
 
@@ -38,34 +42,38 @@ class Target:
     stack: StackInfo | None = None  # --stack only
     session: Any = None  # the boto3 session --stack was read with
     model: str | None = None  # --model
-    # --stack serving several models: the others, whose alarms are not this model's
+    # --stack: whether the model is the stack's primary one, and the other models it serves
+    # (whose alarms are not this model's)
+    primary: bool = True
     others: tuple[str, ...] = ()
-
-    @property
-    def several(self) -> bool:
-        return bool(self.others)
 
     @property
     def route_prefix(self) -> str:
         """Where the model's routes are on a stack's API (the function's ROUTE_PREFIX)."""
-        return f"/models/{self.model}" if self.several else ""
+        return "" if self.primary else f"/models/{self.model}"
 
     def output_key(self, key: str) -> str:
-        """A per-model output of the stack: `FunctionName`, or `WineFunctionName` for one of
-        several models (its title, as model/catalog.py's ModelEntry.title)."""
-        return ((self.model or "").capitalize() if self.several else "") + key
+        """A per-model output of the stack: `FunctionName` for the primary model,
+        `WineFunctionName` for another (its title, as model/catalog.py's ModelEntry.title)."""
+        return ("" if self.primary else (self.model or "").capitalize()) + key
 
     def output(self, key: str) -> str:
         assert self.stack is not None
         return self.stack.output(self.output_key(key))
 
     def owns_alarm(self, name: str) -> bool:
-        """The stack's alarms (`<stack>-...`), less those of the other models it serves."""
+        """This model's alarms and the API's (`<stack>-api-...`), none of the other models'."""
         assert self.stack is not None
         if not name.startswith(self.stack.name + ALARM_SEPARATOR):
             return False
         concern = name[len(self.stack.name + ALARM_SEPARATOR) :]
-        return not any(concern.startswith(other + "-") for other in self.others)
+        if concern.startswith(API_ALARMS) or (
+            not self.primary and concern.startswith(f"{self.model}-")
+        ):
+            return True
+        # The primary model's alarms carry no model name: those left once every other
+        # model's (`<name>-...`) are set aside.
+        return self.primary and not any(concern.startswith(o + "-") for o in self.others)
 
     def client(self, timeout: float, *, retry_throttled: int = 0) -> HttpClient:
         return HttpClient(
@@ -116,8 +124,10 @@ def _aws_stack(
     stack = describe_stack(session, args.stack)
     served = [name.strip() for name in stack.outputs.get("Models", "").split(",") if name.strip()]
     model = _chosen_model(args.model, served, f"stack {args.stack}")
+    # A stack without `Models` predates several models: its one model is the primary one.
+    primary = not served or stack.outputs.get("PrimaryModel") == model
     base_url = normalise_base_url(stack.output("ApiUrl"))
-    if served:
+    if not primary:
         base_url += f"/models/{model}"
     api_auth = stack.outputs.get("ApiAuth", "none")
     auth: RequestAuth
@@ -138,6 +148,7 @@ def _aws_stack(
         stack=stack,
         session=session,
         model=model,
+        primary=primary,
         others=others,
     )
 
@@ -167,12 +178,14 @@ def _pulumi_stack(args: argparse.Namespace, bearer: BearerToken | None) -> Targe
 
 
 def _chosen_model(requested: str | None, served: Sequence[str], where: str) -> str | None:
-    """The model to check: `--model`, which a deployment serving several needs and must serve.
-    A deployment of one model serves it at its own routes, whatever its name."""
+    """The model to check: `--model`, which a deployment serving several needs and must serve;
+    a deployment serving one model serves that one."""
     if not served:
         return requested
     names = ", ".join(served)
     if requested is None:
+        if len(served) == 1:
+            return served[0]
         raise CannotRun(f"{where} serves several models ({names}): choose one with --model NAME")
     if requested not in served:
         raise CannotRun(f"{where} serves no model {requested!r}; it serves {names}")

@@ -7,6 +7,11 @@ alarms and the stack itself.
     python -m ops.verify --pulumi-stack dev [--id-token TOKEN]
     python -m ops.verify --stack SklearnInference-prod --model wine   # one of several models
 
+With --stack, verify first waits (up to --settle-timeout) for the model's release to settle:
+a CodeDeploy deployment still shifting traffic, or `live` still weighted while Lambda allocates
+the new version's provisioned concurrency, passes on its own. Then every check runs against what
+`live` serves, which must be the version the stack published.
+
 Exit status: 0 every check passed, 1 a check failed (the output names it), 2 the checks could
 not run (usage, connection, credentials), with one line on stderr.
 """
@@ -17,13 +22,15 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ops import aws
 from ops.checks import (
     CheckResult,
     ExpectedModel,
+    ReleaseState,
     check_alarms,
     check_body_accepted,
     check_error,
@@ -35,6 +42,7 @@ from ops.checks import (
     check_reference,
     check_server_timing,
     check_stack_status,
+    settling,
 )
 from ops.cli import (
     EXIT_FAILED,
@@ -59,6 +67,11 @@ DEFAULT_REQUESTS = 50
 # API Gateway stages throttle (dev: 10 req/s, burst 20); verify waits a 429 out rather than
 # report the gateway's limit as the deployment's failure.
 THROTTLE_RETRIES = 4
+# After a deploy, Lambda may take a minute or two to allocate a new version's provisioned
+# concurrency, keeping `live` weighted meanwhile; a CodeDeploy canary runs for its interval.
+DEFAULT_SETTLE_SECONDS = 300.0
+SETTLE_POLL_SECONDS = 15.0
+Sleep = Callable[[float], None]
 
 
 def build_parser() -> OneLineErrorParser:
@@ -96,7 +109,25 @@ def build_parser() -> OneLineErrorParser:
         metavar="MS",
         help="p50 and p99 end to end must stay under this (default 1000, the alarm threshold)",
     )
+    checks.add_argument(
+        "--settle-timeout",
+        type=_non_negative_float,
+        default=DEFAULT_SETTLE_SECONDS,
+        metavar="S",
+        help="with --stack: wait up to S seconds for a release still shifting or allocating "
+        f"provisioned concurrency to settle (default {DEFAULT_SETTLE_SECONDS:g}; 0: do not wait)",
+    )
     return parser
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
+    return value
 
 
 def _sha256_prefix(text: str) -> str:
@@ -106,12 +137,21 @@ def _sha256_prefix(text: str) -> str:
 
 
 def main(
-    argv: Sequence[str] | None = None, *, session_factory: SessionFactory = aws.aws_session
+    argv: Sequence[str] | None = None,
+    *,
+    session_factory: SessionFactory = aws.aws_session,
+    sleep: Sleep = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> int:
-    return run_cli(build_parser(), argv, lambda args: _run(args, session_factory))
+    return run_cli(build_parser(), argv, lambda args: _run(args, session_factory, sleep, clock))
 
 
-def _run(args: argparse.Namespace, session_factory: SessionFactory) -> int:
+def _run(
+    args: argparse.Namespace,
+    session_factory: SessionFactory,
+    sleep: Sleep,
+    clock: Callable[[], float],
+) -> int:
     # Local files first: a stale reference is the user's to fix before any request is sent.
     reference = load_reference(local_artifacts(args.model, args.model_dir))
     # load_reference has held it to manifest.json: the same name, version and artifact hashes.
@@ -119,10 +159,16 @@ def _run(args: argparse.Namespace, session_factory: SessionFactory) -> int:
         reference.name, reference.version, reference.sha256, pinned_sha256=args.expect_sha256
     )
     target = resolve_target(args, session_factory=session_factory)
+    # The release first: the requests then judge what `live` serves once it has settled.
+    settled = (
+        settle(target, args.settle_timeout, sleep=sleep, clock=clock)
+        if target.stack is not None
+        else None
+    )
     with target.client(args.timeout, retry_throttled=THROTTLE_RETRIES) as client:
         results = http_checks(client, target, reference, expected, args.requests, args.p99_ms)
     if target.stack is not None:
-        results += stack_checks(target)
+        results += stack_checks(target, settled)
     if args.json:
         document = {
             "target": target.to_json(),
@@ -241,16 +287,58 @@ def _refuse_on_auth_failure(health: HttpResponse, target: Target) -> None:
     raise CannotRun(f"GET {target.base_url}/health answered {health.status}: {hint}")
 
 
-def stack_checks(target: Target) -> list[CheckResult]:
-    """The stack's status; the model's alias and provisioned concurrency; the stack's alarms
-    but those of the other models it serves."""
+def release_state(target: Target) -> ReleaseState:
+    """The model's `live` alias, the version its stack published, its provisioned concurrency
+    and its deployment group's last release."""
     assert target.stack is not None
     function = target.output("FunctionName")
+    outputs = target.stack.outputs
+    application = outputs.get(target.output_key("CodeDeployApplication"))
+    group = outputs.get(target.output_key("CodeDeployDeploymentGroup"))
+    return ReleaseState(
+        alias=aws.live_alias(target.session, function),
+        stack_version=aws.stack_versions(target.session, target.stack.name).get(function),
+        provisioned=aws.provisioned_concurrency(target.session, function),
+        release=aws.last_release(target.session, application, group)
+        if application and group
+        else None,
+    )
+
+
+def settle(
+    target: Target,
+    timeout: float,
+    *,
+    sleep: Sleep = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[ReleaseState, float]:
+    """The release state once nothing is left to settle, or as it is after `timeout` seconds;
+    and how long that took."""
+    started = clock()
+    while True:
+        state = release_state(target)
+        waited = clock() - started
+        reason = settling(state)
+        if reason is None or waited >= timeout:
+            return state, waited
+        print(
+            f"verify: waiting for the release to settle ({waited:.0f} s): {reason}", file=sys.stderr
+        )
+        sleep(min(SETTLE_POLL_SECONDS, timeout - waited))
+
+
+def stack_checks(
+    target: Target, settled: tuple[ReleaseState, float] | None = None
+) -> list[CheckResult]:
+    """The stack's status; the model's alias and provisioned concurrency (as `settle` left
+    them, or read now); the stack's alarms but those of the other models it serves."""
+    assert target.stack is not None
+    state, waited = settled or (release_state(target), 0.0)
     alarms = aws.stack_alarms(target.session, target.stack.name)
     return [
         check_stack_status(target.stack),
-        check_live_alias(aws.live_alias(target.session, function), function),
-        check_provisioned_concurrency(aws.provisioned_concurrency(target.session, function)),
+        check_live_alias(state, target.output("FunctionName"), waited),
+        check_provisioned_concurrency(state.provisioned),
         check_alarms(
             [alarm for alarm in alarms if target.owns_alarm(alarm.name)],
             target.stack.name + aws.ALARM_SEPARATOR,

@@ -49,7 +49,7 @@ MODEL_PINS = "sourceObjects"  # with several models: sourceObjects.<model>
 ROLLED_BACK = "rolled-back-at"
 FIRST_DEPLOY_HELP = (
     "If it says 'Access to bucket gcf-v2-sources-... denied', IAM had not propagated yet: see "
-    'README.md, "If the first deploy fails".'
+    'docs/deploy-gcp.md, "If the first deploy fails".'
 )
 
 
@@ -450,7 +450,7 @@ def _can_serve_again(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="release.py", description="Release or roll back a GCP stack (README: Releasing)."
+        prog="release.py", description="Release or roll back a GCP stack (docs/operate.md)."
     )
     commands = parser.add_subparsers(dest="command", required=True)
     for name, summary in (

@@ -71,7 +71,7 @@ class _AccessLogSettings:
 @dataclass(frozen=True)
 class RouteTarget:
     """One model's routes: `<prefix>/predict` and `<prefix>/health` on its `live` alias (prefix
-    "" for the only model of a stack, `/models/<name>` for one of several)."""
+    "" for the stack's primary model, `/models/<name>` for any other)."""
 
     prefix: str
     alias: lambda_.IAlias
@@ -107,12 +107,13 @@ class InferenceApi(Construct):
             cors_preflight=_cors(settings),
             default_authorizer=_authorizer(settings),
         )
-        routed = [self._routes(target) for target in targets]
+        routed = {target.prefix: self._routes(target) for target in targets}
         # Every other path and method reaches a handler too, behind the same authorizer, so a
         # caller gets its JSON 404 `not_found` or 405 `method_not_allowed` with `Allow` (the
         # documented contract) instead of API Gateway's bare {"message":"Not Found"}. Outside
-        # every model's prefix, the first model's handler answers.
-        self._catch_all("", routed[0])
+        # every model's prefix the primary model's handler answers (the first declared model's
+        # when the stack has no primary one).
+        self._catch_all("", routed.get("", routed[targets[0].prefix]))
 
         self.access_logs = log_group(
             self,

@@ -15,7 +15,7 @@ from constructs import Construct
 
 from stacks.findings import ENVIRONMENT_KMS, NO_NETWORK_CALLS, skip_checkov
 from stacks.logs import log_group
-from stacks.naming import ONLY_MODEL, ModelNames
+from stacks.naming import PRIMARY, ModelNames
 from stacks.settings import DeploySettings
 
 # The build context is the repository root; its .dockerignore allow-lists handler/ and the
@@ -57,7 +57,7 @@ class InferenceFunction(Construct):
         *,
         settings: DeploySettings,
         image: ModelImage = ModelImage(),
-        names: ModelNames = ONLY_MODEL,
+        names: ModelNames = PRIMARY,
     ) -> None:
         super().__init__(scope, id)
         architecture, platform = _ARCHITECTURES[settings.architecture]
@@ -89,10 +89,26 @@ class InferenceFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE if settings.tracing else lambda_.Tracing.DISABLED,
             log_group=self.log_group,
             role=self.role,
-            # Every deploy publishes a version; keep the old ones so an operator can point
-            # `live` back at one in seconds, without a rebuild (README, "Releasing"). CodeDeploy
-            # also needs the old version to exist while it shifts traffic away from it.
-            current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.RETAIN),
+            # Every deploy that changes the image or configuration publishes a version; keep
+            # the old ones so an operator can point `live` back at one in seconds, without a
+            # rebuild (docs/operate.md, "Releasing on AWS"). CodeDeploy also needs the old version
+            # to exist while it shifts traffic away from it.
+            #
+            # RetainExceptOnCreate, not Retain: a version whose own release rolls back is
+            # deleted by the rollback. Under Retain it stayed behind as the newest version, with
+            # exactly the code and configuration of the commit that failed; Lambda publishes
+            # nothing when $LATEST equals the newest version, so redeploying that commit (a
+            # flaky alarm, a fixed account quota) failed with "A version for this Lambda function
+            # exists ( N ). Modify the function to create a new version." (aws/aws-cdk#28252 and
+            # its kin). With the orphan gone, the retry publishes a fresh version and goes
+            # through the same gates. Ordinary deploys are unchanged: the version's logical ID
+            # still hashes the function's configuration (`current_version`), so a deploy that
+            # changes neither image nor configuration (a threshold, a throttle) publishes
+            # nothing and releases nothing, and a version that was released once is retained
+            # when a later deploy replaces it.
+            current_version_options=lambda_.VersionOptions(
+                removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
+            ),
             description=names.label(f"scikit-learn inference ({settings.env_name})"),
             environment=_handler_environment(settings, names),
         )
@@ -157,7 +173,7 @@ class InferenceFunction(Construct):
 def _handler_environment(settings: DeploySettings, names: ModelNames) -> dict[str, str]:
     """What handler/settings.py reads. MAX_BODY_BYTES only when set: unset, the handler derives
     the limit from the model's width and the row limit, which no constant here could track.
-    ROUTE_PREFIX only for one of several models: the only model serves /predict itself."""
+    ROUTE_PREFIX only for a model other than the primary one, which serves /predict itself."""
     environment = {
         "MODEL_BACKEND": settings.model_backend,
         "MAX_BATCH_ROWS": str(settings.max_batch_rows),

@@ -20,7 +20,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from stacks.naming import ONLY_MODEL, ModelNames
+from stacks.naming import PRIMARY, ModelNames
 from stacks.settings import DeploySettings
 
 HEALTH_CHECK_EVENT = {"healthcheck": True}
@@ -36,7 +36,7 @@ class InferenceHealthCheck(Construct):
         *,
         settings: DeploySettings,
         alias: lambda_.IAlias,
-        names: ModelNames = ONLY_MODEL,
+        names: ModelNames = PRIMARY,
     ) -> None:
         super().__init__(scope, id)
         if settings.health_check_minutes < 1:

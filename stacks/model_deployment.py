@@ -18,9 +18,6 @@ from stacks.naming import ModelNames
 from stacks.release import InferenceRelease
 from stacks.settings import DeploySettings
 
-# The only model's sample request (PredictCommand), as it has always been.
-SAMPLE_BODY = '{"features": [5.1, 3.5, 1.4, 0.2]}'
-
 
 class ModelDeployment:
     """One model's function and alias (built here), then its health check, release and outputs
@@ -28,11 +25,11 @@ class ModelDeployment:
     dashboard rows come from `monitored`.
 
     Not a Construct, on purpose: a construct adds its id to the construct path of everything
-    below it, so the only model's function, alias, alarms and release would all get new logical
-    IDs, and CloudFormation would replace them on the next deploy of a stack that has served one
-    model so far. Instead its constructs live where they always have, their ids prefixed with the
-    model's title for one of several models (`WineInference`, `WineRelease`) and unprefixed for
-    the only one (`Inference`, `Release`).
+    below it, so the primary model's function, alias, alarms and release would all get new
+    logical IDs, and CloudFormation would replace them on the next deploy of a stack that has
+    served one model so far. Instead its constructs live where they always have, unprefixed for
+    the primary model (`Inference`, `Release`) and prefixed with the model's title for any
+    other (`WineInference`, `WineRelease`).
     """
 
     def __init__(
@@ -45,7 +42,7 @@ class ModelDeployment:
         others: Sequence[ModelEntry] = (),
         reference_file: Path | None = None,
     ) -> None:
-        self.stack, self.settings, self.names = stack, settings, names
+        self.stack, self.settings, self.names, self.name = stack, settings, names, entry.name
         self.reference_file = reference_file or entry.artifacts / "reference.json"
         self.inference = InferenceFunction(
             stack,
@@ -69,7 +66,9 @@ class ModelDeployment:
         metrics = FunctionMetrics.of(
             function=self.inference.function, alias=self.inference.alias, settings=self.settings
         )
-        return MonitoredModel(self.names, self.settings, metrics, self.inference.log_group)
+        return MonitoredModel(
+            self.name, self.names, self.settings, metrics, self.inference.log_group
+        )
 
     def add_health_check(self) -> None:
         if self.settings.health_check_minutes:
@@ -93,8 +92,8 @@ class ModelDeployment:
         )
 
     def add_function_outputs(self, api_url: str, auth: str) -> None:
-        """PredictCommand, FunctionName, FunctionLogGroup, AliasArn (`Wine...` for one of
-        several models)."""
+        """PredictCommand, FunctionName, FunctionLogGroup, AliasArn (`Wine...` for a model other
+        than the primary one)."""
         output = self.names.id
         CfnOutput(
             self.stack,
@@ -133,10 +132,8 @@ class ModelDeployment:
 
     @property
     def sample_body(self) -> str:
-        """The only model's sample as ever; one of several models' first reference case, which
-        has that model's features (`{"features": [...]}` when it has no reference yet)."""
-        if not self.names.name:
-            return SAMPLE_BODY
+        """The model's first reference case, a request it is known to answer
+        (`{"features": [...]}` when it has no reference yet)."""
         try:
             case = json.loads(self.reference_file.read_text())["cases"][0]["features"]
         except (OSError, ValueError, KeyError, IndexError, TypeError):

@@ -3,8 +3,8 @@ alarm and one dashboard for the stack.
 
 `FunctionMetrics` and `ApiMetrics` decide which metrics exist; `InferenceMonitoring` turns them
 into alarms and widgets; `stacks.naming` names every alarm. Each model's thresholds are its
-settings (`alarm_errors`, `alarm_server_errors`, `alarm_latency_p99_ms`). The README's
-"Monitoring" section says what each alarm sees and what it does not; keep the two in step.
+settings (`alarm_errors`, `alarm_server_errors`, `alarm_latency_p99_ms`). docs/operate.md,
+"Monitoring on AWS", says what each alarm sees and what it does not; keep the two in step.
 """
 
 from __future__ import annotations
@@ -156,6 +156,7 @@ class MonitoredModel:
     """One model as its alarms and widgets see it: its names, its settings (thresholds, warm
     pool, health check), its metrics and its function's log group."""
 
+    model: str  # its name in models.toml
     names: ModelNames
     settings: DeploySettings
     metrics: FunctionMetrics
@@ -166,8 +167,8 @@ class InferenceMonitoring(Construct):
     """The alarm topic (plus optional e-mail), each model's alarms and the API's, and the
     dashboard.
 
-    Exposes `topic`, `alarms` (by concern: `errors`, or `wine-errors` for one of several
-    models, and `api-5xx`) and `dashboard`.
+    Exposes `topic`, `alarms` (by concern: `errors` for the primary model, `wine-errors` for
+    another, and `api-5xx`) and `dashboard`.
     """
 
     def __init__(
@@ -361,7 +362,7 @@ def _graph(title: str, *left: cloudwatch.IMetric, width: int = 8) -> cloudwatch.
 
 
 def _model_widgets(model: MonitoredModel, headed: bool) -> list[cloudwatch.IWidget]:
-    """One model's rows; `headed` (one of several models) puts its name above them."""
+    """One model's rows; `headed` (a stack serving several) puts its name above them."""
     m, s, label = model.metrics, model.settings, model.names.label
     widgets: list[cloudwatch.IWidget] = [
         _graph(label("Invocations (live)"), m.invocations),
@@ -394,7 +395,7 @@ def _model_widgets(model: MonitoredModel, headed: bool) -> list[cloudwatch.IWidg
             _graph(label("Health check (1 healthy, 0 not, gap: no check)"), m.health, width=24)
         )
     if headed:
-        heading = f"### Model `{model.names.name}`"
+        heading = f"### Model `{model.model}`"
         widgets.insert(0, cloudwatch.TextWidget(markdown=heading, width=24, height=1))
     return widgets
 

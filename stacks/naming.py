@@ -1,5 +1,6 @@
 """Every physical name this app chooses, built in one place, and how one model's names differ
-from another's when a stack serves several.
+from another's when a stack serves several (model/catalog.py states the rule: the model in
+model/ is the stack's primary model and takes its own names; any other carries its name).
 
 Only alarms get chosen names (so a page says which stack and what broke); everything else keeps
 CloudFormation's generated names, so two stacks never collide in one account.
@@ -8,6 +9,8 @@ CloudFormation's generated names, so two stacks never collide in one account.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from model.catalog import ModelEntry
 
 
 def alarm_name(stack_name: str, concern: str) -> str:
@@ -19,13 +22,17 @@ def alarm_name(stack_name: str, concern: str) -> str:
 class ModelNames:
     """How one model's construct ids, alarms, routes, outputs and titles are told apart.
 
-    The only model of a stack keeps the names a stack had before it could serve several
-    (`name` None): `Inference`, `<stack>-errors`, `/predict`, `FunctionName`. One of several
+    The primary model (`name` None) has the stack's own names, the ones a stack had before it
+    could serve several: `Inference`, `<stack>-errors`, `/predict`, `FunctionName`. Any other
     carries its name: `WineInference`, `<stack>-wine-errors`, `/models/wine/predict`,
-    `WineFunctionName`.
+    `WineFunctionName`. Which names a model gets never depends on the other models.
     """
 
     name: str | None = None
+
+    @classmethod
+    def of(cls, entry: ModelEntry) -> ModelNames:
+        return PRIMARY if entry.primary else cls(entry.name)
 
     @property
     def title(self) -> str:
@@ -49,5 +56,5 @@ class ModelNames:
         return f"{self.name}: {text}" if self.name else text
 
 
-# A stack's only model: today's names.
-ONLY_MODEL = ModelNames()
+# The stack's primary model (model/): the stack's own names.
+PRIMARY = ModelNames()

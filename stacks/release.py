@@ -14,7 +14,7 @@ of `live` to CodeDeploy instead of making it itself:
 
 The stack's first deploy creates the alias directly; CodeDeploy and the hook gate every version
 after that. CodeDeploy stops watching when the last step completes: what fails later is for the
-stack's alarms and a manual rollback (README, "Releasing").
+stack's alarms and a manual rollback (docs/operate.md, "Releasing on AWS").
 
 Why per-version release alarms and not the stack's alias-level ones. During a canary the alias's
 metrics mix both versions: the old version's errors would be blamed on the canary, a canary
@@ -49,10 +49,11 @@ AllocatedProvisionedConcurrentExecutions field of the API reference):
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Acknowledgment, Annotations, Duration, Stack, Validations
+from aws_cdk import Acknowledgment, Annotations, Aws, Duration, Stack, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_codedeploy as codedeploy
 from aws_cdk import aws_iam as iam
@@ -64,10 +65,16 @@ from stacks.findings import ENVIRONMENT_KMS, NO_NETWORK_CALLS, skip_checkov
 from stacks.function import ALIAS_NAME
 from stacks.logs import log_group
 from stacks.monitoring import handler_dimensions, new_alarm
-from stacks.naming import ONLY_MODEL, ModelNames, alarm_name
+from stacks.naming import PRIMARY, ModelNames, alarm_name
 from stacks.settings import DeploySettings
 
 HOOK_DIR = Path(__file__).resolve().parent / "release_hook"
+# The hook's own check: two invokes of a cold version and their retries (pre_traffic.Clients).
+CHECK_TIMEOUT = Duration.minutes(5)
+# Lambda's longest timeout is 15 minutes: what is left after the check is the canary's most.
+MAX_CANARY_SECONDS = 9 * 60
+# Canary requests the new version must serve before its first step ends (pre_traffic.canary).
+CANARY_MIN_REQUESTS = 10
 # CodeDeploy's shortest step is a minute: judge the new version minute by minute.
 RELEASE_PERIOD = Duration.minutes(1)
 
@@ -79,7 +86,7 @@ class InferenceRelease(Construct):
     alarm could judge it in time) and `hook` (None when `pre_traffic_hook` is off).
     `reference_file` is the golden reference the hook checks (the model's
     artifacts/reference.json); without it synthesis warns and the hook fails every release
-    until it exists. The release alarms of one of several models carry its name
+    until it exists. The release alarms of a model other than the primary one carry its name
     (`<stack>-wine-release-errors-v7`).
     """
 
@@ -92,7 +99,7 @@ class InferenceRelease(Construct):
         function: lambda_.IFunction,
         alias: lambda_.Alias,
         reference_file: Path,
-        names: ModelNames = ONLY_MODEL,
+        names: ModelNames = PRIMARY,
     ) -> None:
         super().__init__(scope, id)
         version = alias.version.version
@@ -133,6 +140,14 @@ class InferenceRelease(Construct):
                 deployment_in_alarm=bool(self.alarms),
             ),
         )
+        if self.hook is not None and settings.gradual_release:
+            # The canary stops (and so rolls back) a deployment without evidence.
+            self.hook.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["codedeploy:StopDeployment"],
+                    resources=[self.deployment_group.deployment_group_arn],
+                )
+            )
         # The alias's update starts the deployment, so the new release alarms, the deployment
         # group that lists them and the hook that knows the new version must be updated first:
         # make the order explicit rather than trust the references inside the update policy.
@@ -274,8 +289,14 @@ class _PreTrafficHook(Construct):
             # alias, whose update policy names it, so the hook checks what CodeDeploy ships.
             "TARGET_VERSION": version.version,
         }
-        if names.route_prefix:  # one of several models: its routes are below the prefix
+        if names.route_prefix:  # not the primary model: its routes are below the prefix
             environment["ROUTE_PREFIX"] = names.route_prefix
+        window = canary_seconds(settings.deployment_config) if reference_file else 0
+        if window:
+            # Evidence for the canary: traffic of its own through `live` while the first step
+            # holds its share on the new version (pre_traffic.canary).
+            environment["CANARY_SECONDS"] = str(window)
+            environment["CANARY_MIN_REQUESTS"] = str(CANARY_MIN_REQUESTS)
         if reference_file is not None:
             reference = s3_assets.Asset(self, "Reference", path=str(reference_file))
             environment["REFERENCE_BUCKET"] = reference.s3_bucket_name
@@ -287,6 +308,18 @@ class _PreTrafficHook(Construct):
                     resources=[reference.bucket.arn_for_objects(reference.s3_object_key)],
                 )
             )
+            if settings.assets_kms_key_arn is not None:
+                # A bootstrap bucket encrypted with a customer-managed key: S3 decrypts the
+                # object as the caller, so the hook needs the key too, only through S3.
+                role.add_to_policy(
+                    iam.PolicyStatement(
+                        actions=["kms:Decrypt"],
+                        resources=[settings.assets_kms_key_arn],
+                        conditions={
+                            "StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}
+                        },
+                    )
+                )
         self.function = lambda_.Function(
             self,
             "Function",
@@ -296,8 +329,9 @@ class _PreTrafficHook(Construct):
             code=lambda_.Code.from_asset(str(HOOK_DIR), exclude=["__pycache__", "*.pyc"]),
             memory_size=256,
             # Room for two slow invokes and their retries (pre_traffic.Clients): a hook that
-            # times out never reports, and CodeDeploy then waits an hour before failing.
-            timeout=Duration.minutes(5),
+            # times out never reports, and CodeDeploy then waits an hour before failing. Then
+            # the canary's window, which ends before the timeout does.
+            timeout=CHECK_TIMEOUT.plus(Duration.seconds(window)),
             role=role,
             log_group=logs,
             description=f"{settings.stack_name}: "
@@ -329,3 +363,13 @@ class _PreTrafficHook(Construct):
                 "versions so that it is in place before the deploy that needs it.",
             )
         )
+
+
+def canary_seconds(deployment_config: str) -> int:
+    """How long the first step of a gradual config holds its share on the new version, less half
+    a minute for the canary's verdict to land before the step ends (at most MAX_CANARY_SECONDS;
+    0 for AllAtOnce). Canary10Percent5Minutes: 270."""
+    step = re.search(r"(?:Percent|Every)(\d+)Minutes?$", deployment_config)
+    if step is None:
+        return 0
+    return min(int(step.group(1)) * 60 - 30, MAX_CANARY_SECONDS)

@@ -11,6 +11,7 @@ This module imports nothing from aws_cdk, so it validates and tests in milliseco
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import re
 import types
@@ -45,15 +46,23 @@ MAX_TIMEOUT_SECONDS = 29
 MAX_INVOKE_BYTES = 6 * 1024 * 1024
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_QUALIFIER = re.compile(r"^[a-z0-9]{1,10}$")  # what `cdk bootstrap --qualifier` accepts
+_KMS_KEY = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 
 
 class SettingsError(ValueError):
-    """When context holds a setting the stack cannot deploy"""
+    """When context holds a setting the stack cannot deploy. One line per problem, each naming
+    where the value came from (`cdk.json environments.prod`, `-c memory_mb=99`) when known."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
 
 
 @dataclass(frozen=True)
 class DeploySettings:
-    """One environment's deployment. Field comments are the README's settings table."""
+    """One environment's deployment. Field comments are the settings table of
+    docs/deploy-aws.md."""
 
     env_name: str
     stack_name: str
@@ -80,6 +89,13 @@ class DeploySettings:
     log_retention_days: int = 90  # function and API access logs
     retain_logs: bool = True  # keep log groups when the stack is destroyed
     termination_protection: bool = True
+    # The CDK bootstrap this environment deploys through (`cdk bootstrap --qualifier Q`); None:
+    # cdk.json's @aws-cdk/core:bootstrapQualifier, else CDK's default. Dev and prod in one account
+    # need one each, so that dev's CI role cannot reach prod's bootstrap (stacks/ci_access.py).
+    bootstrap_qualifier: str | None = None
+    # A customer-managed KMS key (ARN) that encrypts the bootstrap's assets bucket: the pre-traffic
+    # hook may then decrypt its reference file with it. None: the bucket uses S3-managed keys.
+    assets_kms_key_arn: str | None = None
     # Handler environment (handler/settings.py reads these)
     model_backend: str = "auto"
     max_batch_rows: int = 1000
@@ -101,7 +117,7 @@ class DeploySettings:
     auth: str = "iam"  # iam (SigV4 callers) | jwt | none (public)
     jwt_issuer: str | None = None
     jwt_audiences: tuple[str, ...] = ()
-    # Releasing: CodeDeploy moves `live` to each new version (README, "Releasing")
+    # Releasing: CodeDeploy moves `live` to each new version (docs/operate.md, "Releasing on AWS")
     deployment_config: str = "Canary10Percent5Minutes"  # one of DEPLOYMENT_CONFIGS
     pre_traffic_hook: bool = True  # check the reference predictions before any traffic shifts
     # Monitoring
@@ -118,9 +134,7 @@ class DeploySettings:
     def __post_init__(self) -> None:
         errors = list(_problems(self))
         if errors:
-            raise SettingsError(
-                f"invalid settings for environment {self.env_name!r}:\n  - " + "\n  - ".join(errors)
-            )
+            raise SettingsError(*errors)
 
     @property
     def autoscaling(self) -> bool:
@@ -207,6 +221,13 @@ def _problems(s: DeploySettings) -> typing.Iterator[str]:
             yield f"cors_allowed_origins takes scheme://host[:port] (no '*'), got {origin!r}"
     yield from _auth_problems(s)
     yield from _image_problems(s)
+    if s.bootstrap_qualifier is not None and not _QUALIFIER.fullmatch(s.bootstrap_qualifier):
+        yield f"bootstrap_qualifier must be 1 to 10 of a-z and 0-9, got {s.bootstrap_qualifier!r}"
+    if s.assets_kms_key_arn is not None and not _KMS_KEY.fullmatch(s.assets_kms_key_arn):
+        yield (
+            "assets_kms_key_arn must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>), "
+            f"got {s.assets_kms_key_arn!r}"
+        )
     if not 0 <= s.health_check_minutes <= 5:
         yield f"health_check_minutes must be 0 (off) to 5, got {s.health_check_minutes}"
     for name in ("alarm_errors", "alarm_server_errors"):
@@ -293,6 +314,10 @@ PER_MODEL = (
     "alarm_errors",
     "alarm_server_errors",
     "alarm_latency_p99_ms",
+    # A prebuilt image holds one model: with several, each model names its own.
+    "image_repository",
+    "image_tag",
+    "image_digest",
 )
 
 
@@ -304,7 +329,8 @@ def for_model(settings: DeploySettings, model: str, overrides: Mapping[str, Any]
         values = {k: _convert(k, v, hints[k]) for k, v in overrides.items() if k in PER_MODEL}
         return dataclasses.replace(settings, **values)
     except SettingsError as exc:
-        raise SettingsError(f"model {model!r} (models.toml): {exc}") from None
+        where = f"models.toml [models.{model}] ({settings.env_name})"
+        raise SettingsError(*(f"{where}: {problem}" for problem in exc.problems)) from None
 
 
 def build_settings(context: Mapping[str, Any]) -> DeploySettings:
@@ -316,23 +342,55 @@ def build_settings(context: Mapping[str, Any]) -> DeploySettings:
     """
     env_name = str(context.get("env") or "dev")
     if env_name not in ENVIRONMENTS:
-        raise SettingsError(f"env must be one of {', '.join(ENVIRONMENTS)}, got {env_name!r}")
+        raise SettingsError(
+            f"-c env: env must be one of {', '.join(ENVIRONMENTS)}, got {env_name!r}"
+        )
 
     fields = {f.name: f for f in dataclasses.fields(DeploySettings) if f.name != "env_name"}
     hints = typing.get_type_hints(DeploySettings)
+    in_file = f"cdk.json environments.{env_name}"
 
     block = (context.get("environments") or {}).get(env_name) or {}
     if isinstance(block, str):
         block = json.loads(block)
-    unknown = sorted(set(block) - set(fields))
-    if unknown:
-        raise SettingsError(f"unknown settings in environments.{env_name}: {', '.join(unknown)}")
+    problems = [f"{in_file}: {_unknown(name, fields)}" for name in sorted(set(block) - set(fields))]
+    # A context key one typo away from a setting (`-c memroy_mb=2048`) would be ignored silently;
+    # any other key belongs to CDK or to another part of the app.
+    problems += [
+        f"-c {name}: {_unknown(name, fields)}"
+        for name in sorted(context)
+        if name not in fields and difflib.get_close_matches(name, fields, n=1, cutoff=0.85)
+    ]
+    if problems:
+        raise SettingsError(*problems)
 
     values: dict[str, Any] = dict(ENV_DEFAULTS[env_name])
+    source = dict.fromkeys(values, f"{env_name} default")
     values.update(block)
-    values.update({name: context[name] for name in fields if name in context})
-    converted = {name: _convert(name, value, hints[name]) for name, value in values.items()}
-    return DeploySettings(env_name=env_name, **converted)
+    source.update(dict.fromkeys(block, in_file))
+    given = {name: context[name] for name in fields if name in context}
+    values.update(given)
+    source.update({name: f"-c {name}={given[name]}" for name in given})
+    try:
+        converted = {name: _convert(name, value, hints[name]) for name, value in values.items()}
+        return DeploySettings(env_name=env_name, **converted)
+    except SettingsError as exc:
+        raise SettingsError(*(_located(p, source, fields) for p in exc.problems)) from None
+
+
+def _unknown(name: str, fields: Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(name, fields, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return f"{name} is not a setting{hint}; stacks/settings.py's DeploySettings lists them all"
+
+
+def _located(problem: str, source: Mapping[str, str], fields: Mapping[str, Any]) -> str:
+    """`problem` prefixed with where the first value it names came from, preferring a value
+    someone set (cdk.json, -c) over a default it conflicts with."""
+    named = [name for name in re.findall(r"[a-z][a-z0-9_]*", problem) if name in fields]
+    given = [name for name in named if name in source and "default" not in source[name]]
+    chosen = (given or [n for n in named if n in source] or [None])[0]
+    return f"{source[chosen]}: {problem}" if chosen else problem
 
 
 def _convert(name: str, value: Any, hint: Any) -> Any:
@@ -381,4 +439,5 @@ def _convert(name: str, value: Any, hint: Any) -> Any:
             return float(value)
         return str(value).strip()
     except (TypeError, ValueError):
-        raise SettingsError(f"{name} cannot be read as {hint}: {value!r}") from None
+        kind = {int: "a whole number", float: "a number", bool: "true or false"}.get(hint)
+        raise SettingsError(f"{name} must be {kind or hint}, got {value!r}") from None

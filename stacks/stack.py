@@ -7,14 +7,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Aws, CfnOutput, Fn, Stack, Tags
+from aws_cdk import Aws, CfnOutput, DefaultStackSynthesizer, Fn, Stack, Tags
 from constructs import Construct
 
 from model.catalog import ModelEntry
 from stacks.api import InferenceApi
 from stacks.model_deployment import ModelDeployment
 from stacks.monitoring import ApiMetrics, InferenceMonitoring
-from stacks.naming import ONLY_MODEL, ModelNames
+from stacks.naming import ModelNames
 from stacks.settings import DeploySettings, SettingsError, for_model
 
 
@@ -39,24 +39,24 @@ class InferenceStack(Stack):
     ) -> None:
         if not models:
             raise SettingsError("no model to deploy: models.toml declares none")
-        several = len(models) > 1
         # Every model's settings are checked before anything is built.
         settings_of = {
             entry.name: for_model(settings, entry.name, entry.overrides(settings.env_name))
             for entry in models
         }
-        if several and settings.uses_prebuilt_image:
-            raise SettingsError(
-                "image_repository names one prebuilt image, and each of several models needs "
-                "its own: let the deploy build them (unset image_repository), or deploy one "
-                "model per stack"
-            )
+        _check_prebuilt_images(settings_of)
         super().__init__(
             scope,
             id,
             stack_name=settings.stack_name,
             description=f"scikit-learn inference: Lambda behind an HTTP API ({settings.env_name})",
             termination_protection=settings.termination_protection,
+            # An environment with a bootstrap of its own (one account for dev and prod)
+            **(
+                {"synthesizer": DefaultStackSynthesizer(qualifier=settings.bootstrap_qualifier)}
+                if settings.bootstrap_qualifier
+                else {}
+            ),
             **kwargs,
         )
         Tags.of(self).add("Project", "sklearn-serverless-inference")
@@ -66,14 +66,14 @@ class InferenceStack(Stack):
 
         # Creation order is the template's order: per model its function, then the API in
         # front of all of them, per model its health check, then the alarms and dashboard,
-        # per model its release. One model's template stays what it was before a stack could
-        # serve several.
+        # per model its release. Construct ids come from each model alone (ModelNames.of), so
+        # adding or removing a model never changes another model's logical IDs.
         self.models = {
             entry.name: ModelDeployment(
                 self,
                 entry=entry,
                 settings=settings_of[entry.name],
-                names=ModelNames(entry.name) if several else ONLY_MODEL,
+                names=ModelNames.of(entry),
                 others=[other for other in models if other is not entry],
                 reference_file=(references or {}).get(entry.name),
             )
@@ -128,10 +128,30 @@ class InferenceStack(Stack):
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
         for model in deployments:
             model.add_release_outputs()
-        if several:
-            CfnOutput(
-                self,
-                "Models",
-                value=",".join(self.models),
-                description="The models served: routes /models/<name>/..., outputs <Name>...",
+        # What ops/ reads to find a model's routes, outputs and alarms (model/catalog.py's rule).
+        CfnOutput(
+            self,
+            "Models",
+            value=",".join(self.models),
+            description="The models served: the primary one at /predict with unprefixed "
+            "outputs, any other at /models/<name>/... with outputs <Name>...",
+        )
+        primary = next((entry.name for entry in models if entry.primary), None)
+        if primary is not None:
+            CfnOutput(self, "PrimaryModel", value=primary, description="Served at /predict")
+
+
+def _check_prebuilt_images(settings_of: Mapping[str, DeploySettings]) -> None:
+    """Each model's image holds that model: two models may not run one prebuilt image."""
+    by_image: dict[tuple[str | None, str | None], list[str]] = {}
+    for name, model in settings_of.items():
+        if model.uses_prebuilt_image:
+            image = (model.image_repository, model.image_digest or model.image_tag)
+            by_image.setdefault(image, []).append(name)
+    for (repository, reference), names in by_image.items():
+        if len(names) > 1:
+            raise SettingsError(
+                f"models {', '.join(names)} would all run the prebuilt image "
+                f"{repository}:{reference}, but each image holds one model: give each model its "
+                "own image_tag or image_digest under [models.<name>] in models.toml"
             )

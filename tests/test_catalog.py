@@ -61,7 +61,10 @@ def _declare(tmp_path: Path, text: str) -> Path:
         ("[models.Iris]\npath = 'model'\n", "a model name is 1-16 lowercase letters and digits"),
         ("[models.iris]\npath = '../elsewhere'\n", 'path must be "model" or "models/<directory>"'),
         ("[models.iris]\npath = 'models/absent'\n", "models/absent/train.py does not exist"),
-        ("[models.iris]\npath = 'model'\nmemory_gb = 2\n", "unknown setting(s) memory_gb"),
+        (
+            "[models.iris]\npath = 'model'\nmemory_gb = 2\n",
+            "unknown setting memory_gb; did you mean memory_mb?",
+        ),
         (
             "[models.iris]\npath = 'model'\n[models.iris.prod]\nmemroy_mb = 2\n",
             "[models.iris.prod]",

@@ -3,14 +3,22 @@
 CodeDeploy invokes this once per deployment, before it shifts any traffic to the new version
 (TARGET_VERSION: the stack sets it to the version it publishes, in the same update). It invokes
 that version directly with the event API Gateway would send (GET /health, then every reference
-case as one POST /predict batch; below ROUTE_PREFIX, /models/<name>, for one of several models
-of a stack) and checks:
+case as one POST /predict batch; below ROUTE_PREFIX, /models/<name>, for a model other than the
+stack's primary one) and checks:
 
 - the version serves the model the reference was computed for (name, version, artifact SHA-256);
 - labels are identical and every probability is within the reference's tolerance.
 
 It then reports Succeeded or Failed to CodeDeploy. Anything unexpected is a failure: a hook that
 never reports holds the deployment for an hour before CodeDeploy gives up.
+
+Then, when the stack gives it a canary window (CANARY_SECONDS: a gradual release), it stays on
+while CodeDeploy holds the first share of traffic on the new version and sends the canary its
+own traffic: one prediction of the first reference case to the `live` alias every half second.
+The alias routes each by its weights, so the new version's release alarms (errors, 5xx, p99 by
+ExecutedVersion) judge real alias invocations even when nobody else calls the API. It stops the
+deployment, which rolls `live` back, when the new version answers one of them wrongly, or when
+fewer than CANARY_MIN_REQUESTS reached it by the end of the window: no evidence is no release.
 
 Standard library and boto3 only (both are in the Lambda runtime), so the asset is this file.
 """
@@ -20,7 +28,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,15 +55,29 @@ class Clients:
         )
 
 
+ALIAS = "live"
+# One canary request every half second: about 60 on the new version in a 5-minute 10% canary.
+CANARY_INTERVAL_SECONDS = 0.5
+# Left for the last invoke and the report when the window ends.
+CANARY_MARGIN_SECONDS = 20
+
+
 class CheckFailed(Exception):
     """When the new version cannot be asked at all (a failed invoke, an answer that is not JSON)"""
 
 
-def handler(event: dict[str, Any], context: Any, clients: Clients | None = None) -> dict[str, Any]:
+def handler(
+    event: dict[str, Any],
+    context: Any,
+    clients: Clients | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, Any]:
     clients = clients or Clients.default()
     deployment = event["DeploymentId"]
+    environ = dict(os.environ)
     try:
-        problems = check(deployment, clients, dict(os.environ))
+        problems = check(deployment, clients, environ)
     except Exception:
         problems = ["the check could not run: " + traceback.format_exc(limit=3)]
     status = "Failed" if problems else "Succeeded"
@@ -63,7 +87,78 @@ def handler(event: dict[str, Any], context: Any, clients: Clients | None = None)
         lifecycleEventHookExecutionId=event["LifecycleEventHookExecutionId"],
         status=status,
     )
-    return {"status": status, "problems": problems}
+    result: dict[str, Any] = {"status": status, "problems": problems}
+    window = float(environ.get("CANARY_SECONDS", "0"))
+    if status == "Succeeded" and window > 0:
+        if context is not None:  # never past the function's own timeout
+            left = context.get_remaining_time_in_millis() / 1000 - CANARY_MARGIN_SECONDS
+            window = min(window, left)
+        result["canary"] = canary(deployment, clients, environ, window, sleep, clock)
+    return result
+
+
+def canary(
+    deployment: str,
+    clients: Clients,
+    environ: dict[str, str],
+    seconds: float,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, Any]:
+    """Send the canary its own traffic through `live` for `seconds`; stop the deployment (and so
+    roll back) on a wrong answer from the new version, or on too little evidence."""
+    function, version = environ["FUNCTION_NAME"], environ["TARGET_VERSION"]
+    minimum = int(environ.get("CANARY_MIN_REQUESTS", "1"))
+    try:
+        raw = clients.s3.get_object(
+            Bucket=environ["REFERENCE_BUCKET"], Key=environ["REFERENCE_KEY"]
+        )
+        case = json.loads(raw["Body"].read())["cases"][0]
+        body = json.dumps({"features": case["features"]})
+    except Exception as exc:  # checked moments ago; a failure now is no evidence either
+        return _stop(clients, deployment, [f"the canary could not start: {exc}"], 0, 0)
+    event = http_event("POST", environ.get("ROUTE_PREFIX", "") + "/predict", body)
+    deadline, sent, on_new, problems = clock() + seconds, 0, 0, []
+    while clock() < deadline and not problems:
+        response = clients.lambda_.invoke(
+            FunctionName=function, Qualifier=ALIAS, Payload=json.dumps(event).encode()
+        )
+        sent += 1
+        if response.get("ExecutedVersion") == version:
+            on_new += 1
+            try:
+                status, answer = _answer(response, version)
+            except CheckFailed as exc:
+                status, answer = 0, str(exc)
+            if status != 200 or _label(answer) != case["label"]:
+                problems.append(f"version {version} answered the canary {status}: {answer!r:.300}")
+        sleep(CANARY_INTERVAL_SECONDS)
+    if not problems and on_new < minimum:
+        problems.append(
+            f"no evidence: version {version} served {on_new} of {sent} canary requests through "
+            f"{ALIAS} (at least {minimum} needed)"
+        )
+    if problems:
+        return _stop(clients, deployment, problems, sent, on_new)
+    _log(deployment=deployment, canary="passed", sent=sent, on_new_version=on_new)
+    return {"sent": sent, "on_new_version": on_new, "problems": []}
+
+
+def _label(answer: Any) -> Any:
+    predictions = answer.get("predictions") if isinstance(answer, dict) else None
+    return predictions[0].get("label") if isinstance(predictions, list) and predictions else None
+
+
+def _stop(
+    clients: Clients, deployment: str, problems: list[str], sent: int, on_new: int
+) -> dict[str, Any]:
+    """Stop the deployment with a rollback: CodeDeploy moves all of `live` back."""
+    try:
+        clients.codedeploy.stop_deployment(deploymentId=deployment, autoRollbackEnabled=True)
+    except Exception as exc:  # already over (a rollback by an alarm, or promoted)
+        problems = [*problems, f"could not stop the deployment: {exc}"]
+    _log(deployment=deployment, canary="stopped", problems=problems, sent=sent, on_new=on_new)
+    return {"sent": sent, "on_new_version": on_new, "problems": problems}
 
 
 def check(deployment: str, clients: Clients, environ: dict[str, str]) -> list[str]:
@@ -120,6 +215,10 @@ def invoke(lambda_: Any, function: str, version: str, event: dict[str, Any]) -> 
     response = lambda_.invoke(
         FunctionName=function, Qualifier=version, Payload=json.dumps(event).encode()
     )
+    return _answer(response, version)
+
+
+def _answer(response: dict[str, Any], version: str) -> tuple[int, Any]:
     payload = response["Payload"].read()
     if response.get("FunctionError"):
         raise CheckFailed(f"version {version} failed: {payload[:500]!r}")

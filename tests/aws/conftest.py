@@ -1,8 +1,17 @@
-"""Synthesize each AWS variant once per session, with exactly the context `cdk.json` gives the CLI.
+"""Synthesize each AWS app once per session.
 
-A unit-test `App()` does not read cdk.json (aws-cdk #17553), so the fixture loads its `context`
-block (feature flags included) and passes it explicitly; variants add `-c`-style string
-overrides on top, the way the command line would.
+Two kinds of app, kept apart so that a fork's settings move only what they should:
+
+- **live** apps (`live_dev`, `live_prod`): exactly what `cdk synth` builds from this repository's
+  `cdk.json` and `models.toml`. Tests of them derive every expectation from the settings and
+  models in force (`app.settings`, `app.models`): the snapshots, the "template carries the
+  settings" tests, cdk-nag, cfn-lint and checkov.
+- **own** apps (`dev`, `prod`, `options`, `prod_options`, the fork apps): settings and models of
+  the test's own: cdk.json's CDK feature flags only (no `environments` block, no settings
+  keys), a models.toml written by tests/conftest.py's `write_fork`, plus `-c`-style overrides.
+  They pin upstream defaults and edge cases, whatever a fork's cdk.json says.
+
+A unit-test `App()` does not read cdk.json (aws-cdk #17553), so contexts are passed explicitly.
 """
 
 from __future__ import annotations
@@ -24,10 +33,15 @@ from aws_cdk import App
 from aws_cdk.assertions import Template
 
 import app as cdk_entry
+from model import catalog
+from model.catalog import Catalog
 from stacks.settings import DeploySettings, build_settings
+from tests.conftest import write_fork
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CDK_CONTEXT: dict[str, Any] = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+# CDK's feature flags (`@aws-cdk/...`): how CDK renders, not a setting of this app.
+FEATURE_FLAGS = {key: value for key, value in CDK_CONTEXT.items() if key.startswith("@")}
 # The golden reference in its documented format (model/artifacts/reference.json), pinned here so
 # that the synthesized apps do not depend on the committed model.
 REFERENCE = Path(__file__).resolve().parent / "fixtures" / "reference.json"
@@ -39,7 +53,10 @@ def build(app: App, environ: dict[str, str] | None = None) -> Any:
 
 
 DIGEST = "sha256:" + "ab" * 32
-# Every optional feature, switched on in two extra apps so each code path is synthesized once.
+# What `cdk synth -c env=<env>` builds from this repository's own files.
+LIVE: dict[str, dict[str, str]] = {"live-dev": {"env": "dev"}, "live-prod": {"env": "prod"}}
+# Upstream defaults, and every optional feature switched on in two extra apps so each code path
+# is synthesized once; all serving the reference model alone (the `reference_fork` fixture).
 VARIANTS: dict[str, dict[str, str]] = {
     "dev": {"env": "dev"},
     "prod": {"env": "prod"},
@@ -77,6 +94,7 @@ class Synthesized:
     name: str
     app: App
     settings: DeploySettings
+    models: Catalog  # what it serves
     template: dict[str, Any]
     assets: dict[str, Any]
     artifact: dict[str, Any]  # the stack's entry in manifest.json
@@ -104,6 +122,27 @@ class Synthesized:
             if resource["Properties"].get("PackageType") == "Image"
         ]
         return found
+
+    def functions(self) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Each served model's inference function (logical ID, properties), by model name: the
+        one without a ROUTE_PREFIX is the primary model's, any other's prefix names it."""
+        primary = self.models.primary
+        found = {}
+        for logical_id, resource in self.resources("AWS::Lambda::Function").items():
+            props = resource["Properties"]
+            if props.get("PackageType") == "Image":
+                prefix = props["Environment"]["Variables"].get("ROUTE_PREFIX")
+                name = prefix.removeprefix("/models/") if prefix else getattr(primary, "name", "")
+                found[name] = (logical_id, props)
+        return found
+
+    def aliases(self) -> dict[str, str]:
+        """Each served model's `live` alias logical ID, by model name."""
+        by_function = {fn_id: name for name, (fn_id, _) in self.functions().items()}
+        return {
+            by_function[alias["Properties"]["FunctionName"]["Ref"]]: alias_id
+            for alias_id, alias in self.resources("AWS::Lambda::Alias").items()
+        }
 
     def policy_of(self, role_id: str) -> dict[str, Any]:
         """The one inline policy CDK attaches to a role (its DefaultPolicy)."""
@@ -145,15 +184,17 @@ def rendered(value: Any) -> str:
     return separator.join(rendered(part) for part in parts)
 
 
-def synthesize(name: str, overrides: dict[str, str], outdir: Path) -> Synthesized:
-    app = App(context={**CDK_CONTEXT, **overrides}, outdir=str(outdir))
+def synthesize(name: str, context: dict[str, Any], outdir: Path) -> Synthesized:
+    app = App(context=context, outdir=str(outdir))
     stack = build(app)
     assembly = app.synth()  # raises if cdk-nag reports an unacknowledged finding
     manifest = json.loads((outdir / "manifest.json").read_text())
+    models_file = context.get("models_file")
     return Synthesized(
         name=name,
         app=app,
-        settings=build_settings({**CDK_CONTEXT, **overrides}),
+        settings=build_settings(context),
+        models=catalog.load(Path(models_file)) if models_file else catalog.load(),
         template=assembly.get_stack_by_name(stack.stack_name).template,
         assets=json.loads((outdir / f"{stack.artifact_id}.assets.json").read_text()),
         artifact=manifest["artifacts"][stack.artifact_id],
@@ -164,14 +205,15 @@ def synthesize(name: str, overrides: dict[str, str], outdir: Path) -> Synthesize
 class _Apps:
     """Synthesizes a variant the first time a test asks for it, then serves it from memory."""
 
-    def __init__(self, factory: pytest.TempPathFactory) -> None:
+    def __init__(self, factory: pytest.TempPathFactory, context_of: Any) -> None:
         self._factory = factory
+        self._context_of = context_of
         self._done: dict[str, Synthesized] = {}
 
     def __getitem__(self, name: str) -> Synthesized:
         if name not in self._done:
             outdir = self._factory.mktemp(f"cdk-{name}")
-            self._done[name] = synthesize(name, VARIANTS[name], outdir)
+            self._done[name] = synthesize(name, self._context_of(name), outdir)
         return self._done[name]
 
 
@@ -181,14 +223,47 @@ def build_app() -> Any:
 
 
 @pytest.fixture(scope="session")
-def context_of() -> Any:
-    """cdk.json's context plus a variant's overrides, as the CLI would pass them."""
-    return lambda name: {**CDK_CONTEXT, **VARIANTS[name]}
+def reference_fork(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """models.toml of a fork serving the reference model alone: what the own apps serve."""
+    return write_fork(tmp_path_factory.mktemp("reference-fork"), ("iris",))
+
+
+def own_context(models_file: Path, **overrides: str) -> dict[str, Any]:
+    """An app of the test's own: CDK's feature flags, `models_file`, `-c`-style overrides."""
+    return {**FEATURE_FLAGS, "models_file": str(models_file), **overrides}
 
 
 @pytest.fixture(scope="session")
-def apps(tmp_path_factory: pytest.TempPathFactory) -> _Apps:
-    return _Apps(tmp_path_factory)
+def context_of(reference_fork: Path) -> Any:
+    """The context a variant synthesizes with, as the CLI would pass it."""
+
+    def context(name: str) -> dict[str, Any]:
+        if name in LIVE:
+            return {**CDK_CONTEXT, **LIVE[name]}
+        return own_context(reference_fork, **VARIANTS[name])
+
+    return context
+
+
+@pytest.fixture(scope="session")
+def apps(tmp_path_factory: pytest.TempPathFactory, context_of: Any) -> _Apps:
+    return _Apps(tmp_path_factory, context_of)
+
+
+@pytest.fixture(scope="session")
+def live_dev(apps: _Apps) -> Synthesized:
+    return apps["live-dev"]
+
+
+@pytest.fixture(scope="session")
+def live_prod(apps: _Apps) -> Synthesized:
+    return apps["live-prod"]
+
+
+@pytest.fixture(params=list(LIVE), scope="session")
+def live(request: pytest.FixtureRequest, apps: _Apps) -> Synthesized:
+    """Each app `cdk synth` builds from this repository's files."""
+    return apps[request.param]
 
 
 @pytest.fixture(scope="session")
@@ -211,15 +286,31 @@ def prod_options(apps: _Apps) -> Synthesized:
     return apps["prod-options"]
 
 
+def _fork_app(name: str, models_file: Path, factory: pytest.TempPathFactory) -> Synthesized:
+    """prod, at upstream defaults, of a fork serving the models of `models_file`
+    (tests/conftest.py's fork fixtures), whose directory is every image's build context."""
+    return synthesize(name, own_context(models_file, env="prod"), factory.mktemp(f"cdk-{name}"))
+
+
 @pytest.fixture(scope="session")
 def two_model_app(two_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """prod of a fork serving Iris and a random forest on wine (tests/conftest.py `two_models`):
-    `-c models_file=<its models.toml>`, whose directory is every image's build context."""
-    overrides = {"env": "prod", "models_file": str(two_models)}
-    return synthesize("two-models", overrides, tmp_path_factory.mktemp("cdk-two-models"))
+    """A fork serving Iris (the primary model) and a random forest on wine."""
+    return _fork_app("two-models", two_models, tmp_path_factory)
 
 
-@pytest.fixture(params=list(VARIANTS), scope="session")
+@pytest.fixture(scope="session")
+def three_model_app(three_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The fork above plus `cellar`."""
+    return _fork_app("three-models", three_models, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def wine_alone_app(wine_alone: Path, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """A fork that removed the reference model: wine alone, no primary model."""
+    return _fork_app("wine-alone", wine_alone, tmp_path_factory)
+
+
+@pytest.fixture(params=[*VARIANTS, *LIVE], scope="session")
 def every_app(request: pytest.FixtureRequest, apps: _Apps) -> Iterator[Synthesized]:
     yield apps[request.param]
 

@@ -42,16 +42,21 @@ def test_with_cors_and_an_authorizer_preflights_get_a_route_of_their_own(options
 
 
 def test_integration_invokes_the_alias_not_the_function(every_app):
-    alias_id, _ = every_app.only("AWS::Lambda::Alias")
-    integration_id, integration = every_app.only("AWS::ApiGatewayV2::Integration")
-    assert integration["IntegrationType"] == "AWS_PROXY"
-    assert integration["IntegrationUri"] == {"Ref": alias_id}
-    assert integration["PayloadFormatVersion"] == "2.0"
-    assert integration["TimeoutInMillis"] == 29000
+    # One integration per model, each on its model's alias; every route goes through one
+    aliases = [{"Ref": alias_id} for alias_id in every_app.resources("AWS::Lambda::Alias")]
+    integrations = every_app.resources("AWS::ApiGatewayV2::Integration")
+    assert len(integrations) == len(aliases) == len(every_app.models.models)
+    for integration in (i["Properties"] for i in integrations.values()):
+        assert integration["IntegrationType"] == "AWS_PROXY"
+        assert integration["IntegrationUri"] in aliases
+        assert integration["PayloadFormatVersion"] == "2.0"
+        assert integration["TimeoutInMillis"] == 29000
+    targets = {
+        json.dumps({"Fn::Join": ["", ["integrations/", {"Ref": integration_id}]]})
+        for integration_id in integrations
+    }
     for route in every_app.resources("AWS::ApiGatewayV2::Route").values():
-        assert route["Properties"]["Target"] == {
-            "Fn::Join": ["", ["integrations/", {"Ref": integration_id}]]
-        }
+        assert json.dumps(route["Properties"]["Target"]) in targets
 
 
 def test_invoke_permissions_are_on_the_alias_and_scoped_to_each_route(prod):

@@ -1,10 +1,11 @@
-"""checkov on both environments' templates, as synthesized once for this session.
+"""checkov on the synthesized templates, once for this session.
 
 checkov runs from a virtualenv of its own (`make checkov-venv`, which `make test` runs): its
-dependency pins are many and must not decide the project's. One run scans six files: dev, prod
-and prod serving two models as synthesized, and the same three with every checkov skip removed,
-so the test can say both that nothing fails and that every skip answers a finding that would
-otherwise fail.
+dependency pins are many and must not decide the project's. One run scans ten files: the
+templates of the tests' own settings (dev, prod, prod serving two models), those this
+repository's cdk.json and models.toml give (`live-dev`, `live-prod`), and the same five with
+every checkov skip removed, so the test can say both that nothing fails and that every skip
+answers a finding that would otherwise fail.
 """
 
 from __future__ import annotations
@@ -28,17 +29,19 @@ def _without_skips(template: dict[str, Any]) -> dict[str, Any]:
     return stripped
 
 
-SCANNED = ["dev", "prod", "two-models"]
+SCANNED = ["dev", "prod", "two-models", "live-dev", "live-prod"]
 
 
 @pytest.fixture(scope="module")
-def scan(dev, prod, two_model_app, tmp_path_factory) -> dict[str, dict[str, list[dict[str, Any]]]]:
+def scan(
+    dev, prod, two_model_app, live_dev, live_prod, tmp_path_factory
+) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """Failed and skipped checks per scanned file (each of SCANNED, and `<name>-unskipped`)."""
     if not CHECKOV.exists():
         pytest.fail(f"{CHECKOV} is missing: run `make checkov-venv` (make test does)")
     folder = tmp_path_factory.mktemp("checkov")
     files = []
-    for app in (dev, prod, two_model_app):
+    for app in (dev, prod, two_model_app, live_dev, live_prod):
         for label, template in ((app.name, app.template), (f"{app.name}-unskipped", None)):
             path = folder / f"{label}.template.json"
             path.write_text(json.dumps(template or _without_skips(app.template)))

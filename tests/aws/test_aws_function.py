@@ -119,19 +119,29 @@ def test_reserved_concurrency_from_settings(options):
 
 
 def test_alias_live_points_at_a_published_version_never_latest(every_app):
+    # One version and one `live` alias per model, the alias on its own function's version
     versions = every_app.resources("AWS::Lambda::Version")
-    assert len(versions) == 1
-    (version_id,) = versions
-    _, alias = every_app.only("AWS::Lambda::Alias")
-    assert alias["Name"] == "live"
-    assert alias["FunctionVersion"] == {"Fn::GetAtt": [version_id, "Version"]}
+    aliases = every_app.resources("AWS::Lambda::Alias").values()
+    assert len(versions) == len(aliases) == len(every_app.models.models)
+    for alias in (a["Properties"] for a in aliases):
+        assert alias["Name"] == "live"
+        (version_id,) = [
+            v
+            for v, version in versions.items()
+            if version["Properties"]["FunctionName"] == alias["FunctionName"]
+        ]
+        assert alias["FunctionVersion"] == {"Fn::GetAtt": [version_id, "Version"]}
 
 
 def test_old_versions_are_retained_so_live_can_point_back_without_a_rebuild(every_app):
-    (version,) = every_app.resources("AWS::Lambda::Version").values()
-    # A new version gets a new logical ID; Retain keeps the old one when it leaves the template
-    assert version["DeletionPolicy"] == "Retain"
-    assert version["UpdateReplacePolicy"] == "Retain"
+    versions = every_app.resources("AWS::Lambda::Version").values()
+    assert versions
+    for version in versions:
+        # A new version gets a new logical ID; the old one is kept when it leaves the
+        # template, and only a version whose own release rolled back is deleted
+        # (tests/aws/test_aws_release.py)
+        assert version["DeletionPolicy"] == "RetainExceptOnCreate"
+        assert version["UpdateReplacePolicy"] == "Retain"
 
 
 def test_with_autoscaling_the_scalable_target_alone_owns_provisioned_concurrency(prod):

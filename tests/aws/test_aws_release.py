@@ -10,6 +10,9 @@ import pytest
 from aws_cdk import App
 from aws_cdk.assertions import Annotations, Match, Template
 
+from stacks.release import canary_seconds
+from tests.aws.conftest import synthesize
+
 pytestmark = pytest.mark.slow
 
 REFERENCE = Path(__file__).resolve().parent / "fixtures" / "reference.json"
@@ -165,7 +168,12 @@ def test_hook_checks_the_new_version_against_the_reference_file(prod):
     assert variables["FUNCTION_NAME"] == {"Ref": fn_id}
     assert variables["TARGET_VERSION"] == _version_of(prod)
     assert hook["Runtime"].startswith("python3.")
-    assert hook["Timeout"] == 300
+    # Its check, then the canary's first step (prod: 10% for 5 minutes, its verdict 30 s early)
+    window = canary_seconds(prod.settings.deployment_config)
+    assert window == 270 if prod.settings.deployment_config.endswith("5Minutes") else window > 0
+    assert hook["Timeout"] == 300 + window
+    assert variables["CANARY_SECONDS"] == str(window)
+    assert int(variables["CANARY_MIN_REQUESTS"]) >= 1
     # The reference travels as a file asset: the very file the stack was given
     asset = prod.assets["files"][variables["REFERENCE_KEY"].removesuffix(".json")]
     assert asset["source"]["packaging"] == "file"
@@ -196,7 +204,10 @@ def test_hook_may_read_its_reference_invoke_this_function_and_report(prod):
         {"Fn::GetAtt": [fn_id, "Arn"]},
         {"Fn::Join": ["", [{"Fn::GetAtt": [fn_id, "Arn"]}, ":*"]]},
     ]
-    report = by_action['"codedeploy:PutLifecycleEventHookExecutionStatus"']
+    # Report its verdict, and stop a canary without evidence (below), on its own group alone
+    report = by_action[
+        '["codedeploy:PutLifecycleEventHookExecutionStatus", "codedeploy:StopDeployment"]'
+    ]
     assert group_id in prod.rendered(report["Resource"])
     assert {json.dumps(s["Action"]) for s in statements} == set(by_action)
     assert len(statements) == 4  # and logs, nothing else
@@ -278,3 +289,106 @@ def test_without_the_hook_no_reference_is_needed(tmp_path, context_of):
         App(context=context), {}, references={"iris": tmp_path / "missing.json"}
     )
     assert stack.models["iris"].release.hook is None
+
+
+# Retrying a commit whose release rolled back (aws/aws-cdk#28252). Under Retain, the rolled-back
+# version stayed behind as the newest, identical to what the retry puts in $LATEST, and Lambda
+# publishes nothing then: CloudFormation failed with "A version for this Lambda function exists".
+# RetainExceptOnCreate makes the rollback delete the version its own update created. That
+# CloudFormation does so, and that Lambda then publishes the retry as a new version, can only be
+# seen on a real account; what the template must say for it is checked in test_aws_function.py,
+# and that an ordinary deploy still publishes nothing here.
+
+
+def test_a_deploy_that_changes_only_a_threshold_publishes_no_version(prod, context_of, tmp_path):
+    # GIVEN prod with only the release alarms' latency threshold moved
+    threshold = prod.settings.alarm_latency_p99_ms + 1
+    context = {**context_of("prod"), "alarm_latency_p99_ms": str(threshold)}
+    changed = synthesize("prod-threshold", context, tmp_path)
+    # THEN the same version resource (same logical ID): nothing is published, nothing released
+    assert set(changed.resources("AWS::Lambda::Version")) == set(
+        prod.resources("AWS::Lambda::Version")
+    )
+    assert _version_of(changed) == _version_of(prod)
+    durations = [a for n, a in _release_alarms(changed).items() if "duration" in n]
+    assert [a["Threshold"] for a in durations] == [threshold]
+
+
+KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/0b5f0e3c-1111-2222-3333-444455556666"
+
+
+def test_hook_may_decrypt_with_the_assets_key_only_when_one_is_set(prod, context_of):
+    import app as cdk_entry
+
+    # Off by default: S3-managed keys need no KMS permission
+    _, hook = _hook(prod)
+    statements = prod.policy_of(hook["Role"]["Fn::GetAtt"][0])["PolicyDocument"]["Statement"]
+    assert not [s for s in statements if "kms:" in json.dumps(s["Action"])]
+    # GIVEN the bootstrap bucket's customer-managed key
+    context = {**context_of("dev"), "assets_kms_key_arn": KEY_ARN}
+    stack = cdk_entry.build(App(context=context), {}, references={"iris": REFERENCE})
+    assert stack.models["iris"].settings.assets_kms_key_arn == KEY_ARN
+    # THEN the hook may decrypt with that key, through S3 alone
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Action": "kms:Decrypt",
+                            "Effect": "Allow",
+                            "Resource": KEY_ARN,
+                            "Condition": {
+                                "StringEquals": {
+                                    "kms:ViaService": {
+                                        "Fn::Join": [
+                                            "",
+                                            ["s3.", {"Ref": "AWS::Region"}, ".amazonaws.com"],
+                                        ]
+                                    }
+                                }
+                            },
+                        }
+                    ]
+                )
+            }
+        },
+    )
+
+
+def test_assets_key_must_be_a_kms_key_arn():
+    from stacks.settings import SettingsError, build_settings
+
+    with pytest.raises(SettingsError, match="assets_kms_key_arn must be a KMS key ARN"):
+        build_settings({"env": "prod", "assets_kms_key_arn": "alias/aws/s3"})
+
+
+@pytest.mark.parametrize(
+    ("config", "seconds"),
+    [
+        ("AllAtOnce", 0),
+        ("Canary10Percent5Minutes", 270),
+        ("Canary10Percent30Minutes", 540),  # Lambda's 15-minute ceiling, less the check
+        ("Linear10PercentEvery1Minute", 30),
+        ("Linear10PercentEvery3Minutes", 150),
+    ],
+)
+def test_the_canary_covers_the_first_step_of_the_shift(config, seconds):
+    assert canary_seconds(config) == seconds
+
+
+def test_dev_moving_all_at_once_sends_no_canary_traffic(dev):
+    _, hook = _hook(dev)
+    assert "CANARY_SECONDS" not in hook["Environment"]["Variables"]
+    assert hook["Timeout"] == 300
+    statements = dev.policy_of(hook["Role"]["Fn::GetAtt"][0])["PolicyDocument"]["Statement"]
+    assert "codedeploy:StopDeployment" not in json.dumps(statements)
+
+
+def test_the_canary_may_stop_its_own_deployment_group_and_nothing_else(prod):
+    _, hook = _hook(prod)
+    group_id, _ = prod.only("AWS::CodeDeploy::DeploymentGroup")
+    statements = prod.policy_of(hook["Role"]["Fn::GetAtt"][0])["PolicyDocument"]["Statement"]
+    (stop,) = [s for s in statements if "codedeploy:StopDeployment" in s["Action"]]
+    assert group_id in prod.rendered(stop["Resource"])

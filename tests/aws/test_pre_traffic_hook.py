@@ -263,3 +263,72 @@ def test_the_invoke_request_is_what_the_lambda_api_accepts():
 )
 def test_non_finite_or_missing_probabilities_never_pass(probabilities, expected):
     assert pre_traffic._max_difference(probabilities, [0.5, 0.5, 0.0]) == expected
+
+
+# The canary's own traffic: through `live`, which routes each request by its weights.
+
+
+class Alias:
+    """`live` mid-canary: every `every`-th invoke executes on the new version (7), the others on
+    the old one (6); the new version's answer is the real handler's, or `answer`'s."""
+
+    def __init__(self, context: Any, every: int = 10, answer: Any = None) -> None:
+        self.version = InProcessVersion(context, answer)
+        self.every, self.calls = every, 0
+
+    def invoke(self, **params: Any) -> dict[str, Any]:
+        assert params["Qualifier"] == "live"
+        self.calls += 1
+        executed = "7" if self.every and self.calls % self.every == 0 else "6"
+        return {**self.version.invoke(**params), "ExecutedVersion": executed}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _canary(deployment: Deployment, alias: Alias, stop: bool) -> dict[str, Any]:
+    deployment.s3.put_object(Bucket="assets", Key="reference.json", Body=json.dumps(reference()))
+    if stop:
+        deployment.stub.add_response(
+            "stop_deployment",
+            {"status": "Pending", "statusMessage": "stopping"},
+            {"deploymentId": "d-ABC123", "autoRollbackEnabled": True},
+        )
+    clients = pre_traffic.Clients(lambda_=alias, codedeploy=deployment.codedeploy, s3=deployment.s3)
+    clock = Clock()
+    environ = {**ENVIRON, "CANARY_SECONDS": "60", "CANARY_MIN_REQUESTS": "10"}
+    with deployment.stub:
+        result = pre_traffic.canary(
+            "d-ABC123", clients, environ, 60, clock.sleep, lambda: clock.now
+        )
+    deployment.stub.assert_no_pending_responses()  # stopped exactly when it had to
+    return result
+
+
+def test_the_canary_sends_its_own_traffic_through_live_for_the_window(deployment, context):
+    # GIVEN 10% of live on the new version; a request every half second for a minute
+    result = _canary(deployment, Alias(context), stop=False)
+    # THEN 120 requests went through live, 12 of them to the new version, all answered right
+    assert result == {"sent": 120, "on_new_version": 12, "problems": []}
+
+
+def test_a_canary_without_evidence_stops_the_deployment(deployment, context):
+    # GIVEN live that never reached the new version: nothing to judge it by
+    result = _canary(deployment, Alias(context, every=0), stop=True)
+    assert result["problems"] == [
+        "no evidence: version 7 served 0 of 120 canary requests through live (at least 10 needed)"
+    ]
+
+
+def test_a_wrong_answer_from_the_new_version_stops_the_deployment_at_once(deployment, context):
+    def broken(event: dict[str, Any]) -> dict[str, Any]:
+        return {"statusCode": 503, "body": json.dumps({"error": {"code": "model_unavailable"}})}
+
+    result = _canary(deployment, Alias(context, answer=broken), stop=True)
+    assert result["sent"] == 10 and result["on_new_version"] == 1
+    assert result["problems"][0].startswith("version 7 answered the canary 503")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -16,13 +17,23 @@ from botocore.stub import Stubber
 from moto import mock_aws
 from moto.cloudformation.models import cloudformation_backends
 
+from model import catalog
 from ops import preflight
 from stacks.settings import build_settings
+from tests.aws.conftest import FEATURE_FLAGS
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's default account
 PROD = build_settings({"env": "prod"})
 DEV = build_settings({"env": "dev"})
+
+
+@pytest.fixture(autouse=True)
+def upstream_settings(monkeypatch: pytest.MonkeyPatch, reference_fork: Path) -> None:
+    """preflight as `make preflight-aws` runs it, but reading upstream defaults (cdk.json's
+    feature flags only) and the reference model alone, not this repository's own files."""
+    monkeypatch.setattr(preflight, "CDK_CONTEXT", FEATURE_FLAGS)
+    monkeypatch.setattr(catalog, "DEFAULT_FILE", reference_fork)
 
 
 def _limits(quota: int, unreserved: int) -> dict[str, Any]:
@@ -185,7 +196,9 @@ def test_main_exits_2_on_an_invalid_model_setting(tmp_path, capsys):
     declaration = tmp_path / "models.toml"
     declaration.write_text('[models.iris]\npath = "model"\nmemory_mb = 64\n')
     assert preflight.main(["--env", "dev", "-c", f"models_file={declaration}"]) == 2
-    assert "model 'iris' (models.toml)" in capsys.readouterr().err
+    assert capsys.readouterr().err.startswith(
+        "preflight: models.toml [models.iris] (dev): memory_mb"
+    )
 
 
 def test_missing_or_old_bootstrap_says_to_run_cdk_bootstrap(account):

@@ -24,23 +24,49 @@ from ops import verify
 from ops.targets import resolve_target
 from stacks.ci_access import (
     API_STAGE,
-    STACK_NAME,
+    CONSTRUCT_ID,
     CiAccessError,
     CiAccessSettings,
+    EnvironmentAccess,
     GitHubDeployAccessStack,
     ci_access_settings,
 )
+from stacks.settings import build_settings
 from stacks.stack import InferenceStack
 from tests.ops.fake_aws import REGION, deploy
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CDK_CONTEXT: dict[str, Any] = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+# CDK's feature flags from cdk.json, none of its settings: these tests pin upstream defaults.
+CDK_CONTEXT: dict[str, Any] = {
+    key: value
+    for key, value in json.loads((REPO_ROOT / "cdk.json").read_text())["context"].items()
+    if key.startswith("@")
+}
 REPOSITORY = "octo-org/octo-repo"
 ISSUER = "token.actions.githubusercontent.com"
-STACKS = ("SklearnInference-dev", "SklearnInference-prod")  # stacks/settings.py's defaults
-ROLE_OUTPUTS = ("DeployRoleArn", "VerifyRoleArn")
+WORKFLOW = ".github/workflows/aws-deploy.yml@refs/heads/main"
+# Dev and prod in one account, each with a bootstrap of its own (what the stack requires).
+QUALIFIERS = {"dev": "skdev", "prod": "skprod"}
 
 pytestmark = pytest.mark.slow
+
+
+def _one_account(context: dict[str, Any]) -> dict[str, Any]:
+    """`context` with each environment's bootstrap_qualifier set, as cdk.json would set it."""
+    environments = {
+        name: {**(context.get("environments") or {}).get(name, {}), "bootstrap_qualifier": q}
+        for name, q in QUALIFIERS.items()
+    }
+    return {**context, "environments": environments, "github_repository": REPOSITORY}
+
+
+CONTEXT = _one_account(CDK_CONTEXT)
+# Each environment's stack, as a deploy of it reads cdk.json.
+STACKS = {name: build_settings({**CONTEXT, "env": name}).stack_name for name in QUALIFIERS}
+
+
+def _subject(environment: str, repository: str = REPOSITORY) -> str:
+    return f"repo:{repository}:environment:{environment}:job_workflow_ref:{REPOSITORY}/{WORKFLOW}"
 
 
 def _bootstrap_role_arn(qualifier: str, name: str) -> dict[str, Any]:
@@ -83,7 +109,7 @@ def _arn(service: str, resource: str) -> dict[str, Any]:
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> tuple[App, Path]:
     """The real app (app.build, cdk-nag included) with the GitHub context, synthesized once."""
     outdir = tmp_path_factory.mktemp("cdk-ci-access")
-    app = App(context={**CDK_CONTEXT, "github_repository": REPOSITORY}, outdir=str(outdir))
+    app = App(context=CONTEXT, outdir=str(outdir))
     cdk_entry.build(app, environ={})
     app.synth()  # raises if cdk-nag reports an unacknowledged finding
     return app, outdir
@@ -92,11 +118,18 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> tuple[App, Path]:
 @pytest.fixture(scope="module")
 def template(synthesized: tuple[App, Path]) -> dict[str, Any]:
     _, outdir = synthesized
-    return json.loads((outdir / f"{STACK_NAME}.template.json").read_text())
+    return json.loads((outdir / f"{CONSTRUCT_ID}.template.json").read_text())
 
 
 def _of_type(template: dict[str, Any], type_: str) -> list[dict[str, Any]]:
     return [r for r in template["Resources"].values() if r["Type"] == type_]
+
+
+def _output(environment: str, role: str) -> str:
+    return f"{environment.capitalize()}{role}RoleArn"
+
+
+ROLES = [(env, role) for env in QUALIFIERS for role in ("Deploy", "Verify")]
 
 
 def _role_id(template: dict[str, Any], output: str) -> str:
@@ -120,15 +153,17 @@ def test_default_app_has_no_deploy_access_stack():
     app = App(context=CDK_CONTEXT)
     cdk_entry.build(app, environ={})
     stacks = [c.node.id for c in app.node.children if isinstance(c, Stack)]
-    assert stacks == ["SklearnInference-dev"]
+    assert stacks == [build_settings(CDK_CONTEXT).stack_name]
 
 
-@pytest.mark.parametrize("output", ROLE_OUTPUTS)
-def test_each_role_trusts_only_this_repository_in_its_environments(template, output):
+@pytest.mark.parametrize(("environment", "role"), ROLES)
+def test_each_role_trusts_one_environment_of_the_deploy_workflow_on_main(
+    template, environment, role
+):
     # The verify role is assumed from the OIDC token itself, never chained through the deploy
     # role: its trust names the GitHub provider and nothing else.
-    role = template["Resources"][_role_id(template, output)]
-    (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    resource = template["Resources"][_role_id(template, _output(environment, role))]
+    (statement,) = resource["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     (provider_id,) = [
         k for k, v in template["Resources"].items() if v["Type"] == "AWS::IAM::OIDCProvider"
     ]
@@ -139,31 +174,58 @@ def test_each_role_trusts_only_this_repository_in_its_environments(template, out
         "Condition": {
             "StringEquals": {
                 f"{ISSUER}:aud": "sts.amazonaws.com",
-                f"{ISSUER}:sub": [
-                    f"repo:{REPOSITORY}:environment:dev",
-                    f"repo:{REPOSITORY}:environment:prod",
-                ],
+                f"{ISSUER}:sub": _subject(environment),
             }
         },
     }
 
 
-@pytest.mark.parametrize("output", ROLE_OUTPUTS)
-def test_each_role_has_only_the_policy_this_stack_writes(template, output):
-    properties = template["Resources"][_role_id(template, output)]["Properties"]
-    assert "ManagedPolicyArns" not in properties
-    assert "Policies" not in properties
-    assert len(_of_type(template, "AWS::IAM::Role")) == 2
+def test_every_role_has_only_the_policy_this_stack_writes(template):
+    roles = _of_type(template, "AWS::IAM::Role")
+    assert len(roles) == len(ROLES)
+    for role in roles:
+        assert "ManagedPolicyArns" not in role["Properties"]
+        assert "Policies" not in role["Properties"]
 
 
-def test_deploy_role_may_only_assume_the_four_cdk_bootstrap_roles(template):
-    (statement,) = _statements(template, "DeployRoleArn")
+@pytest.mark.parametrize("environment", QUALIFIERS)
+def test_a_deploy_role_may_only_assume_its_own_environments_bootstrap_roles(template, environment):
+    (statement,) = _statements(template, _output(environment, "Deploy"))
     assert statement["Effect"] == "Allow"
     assert statement["Action"] == "sts:AssumeRole"
     assert statement["Resource"] == [
-        _bootstrap_role_arn("hnb659fds", name)
+        _bootstrap_role_arn(QUALIFIERS[environment], name)
         for name in ("deploy", "file-publishing", "image-publishing", "lookup")
     ]
+
+
+@pytest.mark.parametrize("environment", QUALIFIERS)
+def test_each_bootstrap_may_change_its_environments_stack_and_no_other(template, environment):
+    # A bootstrap's deploy role may run CloudFormation on any stack of the account: the guard
+    # keeps dev's bootstrap (all dev's deploy role can reach) off prod's stack, and the reverse.
+    (guard,) = [
+        p["Properties"]
+        for p in _of_type(template, "AWS::IAM::ManagedPolicy")
+        if _rendered_roles(p) == [f"cdk-{QUALIFIERS[environment]}-deploy-role-<account>-<region>"]
+    ]
+    (statement,) = guard["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert {"cloudformation:CreateChangeSet", "cloudformation:DeleteStack"} <= set(
+        statement["Action"]
+    )
+    assert statement["NotResource"] == [
+        _arn("cloudformation", f"stack/{STACKS[environment]}/*"),
+        _arn("cloudformation", "changeSet/*"),
+    ]
+
+
+def _rendered_roles(policy: dict[str, Any]) -> list[str]:
+    def text(part: Any) -> str:
+        if isinstance(part, str):
+            return part
+        return {"AWS::AccountId": "<account>", "AWS::Region": "<region>"}[part["Ref"]]
+
+    return ["".join(text(x) for x in role["Fn::Join"][1]) for role in policy["Properties"]["Roles"]]
 
 
 def test_oidc_provider_accepts_the_sts_audience_and_outlives_the_stack(template):
@@ -173,26 +235,35 @@ def test_oidc_provider_accepts_the_sts_audience_and_outlives_the_stack(template)
     assert provider["DeletionPolicy"] == "Retain"
 
 
-def test_verify_role_may_only_read_the_inference_stacks_and_call_their_apis(template):
-    assert _statements(template, "VerifyRoleArn") == [
+@pytest.mark.parametrize("environment", QUALIFIERS)
+def test_a_verify_role_may_only_read_its_stack_and_call_the_apis(template, environment):
+    stack = STACKS[environment]
+    assert _statements(template, _output(environment, "Verify")) == [
         {
             "Sid": "ReadInferenceStacks",
-            "Action": "cloudformation:DescribeStacks",
+            "Action": ["cloudformation:DescribeStacks", "cloudformation:ListStackResources"],
             "Effect": "Allow",
-            "Resource": [_arn("cloudformation", f"stack/{name}/*") for name in STACKS],
+            "Resource": _arn("cloudformation", f"stack/{stack}/*"),
         },
         {
             "Sid": "ReadInferenceFunctions",
-            "Action": [
-                "lambda:GetAlias",
-                "lambda:ListProvisionedConcurrencyConfigs",
-                "lambda:ListVersionsByFunction",
-            ],
+            "Action": ["lambda:GetAlias", "lambda:ListProvisionedConcurrencyConfigs"],
             "Effect": "Allow",
             "Resource": _arn("lambda", "function:*"),
             "Condition": {
-                "StringEquals": {"aws:ResourceTag/aws:cloudformation:stack-name": list(STACKS)}
+                "StringEquals": {"aws:ResourceTag/aws:cloudformation:stack-name": [stack]}
             },
+        },
+        {
+            "Sid": "ReadReleases",
+            "Action": [
+                "codedeploy:BatchGetDeploymentTargets",
+                "codedeploy:GetDeployment",
+                "codedeploy:GetDeploymentGroup",
+                "codedeploy:ListDeploymentTargets",
+            ],
+            "Effect": "Allow",
+            "Resource": _arn("codedeploy", "deploymentgroup:*"),
         },
         {
             "Sid": "ReadAlarms",
@@ -210,27 +281,33 @@ def test_verify_role_may_only_read_the_inference_stacks_and_call_their_apis(temp
 
 
 def test_verify_role_names_the_stack_and_the_stage_the_inference_app_builds(synthesized, template):
-    # The dev inference stack of the same app: the verify role may read it by name, and its
-    # API's only stage is the one the role may call.
+    # The inference stack of the same app: its environment's verify role may read it by name,
+    # and its API's only stage is the one the role may call.
     app, outdir = synthesized
     (inference,) = [c for c in app.node.children if isinstance(c, InferenceStack)]
+    environment = build_settings(CONTEXT).env_name
     (read_stacks,) = [
-        s for s in _statements(template, "VerifyRoleArn") if s["Sid"] == "ReadInferenceStacks"
+        s
+        for s in _statements(template, _output(environment, "Verify"))
+        if s["Sid"] == "ReadInferenceStacks"
     ]
-    assert _arn("cloudformation", f"stack/{inference.stack_name}/*") in read_stacks["Resource"]
+    assert read_stacks["Resource"] == _arn("cloudformation", f"stack/{inference.stack_name}/*")
     dev = json.loads((outdir / f"{inference.artifact_id}.template.json").read_text())
     stages = _of_type(dev, "AWS::ApiGatewayV2::Stage")
     assert [s["Properties"]["StageName"] for s in stages] == [API_STAGE]
+    # ...and the stack deploys through its environment's bootstrap
+    parameter = dev["Parameters"]["BootstrapVersion"]["Default"]
+    assert parameter == f"/cdk-bootstrap/{QUALIFIERS[environment]}/version"
 
 
 def test_verify_role_grants_exactly_the_aws_calls_ops_verify_makes(template, monkeypatch):
-    # GIVEN an auth=iam stack in moto (tests/ops/fake_aws.py), every AWS call recorded
+    # GIVEN an auth=iam prod stack in moto (tests/ops/fake_aws.py), every AWS call recorded
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     calls: set[str] = set()
     with mock_aws():
         deployment = deploy(
             boto3.Session(region_name=REGION),
-            stack_name="SklearnInference-prod",
+            stack_name=STACKS["prod"],
             api_url="https://api.invalid/",
             api_auth="iam",
         )
@@ -243,12 +320,13 @@ def test_verify_role_grants_exactly_the_aws_calls_ops_verify_makes(template, mon
         args = verify.build_parser().parse_args(["--stack", deployment.stack_name])
         target = resolve_target(args, session_factory=deployment.session_factory)
         failed = [r.name for r in verify.stack_checks(target) if not r.passed]
-    # THEN it signed its requests (execute-api:Invoke) and called nothing the role does not grant
+    # THEN it signed its requests (execute-api:Invoke) and called nothing prod's verify role
+    # does not grant
     assert failed == []
     assert target.auth.name == "sigv4"
     granted = {
         action
-        for statement in _statements(template, "VerifyRoleArn")
+        for statement in _statements(template, _output("prod", "Verify"))
         for action in (
             [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
         )
@@ -256,27 +334,27 @@ def test_verify_role_grants_exactly_the_aws_calls_ops_verify_makes(template, mon
     assert calls == granted - {"execute-api:Invoke"}
 
 
-@pytest.mark.parametrize("output", ROLE_OUTPUTS)
-def test_role_arns_are_outputs(template, output):
+@pytest.mark.parametrize(("environment", "role"), ROLES)
+def test_role_arns_are_outputs_named_for_their_environment(template, environment, role):
+    output = _output(environment, role)
     assert template["Outputs"][output]["Value"] == {
         "Fn::GetAtt": [_role_id(template, output), "Arn"]
     }
-    variable = {"DeployRoleArn": "AWS_DEPLOY_ROLE_ARN", "VerifyRoleArn": "AWS_VERIFY_ROLE_ARN"}
-    assert template["Outputs"][output]["Description"].startswith(
-        f"GitHub variable {variable[output]} "
+    variable = {"Deploy": "AWS_DEPLOY_ROLE_ARN", "Verify": "AWS_VERIFY_ROLE_ARN"}[role]
+    assert template["Outputs"][output]["Description"] == (
+        f"GitHub variable {variable} of environment {environment}"
     )
 
 
 def test_cdk_nag_and_cfn_lint_find_nothing(synthesized):
     app, outdir = synthesized
     assert AwsSolutionsChecks().validate_scope(app).violations == []
-    text = (outdir / f"{STACK_NAME}.template.json").read_text()
+    text = (outdir / f"{CONSTRUCT_ID}.template.json").read_text()
     assert [f"{m.rule.id} {m.message}" for m in lint(text, config=ManualArgs())] == []
 
 
-def test_existing_provider_custom_qualifier_and_one_environment():
-    # GIVEN an account that already trusts GitHub, a custom bootstrap qualifier, a prod-only
-    # account
+def test_one_environment_per_account_needs_no_guard_and_may_share_the_default_bootstrap():
+    # GIVEN prod alone in its account, which already trusts GitHub, with an immutable-id repository
     provider_arn = f"arn:aws:iam::123456789012:oidc-provider/{ISSUER}"
     settings = ci_access_settings(
         {
@@ -289,8 +367,10 @@ def test_existing_provider_custom_qualifier_and_one_environment():
     assert settings is not None
     stack = GitHubDeployAccessStack(App(), "Access", settings=settings)
     template = Template.from_stack(stack)
-    # THEN no second provider; both trusts name the existing one and the prod subject only
+    # THEN no second provider, no guard on a bootstrap other apps of the account may share, and
+    # both roles trust prod's subject only (job_workflow_ref names the repository by name)
     template.resource_count_is("AWS::IAM::OIDCProvider", 0)
+    template.resource_count_is("AWS::IAM::ManagedPolicy", 0)
     assert len(template.find_resources("AWS::IAM::Role")) == 2
     template.all_resources_properties(
         "AWS::IAM::Role",
@@ -303,9 +383,7 @@ def test_existing_provider_custom_qualifier_and_one_environment():
                             "Condition": {
                                 "StringEquals": {
                                     f"{ISSUER}:aud": "sts.amazonaws.com",
-                                    f"{ISSUER}:sub": [
-                                        "repo:octo-org@59/octo-repo@1296:environment:prod"
-                                    ],
+                                    f"{ISSUER}:sub": _subject("prod", "octo-org@59/octo-repo@1296"),
                                 }
                             },
                         }
@@ -326,38 +404,35 @@ def test_existing_provider_custom_qualifier_and_one_environment():
             }
         },
     )
-    # AND the verify role reads only prod's stack
-    assert settings.inference_stacks == ("SklearnInference-prod",)
-    template.has_resource_properties(
-        "AWS::IAM::Policy",
-        {
-            "PolicyDocument": {
-                "Statement": Match.array_with(
-                    [
-                        Match.object_like(
-                            {
-                                "Sid": "ReadInferenceStacks",
-                                "Resource": _arn("cloudformation", "stack/SklearnInference-prod/*"),
-                            }
-                        )
-                    ]
-                )
-            }
-        },
-    )
+    (env,) = settings.environments
+    assert env.stack == build_settings({"env": "prod"}).stack_name
 
 
-def test_inference_stacks_are_each_environments_stack_name_from_the_deploy_context():
+@pytest.mark.parametrize("shared", ["bootstrap_qualifier", "stack_name"])
+def test_two_environments_sharing_a_bootstrap_or_a_stack_are_refused(shared):
+    # One account, one bootstrap (or one stack) for both: dev's role could change prod's stack.
+    context = {**CONTEXT, "environments": {n: {shared: "same"} for n in QUALIFIERS}}
+    with pytest.raises(CiAccessError, match=r"dev and prod share the .* 'same' in this account"):
+        ci_access_settings(context)
+
+
+def test_the_default_context_in_one_account_says_how_to_separate_the_environments():
+    with pytest.raises(CiAccessError, match=r"bootstrap_qualifier under environments\.<env>"):
+        ci_access_settings({"github_repository": REPOSITORY})
+
+
+def test_environments_follow_each_deploy_context():
     # GIVEN cdk.json renaming prod's stack, as a fork might
-    context = {
-        **CDK_CONTEXT,
-        "github_repository": REPOSITORY,
-        "environments": {"prod": {"stack_name": "Iris-prod"}},
-    }
-    settings = ci_access_settings(context)
+    renamed = {"prod": {"stack_name": "Iris-prod", "bootstrap_qualifier": QUALIFIERS["prod"]}}
+    settings = ci_access_settings(
+        {**CONTEXT, "environments": {**CONTEXT["environments"], **renamed}}
+    )
     assert settings is not None
-    # THEN the verify role reads the stacks a deploy of each environment would create
-    assert settings.inference_stacks == ("SklearnInference-dev", "Iris-prod")
+    # THEN each role serves the stack and bootstrap a deploy of its environment would use
+    assert [(e.name, e.stack, e.qualifier) for e in settings.environments] == [
+        ("dev", STACKS["dev"], QUALIFIERS["dev"]),
+        ("prod", "Iris-prod", QUALIFIERS["prod"]),
+    ]
 
 
 def test_a_github_environment_that_is_not_a_deploy_environment_is_refused():
@@ -371,6 +446,10 @@ def test_settings_are_absent_without_a_repository():
     assert ci_access_settings({"github_repository": " "}) is None
 
 
+def _env(name: str = "prod", stack: str = "Inference-prod", qualifier: str = "hnb659fds"):
+    return EnvironmentAccess(name, stack, qualifier)
+
+
 @pytest.mark.parametrize(
     "overrides",
     [
@@ -379,23 +458,40 @@ def test_settings_are_absent_without_a_repository():
         {"repository": "*/octo-repo"},  # a wildcard would trust other owners
         {"repository": "octo-org/*"},
         {"environments": ()},
-        {"environments": ("prod:ref:refs/heads/main",)},  # would forge a longer sub claim
+        {"environments": (_env("prod:ref:refs/heads/main"),)},  # would forge a longer sub claim
         {"oidc_provider_arn": "arn:aws:iam::123456789012:oidc-provider/example.com"},
-        {"qualifier": "Not-Valid"},
-        {"inference_stacks": ()},
-        {"inference_stacks": ("SklearnInference-*",)},  # would widen the verify role
-        {"inference_stacks": ("arn:aws:cloudformation:x",)},
+        {"environments": (_env(qualifier="Not-Valid"),)},
+        {"environments": (_env(stack="SklearnInference-*"),)},  # would widen the verify role
+        {"environments": (_env(stack="arn:aws:cloudformation:x"),)},
+        {"environments": (_env("dev"), _env("prod", stack="Other"))},  # one bootstrap for both
     ],
 )
 def test_settings_reject_a_trust_that_could_admit_others(overrides):
-    values: dict[str, Any] = {"repository": REPOSITORY, "inference_stacks": STACKS, **overrides}
+    values: dict[str, Any] = {"repository": REPOSITORY, "environments": (_env(),), **overrides}
     with pytest.raises(CiAccessError):
         CiAccessSettings(**values)
 
 
-def test_settings_accept_the_defaults():
-    settings = CiAccessSettings(repository=REPOSITORY, inference_stacks=STACKS)
-    assert settings.subjects == [
-        f"repo:{REPOSITORY}:environment:dev",
-        f"repo:{REPOSITORY}:environment:prod",
-    ]
+def test_a_subject_pins_repository_environment_workflow_and_branch():
+    settings = CiAccessSettings(repository=REPOSITORY, environments=(_env(),))
+    assert settings.subject("prod") == (
+        "repo:octo-org/octo-repo:environment:prod:job_workflow_ref:"
+        "octo-org/octo-repo/.github/workflows/aws-deploy.yml@refs/heads/main"
+    )
+
+
+def test_the_stack_name_is_a_setting_and_make_finds_the_stack_by_its_construct_id():
+    # GIVEN a fork that names the stack in its own way
+    app = App(
+        context={
+            **CDK_CONTEXT,
+            "github_repository": REPOSITORY,
+            "github_environments": "prod",
+            "github_deploy_stack_name": "Acme-github-deploy",
+        }
+    )
+    cdk_entry.build(app, environ={})
+    stack = app.node.find_child(CONSTRUCT_ID)
+    assert isinstance(stack, Stack) and stack.stack_name == "Acme-github-deploy"
+    # ...and `make deploy-ci-access` deploys it by that construct id, not by a stack name
+    assert f"CI_ACCESS_STACK := {CONSTRUCT_ID}" in (REPO_ROOT / "Makefile").read_text()

@@ -15,8 +15,14 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 SETUP_ACTION = REPO_ROOT / ".github" / "actions" / "setup" / "action.yml"
-# Publishers .github/zizmor.yml lets us pin by major-version tag; anything else needs a SHA.
-PUBLISHERS = {"actions", "aws-actions", "google-github-actions", "pulumi", "docker"}
+LOCAL_SETUP = "./.github/actions/setup"
+# The steps that obtain cloud credentials, and those whose dependencies run install-time code.
+CREDENTIAL_ACTIONS = (
+    "aws-actions/configure-aws-credentials@",
+    "google-github-actions/auth@",
+    "pulumi/auth-actions@",
+)
+INSTALLS = re.compile(r"\bmake (?:[a-z-]+ )*(?:venv|npm|model)\b|npm (?:ci|install)|pip install")
 
 
 def _load(name: str) -> dict[str, Any]:
@@ -61,14 +67,14 @@ def test_main_promotes_each_cloud_from_checks_to_dev_to_prod():
     deploy = ALL["deploy.yml"]
     assert deploy["on"]["push"]["branches"] == ["main"]
     jobs = deploy["jobs"]
-    assert jobs["checks"]["uses"] == "$/.github/workflows/checks.yml"
+    assert jobs["checks"]["uses"] == "./.github/workflows/checks.yml"
     for cloud in ("aws", "gcp"):
         dev, prod = jobs[f"{cloud}-dev"], jobs[f"{cloud}-prod"]
         assert dev["needs"] == "checks"
         assert dev["if"] == f"vars.DEPLOY_{cloud.upper()} == 'true'"
         assert prod["needs"] == f"{cloud}-dev"  # so prod waits for dev's verification
         for job, environment in ((dev, "dev"), (prod, "prod")):
-            assert job["uses"] == f"$/.github/workflows/{cloud}-deploy.yml"
+            assert job["uses"] == f"./.github/workflows/{cloud}-deploy.yml"
             assert job["with"] == {"environment": environment}
 
 
@@ -239,14 +245,72 @@ def test_run_scripts_take_no_expressions_only_environment_variables():
         assert "${{" not in step.get("run", ""), f"{name}:{job_id}: {step['run']!r}"
 
 
-def test_actions_are_pinned_to_a_major_version_of_an_allowed_publisher():
-    for name, job_id, step in _steps():
-        uses = step.get("uses")
-        if uses is None or uses == "$/.github/actions/setup":
-            continue
-        match = re.fullmatch(r"([\w.-]+)/[\w.-]+@v\d+", uses)
-        assert match, f"{name}:{job_id}: {uses} is not owner/repo@v<major>"
-        assert match.group(1) in PUBLISHERS, f"{uses}: a new publisher needs a SHA pin"
+def test_third_party_actions_are_pinned_to_a_commit_with_its_release_beside_it():
+    # A tag can be moved to other code; a commit cannot. Dependabot updates both together.
+    for path in [*WORKFLOWS.glob("*.yml"), SETUP_ACTION]:
+        for line in path.read_text().splitlines():
+            uses = re.search(r"uses: (\S+)(.*)$", line)
+            if uses is None or uses.group(1).startswith("./.github/"):
+                continue
+            assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", uses.group(1)), (path.name, line)
+            assert re.fullmatch(r" # v\d+\.\d+\.\d+", uses.group(2)), (path.name, line)
+
+
+def test_the_repositorys_own_workflows_and_action_are_referenced_as_paths_every_runner_reads():
+    # `$/...` needs runner 2.336+ and does not exist on GitHub Enterprise Server.
+    for path in [*WORKFLOWS.glob("*.yml"), SETUP_ACTION]:
+        assert "uses: $/" not in path.read_text(), path.name
+    local = [s.get("uses") for _, _, s in _steps() if s.get("uses", "").startswith("./")]
+    local += [job["uses"] for _, _, job in _jobs() if "uses" in job]
+    assert local and all(u.startswith("./.github/") for u in local)
+
+
+@pytest.mark.parametrize(
+    ("name", "job_id"), [("aws-deploy.yml", "deploy"), ("gcp-deploy.yml", "deploy")]
+)
+def test_everything_is_installed_before_any_credential_is_obtained(name, job_id):
+    steps = ALL[name]["jobs"][job_id]["steps"]
+    credentials = [
+        i for i, s in enumerate(steps) if s.get("uses", "").startswith(CREDENTIAL_ACTIONS)
+    ]
+    installs = [
+        i
+        for i, s in enumerate(steps)
+        if INSTALLS.search(s.get("run", ""))
+        or s.get("uses", "").startswith(("pulumi/actions@", LOCAL_SETUP))
+    ]
+    assert credentials and installs
+    assert max(installs) < min(credentials), [steps[i].get("name") for i in installs]
+
+
+def test_the_install_step_builds_what_the_deploy_targets_need():
+    # make deploy-aws depends on `model` and the npm stamp; make release-gcp on `model`
+    # (Makefile): with these done, no install runs once credentials are held.
+    runs = {
+        name: [s.get("run", "") for s in ALL[name]["jobs"]["deploy"]["steps"]]
+        for name in ("aws-deploy.yml", "gcp-deploy.yml")
+    }
+    assert "make venv npm model" in runs["aws-deploy.yml"]
+    assert "make venv model" in runs["gcp-deploy.yml"]
+
+
+def test_dependabot_keeps_actions_python_and_npm_pins_current():
+    config = yaml.safe_load((REPO_ROOT / ".github" / "dependabot.yml").read_text())
+    by_ecosystem = {u["package-ecosystem"]: u for u in config["updates"]}
+    assert set(by_ecosystem) == {"github-actions", "pip", "npm"}
+    # Every folder holding a pinned requirements file (pip ignores nothing it installs from)
+    files = [
+        *REPO_ROOT.glob("requirements*.txt"),
+        *REPO_ROOT.glob("*/requirements*.txt"),
+        *(REPO_ROOT / "handler" / "requirements").glob("*.txt"),
+    ]
+    folders = {"/" + str(f.parent.relative_to(REPO_ROOT)).removeprefix(".") for f in files}
+    assert set(by_ecosystem["pip"]["directories"]) == {f.rstrip("/") or "/" for f in folders}
+
+
+def test_zizmor_keeps_its_pinning_rule():
+    config = yaml.safe_load((REPO_ROOT / ".github" / "zizmor.yml").read_text())
+    assert "unpinned-uses" not in config["rules"]
 
 
 def test_checkouts_keep_no_token_on_disk():

@@ -1,15 +1,19 @@
-"""A deployed SklearnInference stack in moto, and stand-ins for the two Lambda calls moto cannot
-serve here: Invoke (it needs Docker) and ListProvisionedConcurrencyConfigs (not implemented).
+"""A deployed SklearnInference stack in moto, and stand-ins for the calls moto cannot serve here:
+Lambda's Invoke (it needs Docker) and ListProvisionedConcurrencyConfigs (not implemented),
+CloudFormation's ListStackResources (moto's stack holds no Lambda version), and the CodeDeploy
+reads of a Lambda deployment group (moto has no Lambda deployments). Each stand-in answers in
+the shape the service's API reference documents.
 
 Everything else is moto: the CloudFormation stack and its outputs, the function, its versions
-and `live` alias, the CloudWatch alarms and the CloudWatch Logs group. The stand-ins are
-botocore `before-call` handlers on the session the tools are given, so the tools' own clients
-and calls run unchanged.
+and `live` alias (routing weights included), the CloudWatch alarms and the CloudWatch Logs group.
+The stand-ins are botocore `before-call` handlers on the session the tools are given, so the
+tools' own clients and calls run unchanged.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import io
 import json
 import time
@@ -38,7 +42,7 @@ def _zip() -> bytes:
 
 def _ok(parsed: dict[str, Any]) -> tuple[AWSResponse, dict[str, Any]]:
     metadata = {"RequestId": str(uuid.uuid4()), "HTTPStatusCode": 200, "HTTPHeaders": {}}
-    return AWSResponse("https://lambda.invalid", 200, {}, None), {
+    return AWSResponse("https://aws.invalid", 200, {}, None), {
         **parsed,
         "ResponseMetadata": metadata,
     }
@@ -54,6 +58,8 @@ class Deployment:
     lambda_calls: list[str] = field(default_factory=list)
     # model -> (function name, log group); "" for the only model
     functions: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # function name -> the version its AWS::Lambda::Version resource in the stack published
+    published: dict[str, str] = field(default_factory=dict)
 
     def model(self, name: str) -> Deployment:
         """The same deployment, standing for model `name` (invokes and calls are shared)."""
@@ -140,11 +146,123 @@ class Deployment:
 
         self._stand_in("Invoke", invoke)
 
-    def _stand_in(self, operation: str, handler: Any) -> None:
+    def _stand_in(self, operation: str, handler: Any, service: str = "lambda") -> None:
         """Answer `operation` with `handler` from now on, instead of moto (or a previous one)."""
-        event = f"before-call.lambda.{operation}"
+        event = f"before-call.{service}.{operation}"
         self.session.events.unregister(event, unique_id=operation)
         self.session.events.register(event, handler, unique_id=operation)
+
+    def route(self, weights: dict[str, float], version: str | None = None) -> None:
+        """Point `live` (at `version`, default where it is) with these additional weights."""
+        self.session.client("lambda").update_alias(
+            FunctionName=self.function_name,
+            Name=ALIAS,
+            **({"FunctionVersion": version} if version else {}),
+            RoutingConfig={"AdditionalVersionWeights": weights},
+        )
+
+    def stack_publishes(self, version: str) -> None:
+        """The version the stack's template names for this model's function from now on."""
+        self.published[self.function_name] = version
+        self._serve_stack_resources()
+
+    def _serve_stack_resources(self) -> None:
+        arn = f"arn:aws:lambda:{REGION}:123456789012:function"
+        summaries = [
+            {
+                "LogicalResourceId": f"InferenceFunctionCurrentVersion{index}",
+                "PhysicalResourceId": f"{arn}:{function}:{version}",
+                "ResourceType": "AWS::Lambda::Version",
+                "LastUpdatedTimestamp": datetime.datetime(2026, 1, 1),
+                "ResourceStatus": "CREATE_COMPLETE",
+            }
+            for index, (function, version) in enumerate(sorted(self.published.items()))
+        ]
+        summaries.append(
+            {
+                "LogicalResourceId": "AlarmTopic",
+                "PhysicalResourceId": f"arn:aws:sns:{REGION}:123456789012:{self.stack_name}",
+                "ResourceType": "AWS::SNS::Topic",
+                "LastUpdatedTimestamp": datetime.datetime(2026, 1, 1),
+                "ResourceStatus": "CREATE_COMPLETE",
+            }
+        )
+        self._stand_in(
+            "ListStackResources",
+            lambda **_: _ok({"StackResourceSummaries": summaries}),
+            service="cloudformation",
+        )
+
+    def release(self, status: str, target_version: str, message: str = "") -> None:
+        """The deployment group's last deployment: `status` (Succeeded, Failed, Stopped,
+        InProgress, ...) shifting `live` to `target_version`, with its error or rollback."""
+        deployment_id = f"d-{uuid.uuid4().hex[:9].upper()}"
+        when = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+        current = self.published.get(self.function_name, "")
+        info: dict[str, Any] = {
+            "deploymentId": deployment_id,
+            "applicationName": f"{self.stack_name}-app",
+            "deploymentGroupName": f"{self.stack_name}-group",
+            "status": status,
+            "computePlatform": "Lambda",
+            "createTime": when,
+        }
+        if status in ("Failed", "Stopped"):
+            info["errorInformation"] = {"code": "ALARM_ACTIVE", "message": message}
+            info["rollbackInfo"] = {"rollbackMessage": message}
+        function_info = {
+            "functionName": self.function_name,
+            "functionAlias": ALIAS,
+            "currentVersion": current,
+            "targetVersion": target_version,
+            "targetVersionWeight": 0.1 if status == "InProgress" else 1.0,
+        }
+        self._stand_in(
+            "GetDeploymentGroup",
+            lambda **_: _ok(
+                {
+                    "deploymentGroupInfo": {
+                        "applicationName": info["applicationName"],
+                        "deploymentGroupName": info["deploymentGroupName"],
+                        "computePlatform": "Lambda",
+                        "lastAttemptedDeployment": {
+                            "deploymentId": deployment_id,
+                            "status": status,
+                            "createTime": when,
+                        },
+                    }
+                }
+            ),
+            service="codedeploy",
+        )
+        self._stand_in(
+            "GetDeployment", lambda **_: _ok({"deploymentInfo": info}), service="codedeploy"
+        )
+        target_id = f"{self.function_name}:{ALIAS}"
+        self._stand_in(
+            "ListDeploymentTargets",
+            lambda **_: _ok({"targetIds": [target_id]}),
+            service="codedeploy",
+        )
+        self._stand_in(
+            "BatchGetDeploymentTargets",
+            lambda **_: _ok(
+                {
+                    "deploymentTargets": [
+                        {
+                            "deploymentTargetType": "LambdaTarget",
+                            "lambdaTarget": {
+                                "deploymentId": deployment_id,
+                                "targetId": target_id,
+                                "status": status,
+                                "lambdaFunctionInfo": function_info,
+                            },
+                        }
+                    ]
+                }
+            ),
+            service="codedeploy",
+        )
 
     def _report(self, request_id: str, cold: bool) -> None:
         logs = self.session.client("logs")
@@ -173,14 +291,17 @@ def deploy(
     api_auth: str | None = "none",
     alias_on_newest: bool = True,
     models: Sequence[str] = (),
+    primary: str | None = None,
 ) -> Deployment:
     """The resources `cdk deploy` would leave: a function with two published versions and the
-    `live` alias, its log group, two alarms named `<stack>-...`, and the stack's outputs.
+    `live` alias on the one the stack published (its last release succeeded), its log group,
+    two alarms named `<stack>-...`, and the stack's outputs.
 
     With `models`, a stack serving several (stacks/model_deployment.py): that for each model,
-    its outputs prefixed with its title (`WineFunctionName`) and its alarms with its name
-    (`<stack>-wine-errors`), plus the API's alarm `<stack>-api-5xx` and the output `Models`.
-    The Deployment stands for the first model; `.model(name)` for any.
+    plus the API's alarm `<stack>-api-5xx` and the output `Models`. The `primary` model (the one
+    in model/; output `PrimaryModel`) has the stack's own outputs and alarms (`FunctionName`,
+    `<stack>-errors`); any other its own (`WineFunctionName`, `<stack>-wine-errors`). The
+    Deployment stands for the first model; `.model(name)` for any.
     """
     iam = session.client("iam")
     role = iam.create_role(RoleName=f"{stack_name}-role", AssumeRolePolicyDocument="{}")
@@ -203,8 +324,9 @@ def deploy(
 
     outputs = {"ApiUrl": api_url.rstrip("/") + "/"}
     functions: dict[str, tuple[str, str]] = {}
+    published: dict[str, str] = {}
     for model in models or [""]:
-        title = model.capitalize()
+        title = "" if model == primary else model.capitalize()
         function_name = f"{stack_name}-{title}InferenceFunction"
         lam.create_function(
             FunctionName=function_name,
@@ -227,9 +349,12 @@ def deploy(
         log_group = f"/aws/lambda/{function_name}"
         session.client("logs").create_log_group(logGroupName=log_group)
         for concern, metric in (("errors", "Errors"), ("duration-p99", "Duration")):
-            alarm(f"{model}-{concern}" if model else concern, metric)
+            alarm(f"{model}-{concern}" if title else concern, metric)
         functions[model] = (function_name, log_group)
+        published[function_name] = newest if alias_on_newest else first
         outputs |= {
+            f"{title}CodeDeployApplication": f"{stack_name}-{title}app",
+            f"{title}CodeDeployDeploymentGroup": f"{stack_name}-{title}group",
             f"{title}FunctionName": function_name,
             f"{title}FunctionLogGroup": log_group,
             f"{title}AliasArn": f"arn:aws:lambda:{REGION}:123456789012:function:"
@@ -238,6 +363,8 @@ def deploy(
     if models:
         alarm("api-5xx", "5xx")
         outputs["Models"] = ",".join(models)
+        if primary is not None:
+            outputs["PrimaryModel"] = primary
     if api_auth is not None:
         outputs["ApiAuth"] = api_auth
     template = {
@@ -248,11 +375,16 @@ def deploy(
         StackName=stack_name, TemplateBody=json.dumps(template)
     )
     function_name, log_group = functions[models[0] if models else ""]
-    deployment = Deployment(session, stack_name, function_name, log_group, functions=functions)
+    deployment = Deployment(
+        session, stack_name, function_name, log_group, functions=functions, published=published
+    )
     # Every Lambda operation the tools call, stand-ins included.
     session.events.register(
         "before-parameter-build.lambda",
         lambda event_name, **_: deployment.lambda_calls.append(event_name.rsplit(".", 1)[-1]),
     )
     deployment.provisioned_concurrency()  # none configured until a test says otherwise
+    deployment._serve_stack_resources()  # the stack names the version `live` points at
+    for model in models or [""]:  # whose release succeeded
+        deployment.model(model).release("Succeeded", published[functions[model][0]])
     return deployment

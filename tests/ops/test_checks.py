@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from ops.aws import Alarm, AliasState, ProvisionedConcurrency, StackInfo
+from ops.aws import Alarm, AliasState, ProvisionedConcurrency, Release, StackInfo
 from ops.checks import (
     ExpectedModel,
+    ReleaseState,
     check_alarms,
     check_error,
     check_health,
@@ -19,6 +20,7 @@ from ops.checks import (
     check_provisioned_concurrency,
     check_server_timing,
     check_stack_status,
+    settling,
 )
 from ops.http_client import HttpResponse
 
@@ -164,28 +166,100 @@ def test_only_a_completed_deploy_passes() -> None:
     )
 
 
+LIVE_ON_7 = AliasState(True, "7", {})
+
+
+def state(
+    alias: AliasState = LIVE_ON_7,
+    stack_version: str | None = "7",
+    provisioned: tuple[ProvisionedConcurrency, ...] = (),
+    release: Release | None = None,
+) -> ReleaseState:
+    return ReleaseState(alias, stack_version, provisioned, release)
+
+
+ROLLED_BACK = Release("d-8", "Stopped", "8", "Alarm release-errors-v8 in ALARM")
+
+
 @pytest.mark.parametrize(
-    ("alias", "passed", "detail"),
+    ("given", "passed", "detail"),
     [
-        (AliasState(True, "7", {}, "7"), True, "live -> version 7, the newest published version"),
+        (state(), True, "live -> version 7, the version the stack published"),
+        # A rolled-back release: version 8 exists, the stack (rolled back too) names 7
         (
-            AliasState(True, "6", {}, "7"),
+            state(release=ROLLED_BACK),
+            True,
+            "live -> version 7, the version the stack published; the last release d-8 of version "
+            "8 rolled back: Alarm release-errors-v8 in ALARM",
+        ),
+        # The README's manual rollback: the stack still names 8
+        (
+            state(stack_version="8"),
             False,
-            "live -> version 6, but the newest published version is 7",
+            "live -> version 7, but the stack published version 8: live was moved back outside "
+            "a deploy (a manual rollback, README 'Releasing on AWS'?): fix forward with a revert "
+            "and make deploy-aws, which releases it as a new version",
         ),
         (
-            AliasState(True, "6", {"7": 0.1}, "7"),
+            state(stack_version="6"),
             False,
-            "live -> version 6, 10% to 7: a traffic shift is in progress",
+            "live -> version 7, but the stack published version 6: live was moved outside a deploy",
         ),
-        (AliasState(False, None, {}, "7"), False, "fn has no alias 'live'"),
+        (
+            state(AliasState(True, "7", {"8": 0.1})),
+            False,
+            "live routes 90% to version 7, 10% to version 8: the release has not settled",
+        ),
+        (state(AliasState(False, None, {})), False, "fn has no alias 'live'"),
+        (
+            state(stack_version=None),
+            False,
+            "live -> version 7, but the stack names no version of fn",
+        ),
     ],
 )
-def test_the_live_alias_points_at_the_newest_version(
-    alias: AliasState, passed: bool, detail: str
+def test_live_must_serve_the_version_the_stack_published(
+    given: ReleaseState, passed: bool, detail: str
 ) -> None:
-    result = check_live_alias(alias, "fn")
+    result = check_live_alias(given, "fn")
     assert (result.passed, result.detail) == (passed, detail)
+
+
+def test_a_wait_is_reported() -> None:
+    assert check_live_alias(state(), "fn", 45).detail.endswith("(settled after 45 s)")
+    weighted = state(AliasState(True, "8", {"7": 0.25}))
+    assert check_live_alias(weighted, "fn", 300).detail == (
+        "live routes 75% to version 8, 25% to version 7 after waiting 300 s: the release has not "
+        "settled"
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "reason"),
+    [
+        (state(), None),
+        (state(release=ROLLED_BACK), None),
+        (state(release=Release("d-9", "Succeeded", "7", "")), None),
+        # A canary: CodeDeploy holds 10% on the new version for its interval
+        (
+            state(AliasState(True, "7", {"8": 0.1}), release=Release("d-9", "InProgress", "8", "")),
+            "CodeDeploy deployment d-9 is InProgress to version 8",
+        ),
+        # After the shift, Lambda keeps weights until the new version's allocation is READY
+        (
+            state(AliasState(True, "8", {"7": 0.5})),
+            "live routes 50% to version 8, 50% to version 7",
+        ),
+        (
+            state(provisioned=(ProvisionedConcurrency("live", "IN_PROGRESS", 2, 1, ""),)),
+            "provisioned concurrency live IN_PROGRESS (1/2 allocated)",
+        ),
+        # A failed allocation will not pass by waiting
+        (state(provisioned=(ProvisionedConcurrency("live", "FAILED", 2, 0, "init"),)), None),
+    ],
+)
+def test_what_is_still_settling(given: ReleaseState, reason: str | None) -> None:
+    assert settling(given) == reason
 
 
 def test_provisioned_concurrency_must_be_ready_where_configured() -> None:

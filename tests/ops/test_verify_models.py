@@ -6,6 +6,7 @@ The local wine server stands in for the API of a stack serving iris and wine: it
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,8 @@ import boto3
 import pytest
 
 from ops import probe, verify
+from ops.cli import add_target_arguments
+from ops.targets import Target, resolve_target
 from tests.conftest import Server
 from tests.ops.conftest import pulumi_script
 from tests.ops.fake_aws import INIT_DURATION_MS, Deployment, deploy
@@ -35,7 +38,9 @@ def details(report: dict[str, Any]) -> dict[str, str]:
 
 @pytest.fixture
 def two_model_stack(aws: boto3.Session, wine_server: Server, fork_catalog: Path) -> Deployment:
-    return deploy(aws, stack_name=STACK, api_url=wine_server.url, models=("iris", "wine"))
+    return deploy(
+        aws, stack_name=STACK, api_url=wine_server.url, models=("iris", "wine"), primary="iris"
+    )
 
 
 def verify_wine(deployment: Deployment, capsys: pytest.CaptureFixture[str], *extra: str):
@@ -65,7 +70,6 @@ def test_one_model_of_a_stack_passes_every_check_against_its_own_routes_and_outp
     assert details(report)["error_method_not_allowed"] == "405 method_not_allowed, Allow: POST"
     # Wine's function (WineFunctionName), and its alarms and the API's, not iris's
     assert set(two_model_stack.lambda_calls) == {
-        "ListVersionsByFunction",
         "GetAlias",
         "ListProvisionedConcurrencyConfigs",
     }
@@ -74,7 +78,8 @@ def test_one_model_of_a_stack_passes_every_check_against_its_own_routes_and_outp
 
 @pytest.mark.parametrize(
     ("concern", "fails"),
-    [("iris-errors", False), ("wine-errors", True), ("api-5xx", True)],
+    # iris is the primary model: its alarms carry no model name
+    [("errors", False), ("wine-errors", True), ("api-5xx", True)],
 )
 def test_the_models_alarms_and_the_apis_count_not_the_other_models(
     two_model_stack: Deployment,
@@ -85,6 +90,46 @@ def test_the_models_alarms_and_the_apis_count_not_the_other_models(
     two_model_stack.set_alarm(concern, "ALARM")
     code, report, _ = verify_wine(two_model_stack, capsys)
     assert (code, report["failed"]) == ((1, ["alarms"]) if fails else (0, []))
+
+
+def _target(deployment: Deployment, model: str | None) -> Target:
+    parser = argparse.ArgumentParser()
+    add_target_arguments(parser)
+    argv = ["--stack", deployment.stack_name, *(["--model", model] if model else [])]
+    return resolve_target(parser.parse_args(argv), session_factory=deployment.session_factory)
+
+
+def test_the_primary_model_is_found_at_the_stacks_own_routes_outputs_and_alarms(
+    two_model_stack: Deployment, wine_server: Server
+) -> None:
+    iris, wine = _target(two_model_stack, "iris"), _target(two_model_stack, "wine")
+    api = wine_server.url.rstrip("/")
+    assert (iris.base_url, iris.route_prefix, iris.output_key("FunctionName")) == (
+        api,
+        "",
+        "FunctionName",
+    )
+    assert (wine.base_url, wine.route_prefix, wine.output_key("FunctionName")) == (
+        f"{api}/models/wine",
+        "/models/wine",
+        "WineFunctionName",
+    )
+    alarms = [f"{STACK}-{concern}" for concern in ("errors", "wine-errors", "api-5xx")]
+    assert [a for a in alarms if iris.owns_alarm(a)] == [alarms[0], alarms[2]]
+    assert [a for a in alarms if wine.owns_alarm(a)] == [alarms[1], alarms[2]]
+
+
+def test_a_stack_deployed_before_the_primary_model_rule_still_names_each_model(
+    aws: boto3.Session,
+) -> None:
+    # GIVEN a stack whose every model carries its name (no PrimaryModel output)
+    legacy = deploy(aws, stack_name="Legacy", api_url="http://x", models=("iris", "wine"))
+    iris = _target(legacy, "iris")
+    assert (iris.route_prefix, iris.output_key("AliasArn")) == ("/models/iris", "IrisAliasArn")
+    assert iris.owns_alarm("Legacy-iris-errors") and not iris.owns_alarm("Legacy-wine-errors")
+    # ...and a stack of one model needs no --model
+    single = deploy(aws, stack_name="Single", api_url="http://x")
+    assert _target(single, None).output_key("FunctionName") == "FunctionName"
 
 
 def test_the_models_own_alias_is_checked(
@@ -143,10 +188,12 @@ def test_a_url_with_model_is_compared_with_that_models_artifacts(
     assert {"model_identity", "reference_predictions"} <= set(report["failed"])
 
 
-def test_a_model_that_models_toml_does_not_declare(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(verify.main, capsys, "--url", "http://127.0.0.1:9", "--model", "wine")
+def test_a_model_that_models_toml_does_not_declare(
+    fork_catalog: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(verify.main, capsys, "--url", "http://127.0.0.1:9", "--model", "beer")
     assert code == 2
-    assert err == "verify: error: no model named 'wine' in models.toml; declared: iris\n"
+    assert err == "verify: error: no model named 'beer' in models.toml; declared: iris, wine\n"
     code, _, err = run(
         verify.main, capsys, "--url", "http://127.0.0.1:9", "--model", "iris", "--model-dir", "x"
     )
