@@ -137,6 +137,26 @@ lint: $(VENV_STAMP) ## ruff, and mypy on everything (slow the first time: the CD
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy handler ops model stacks app.py costing cost_analysis.py
 
+# --- Mutation testing (docs/development.md) ---------------------------------------------------
+# mutmut needs click>=8.4.2, which aws-sam-cli (requirements-dev.txt) refuses: a virtualenv of
+# its own. It copies the sources into mutants/ and mutates them there, never in place.
+MUTATION_VENV := .venv-mutation
+MUTATION_STAMP := $(MUTATION_VENV)/.installed
+.PHONY: mutation
+
+$(MUTATION_STAMP): requirements-mutation.txt requirements-dev.txt requirements.txt $(wildcard handler/requirements/*.txt)
+	test -x $(MUTATION_VENV)/bin/python || $(PYTHON) -m venv $(MUTATION_VENV)
+	$(MUTATION_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-mutation.txt
+	touch $@
+
+# mutants/ goes first: mutmut reuses what it finds there (copies, results), and a copy older
+# than the code or the tests would score something else.
+mutation: $(MUTATION_STAMP) ## Mutation score of the request-handling core per file, and its surviving mutants (4-6 min)
+	rm -rf mutants && mkdir mutants
+	@echo "mutmut run: the core's mutants against its unit tests (log: mutants/run.log)"
+	@$(MUTATION_VENV)/bin/mutmut run > mutants/run.log 2>&1 || { tail -n 40 mutants/run.log; exit 1; }
+	@$(MUTATION_VENV)/bin/python scripts/mutation_report.py
+
 # --- AWS (CDK): `make deploy-aws ENV=prod` -----------------------------------------------------
 # ENV is also a POSIX shell variable (the sh startup file), so only a command-line ENV=... counts.
 ifneq ($(origin ENV),command line)

@@ -39,6 +39,7 @@ from options import children_of
 import pulumi_gcp as gcp
 
 WINDOW = "300s"
+MONITORING_TYPE = "sklearn-inference:gcp:Monitoring"
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,9 @@ class MonitoringArgs:
     concurrency: int
     server_errors: int
     latency_p99_ms: int
-    alert_email: str | None
-    # A notification channel the stack's functions share; without one, `alert_email` gets a
-    # channel of this component's own.
+    model: str  # the model it serves: rollback and output commands name it
+    # The stack's e-mail channel (email_channel()), which every model's policies notify.
     channel: pulumi.Input[str] | None = None
-    model: str | None = None  # one of several: rollback and output commands name it
 
 
 @dataclass(frozen=True)
@@ -84,29 +83,45 @@ def logs_command(args: MonitoringArgs, condition: str) -> str:
 
 
 def email_channel(
-    name: str, project: str, email: str, opts: pulumi.ResourceOptions
+    project: str, email: str, opts: pulumi.ResourceOptions
 ) -> gcp.monitoring.NotificationChannel:
+    """The stack's one e-mail channel, `alerts-email`, which every model's policies notify.
+
+    The stack owns it, not a model: it exists exactly while `alertEmail` is set, whichever
+    models are declared, so adding, removing or reordering models never replaces it. A stack
+    deployed before models.toml had it as its only Monitoring component's child
+    (`monitoring-email`); the alias keeps that channel instead of replacing it.
+    """
     return gcp.monitoring.NotificationChannel(
-        name,
+        "alerts-email",
         project=project,
         type="email",
         display_name=f"sklearn-inference alerts ({email})",
         labels={"email_address": email},
-        opts=opts,
+        opts=pulumi.ResourceOptions.merge(
+            opts,
+            pulumi.ResourceOptions(
+                aliases=[
+                    pulumi.Alias(
+                        name="monitoring-email",
+                        parent=pulumi.create_urn("monitoring", MONITORING_TYPE),
+                    )
+                ]
+            ),
+        ),
     )
 
 
 def policy_specs(args: MonitoringArgs) -> dict[str, PolicySpec]:
     """The policies by resource-name suffix, their documentation naming the real function."""
     where = f"**{args.function_name}** (region {args.region}, project {args.project})"
-    rollback = f"make rollback-gcp STACK={args.stack}"
-    dashboard, dashboard_url = "the stack's dashboard", "`pulumi stack output dashboard_url`"
-    scale = "`pulumi config set maxInstances ...`"
-    if args.model is not None:
-        rollback += f" MODEL={args.model}"
-        scale += f", or max_instances under [models.{args.model}] in models.toml"
-        dashboard = f"the {args.model} dashboard"
-        dashboard_url = f"`pulumi stack output --json models`: {args.model}.dashboard_url"
+    rollback = f"make rollback-gcp STACK={args.stack} MODEL={args.model}"
+    scale = (
+        f"`pulumi config set maxInstances ...`, or max_instances under [models.{args.model}] "
+        "in models.toml"
+    )
+    dashboard = f"the {args.model} dashboard"
+    dashboard_url = f"`pulumi stack output --json models`: {args.model}.dashboard_url"
     return {
         "server-errors": PolicySpec(
             title=f"more than {args.server_errors} 5xx in 5 min",
@@ -173,22 +188,16 @@ def policy_specs(args: MonitoringArgs) -> dict[str, PolicySpec]:
 
 
 class Monitoring(pulumi.ComponentResource):
-    """The alert policies, the e-mail channel and the dashboard.
+    """One model's alert policies and dashboard.
 
-    Exposes `policies` (AlertPolicy by suffix), `channel` (or None), `dashboard` and
-    `dashboard_url` (its console page).
+    Exposes `policies` (AlertPolicy by suffix), `dashboard` and `dashboard_url` (its console
+    page).
     """
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("sklearn-inference:gcp:Monitoring", name, None, opts)
+        super().__init__(MONITORING_TYPE, name, None, opts)
         child = children_of(self, opts)
-
-        self.channel = None
-        if args.channel is None and args.alert_email:
-            self.channel = email_channel(f"{name}-email", args.project, args.alert_email, child)
         channels = [args.channel] if args.channel is not None else []
-        if self.channel is not None:
-            channels = [self.channel.id]
         console = f"https://console.cloud.google.com/run/detail/{args.region}/{args.function_name}"
 
         def threshold_policy(suffix: str, spec: PolicySpec) -> gcp.monitoring.AlertPolicy:

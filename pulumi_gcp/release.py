@@ -17,11 +17,11 @@ revision serves until it finishes. It swaps the source bundle only, not the stac
 code uploads its bundle, a rollback uploads nothing. A bundle a rollback moved away from is
 marked (custom metadata `rolled-back-at`) and never chosen again.
 
-A stack serving several models (models.toml) has a function, bundles and a pin per model
-(`sourceObjects.<model>`): a release deploys them all, verifies each (`make verify ...
-ARGS='--model <name>'`) and serves the previous bundle again only for the models that fail; a
-rollback serves an earlier bundle of the one model named (`--model`, `make rollback-gcp
-MODEL=<name>`).
+Each model of the stack (models.toml) has a function, bundles and a pin: `sourceObject` for the
+primary model (the one in model/), `sourceObjects.<model>` for the others. A release deploys
+them all, verifies each (`make verify ... ARGS='--model <name>'`) and serves the previous bundle
+again only for the models that fail; a rollback serves an earlier bundle of one model: the
+stack's only one, or the one named (`--model`, `make rollback-gcp MODEL=<name>`).
 
 Exit codes: 0 done; 1 a deploy or a verification failed; 2 a tool, the credentials or the
 stack are missing, or the verification could not run (nothing is known to be wrong).
@@ -66,19 +66,26 @@ class Bundle:
 
 @dataclass(frozen=True)
 class Served:
-    """What one function of a deployed stack serves. `model` is None for a stack's only model."""
+    """What one function of a deployed stack serves. `model` is None for a stack deployed before
+    the program exported its models (its one model, pinned by sourceObject)."""
 
     model: str | None
     function: str
     bundle: str
+    primary: bool = False  # the model in model/, pinned by sourceObject
+
+    @property
+    def pin_model(self) -> str | None:
+        """The model whose `sourceObjects.<model>` pins it, None for `sourceObject`."""
+        return None if self.primary else self.model
 
     @property
     def pin_key(self) -> str:
-        return PIN if self.model is None else f"{MODEL_PINS}.{self.model}"
+        return PIN if self.pin_model is None else f"{MODEL_PINS}.{self.pin_model}"
 
     @property
     def label(self) -> str:
-        """How messages name it: nothing for the only model, `wine: ` for one of several."""
+        """How messages name it: `wine: `, or nothing for a stack's unnamed model."""
         return "" if self.model is None else f"{self.model}: "
 
     def rollback_command(self, stack: str) -> str:
@@ -87,15 +94,17 @@ class Served:
 
 
 def served_by(outputs: dict[str, Any]) -> dict[str | None, Served]:
-    """Each function's bundle, from the stack outputs: `models.<name>` with several models, the
-    top-level keys for one; empty when the stack has not been deployed by this program."""
+    """Each function's bundle, from the stack outputs: `models.<name>` (`primary_model` names
+    the one pinned by sourceObject), or the top-level keys of a stack deployed before the program
+    exported `models`; empty when the stack has not been deployed by this program."""
     if isinstance(outputs.get("models"), dict):
+        primary = outputs.get("primary_model")
         return {
-            name: Served(name, o["function_name"], o["source_object"])
+            name: Served(name, o["function_name"], o["source_object"], name == primary)
             for name, o in outputs["models"].items()
         }
     if "source_object" in outputs and "function_name" in outputs:
-        return {None: Served(None, outputs["function_name"], outputs["source_object"])}
+        return {None: Served(None, outputs["function_name"], outputs["source_object"], True)}
     return {}
 
 
@@ -290,7 +299,7 @@ def _serve_again(
             f"{unit.label}pinning {target} ({unit.pin_key}) and deploying: the function "
             "rebuilds from it"
         )
-        stack.pin(target, unit.model)
+        stack.pin(target, unit.pin_model)
     if not stack.up():
         keys = ", ".join(unit.pin_key for unit, _ in targets)
         say(
@@ -310,7 +319,7 @@ def _serve_again(
             )
             status = 1
             continue
-        path = "" if unit.model is None else " --path"
+        path = "" if unit.pin_model is None else " --path"
         say(
             f"{unit.label}serving {target} again"
             + (" (verified)" if result == 0 else " (NOT verified: verification could not run)")
@@ -358,7 +367,7 @@ def rollback(
 
 
 def _choose(stack: Stack, served: dict[str | None, Served], model: str | None) -> Served:
-    """The one function a rollback is about."""
+    """The one function a rollback is about: `model`, or the stack's only one."""
     if None in served:
         if model is not None:
             raise Unavailable(
@@ -366,6 +375,8 @@ def _choose(stack: Stack, served: dict[str | None, Served], model: str | None) -
             )
         return served[None]
     names = ", ".join(sorted(str(name) for name in served))
+    if model is None and len(served) == 1:
+        return next(iter(served.values()))
     if model is None:
         raise Unavailable(
             f"stack {stack.stack} serves several models ({names}): name the one to roll back, "
@@ -392,6 +403,9 @@ def release(
         say(f"the deploy failed; make verify shows what the function serves. {FIRST_DEPLOY_HELP}")
         return 1
     served, bucket = _deployed(stack)
+    if None in before:  # deployed before the program exported `models`: its model is the primary
+        primary = next((key for key, unit in served.items() if unit.primary), None)
+        before[primary] = before.pop(None)
     results = {}
     for key, unit in served.items():
         say(f"{unit.label}deployed {unit.bundle}; verifying the new revision")

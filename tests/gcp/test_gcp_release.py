@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import REPO_ROOT
 from program_modules import PROGRAM_DIR, load
+from program_runs import REPO_ROOT
 
 release = load("release")
 
@@ -25,15 +25,15 @@ def bundle(tag: str, day: int, rolled_back: bool = False, function: str = "fn"):
 
 @dataclass
 class FakeStack:
-    """The Pulumi CLI as the program behaves: `up` serves the pin, else the working tree.
+    """The Pulumi CLI as the program behaves: `up` serves the pins, else the working tree.
 
-    `tree` is the working tree's bundle, or with several models, each model's (model -> bundle,
-    function `fn-<model>`)."""
+    `tree` is the working tree's bundle of the stack's one model (iris, the primary: function
+    `fn`), or each model's (model -> bundle; iris is `fn`, any other `fn-<model>`)."""
 
     tree: str | dict[str, str]
     deployed: dict = field(default_factory=dict)
-    pin_value: str | None = None
-    model_pins: dict[str, str] = field(default_factory=dict)
+    pin_value: str | None = None  # sourceObject: the primary's
+    model_pins: dict[str, str] = field(default_factory=dict)  # sourceObjects.<model>
     up_results: list[bool] = field(default_factory=list)
     calls: list[tuple] = field(default_factory=list)
     stack: str = "prod"
@@ -45,7 +45,7 @@ class FakeStack:
         return "acme"
 
     def pins(self):
-        return {None: self.pin_value} if self.pin_value else dict(self.model_pins)
+        return ({None: self.pin_value} if self.pin_value else {}) | self.model_pins
 
     def pin(self, name, model=None):
         if model is None:
@@ -71,7 +71,10 @@ class FakeStack:
             if ok:
                 self.deployed = deployed(served)
         else:
-            models = {m: self.model_pins.get(m) or b for m, b in self.tree.items()}
+            models = {
+                m: (self.pin_value if m == "iris" else self.model_pins.get(m)) or b
+                for m, b in self.tree.items()
+            }
             self.calls.append(("up", models))
             if ok:
                 self.deployed = deployed_models(models)
@@ -107,17 +110,27 @@ class Verify:
 
 
 def deployed(served: str) -> dict:
-    return {"source_object": served, "bucket_name": "b", "function_name": "fn"}
+    """The outputs of a stack serving iris alone, the primary model."""
+    return deployed_models({"iris": served})
 
 
 def deployed_models(served: dict[str, str]) -> dict:
-    return {
-        "models": {
-            m: {"source_object": b, "function_name": f"fn-{m}", "url": f"https://fn-{m}"}
-            for m, b in served.items()
-        },
-        "bucket_name": "b",
+    """The outputs of a stack serving these models: the primary's (iris) at the top level too."""
+    models = {
+        m: {"source_object": b, "function_name": function(m), "url": f"https://{function(m)}"}
+        for m, b in served.items()
     }
+    top = {"primary_model": "iris", **models["iris"]} if "iris" in models else {}
+    return {**top, "models": models, "bucket_name": "b"}
+
+
+def function(model: str) -> str:
+    return "fn" if model == "iris" else f"fn-{model}"
+
+
+def deployed_before_models(served: str) -> dict:
+    """The outputs of a one-model stack deployed before the program exported `models`."""
+    return {"source_object": served, "bucket_name": "b", "function_name": "fn"}
 
 
 # --- choosing the previous bundle -------------------------------------------------------------
@@ -160,7 +173,24 @@ def test_rollback_pins_the_previous_bundle_deploys_marks_and_verifies():
     assert release.rollback(stack, lambda project: bundles, verify) == 0
     assert stack.calls == [("pin", "fn/source-a.zip"), ("up", "fn/source-a.zip")]
     assert bundles.marked == ["fn/source-c.zip"]
-    assert verify.stacks == ["prod"]
+    assert verify.calls == [("prod", "iris")]
+
+
+def test_rollback_of_a_stack_of_one_model_takes_it_with_or_without_its_name():
+    for model in (None, "iris"):
+        stack = FakeStack(tree="fn/source-c.zip", deployed=deployed("fn/source-c.zip"))
+        bundles = FakeBundles([bundle("a", 1), bundle("c", 3)])
+        assert release.rollback(stack, lambda p, b=bundles: b, Verify(0), model=model) == 0
+        assert stack.calls == [("pin", "fn/source-a.zip"), ("up", "fn/source-a.zip")]
+
+
+def test_rollback_of_a_stack_deployed_before_the_models_output(capsys):
+    stack = FakeStack(tree="fn/source-c.zip", deployed=deployed_before_models("fn/source-c.zip"))
+    bundles = FakeBundles([bundle("a", 1), bundle("c", 3)])
+    verify = Verify(0)
+    assert release.rollback(stack, lambda p: bundles, verify) == 0
+    assert stack.calls == [("pin", "fn/source-a.zip"), ("up", "fn/source-a.zip")]
+    assert verify.calls == [("prod", None)]
 
 
 def test_rollback_to_a_named_bundle(capsys):
@@ -252,7 +282,9 @@ def test_release_that_cannot_be_verified_rolls_nothing_back(capsys):
     stack = FakeStack(tree="fn/source-c.zip", deployed=deployed("fn/source-a.zip"))
     assert release.release(stack, lambda p: FakeBundles([]), Verify(2)) == 2
     assert stack.calls == [("up", "fn/source-c.zip")]
-    assert "make rollback-gcp STACK=prod` serves fn/source-a.zip again" in capsys.readouterr().out
+    assert "make rollback-gcp STACK=prod MODEL=iris` serves fn/source-a.zip again" in (
+        capsys.readouterr().out
+    )
 
 
 def test_failed_first_release_has_nothing_to_roll_back_to():
@@ -287,14 +319,14 @@ def test_failed_deploy_is_not_verified(capsys):
 # --- several models: one function, bundle and pin per model ------------------------------------
 
 
-def two_models(iris: str = "fn-iris/source-i1.zip", wine: str = "fn-wine/source-w1.zip"):
+def two_models(iris: str = "fn/source-i1.zip", wine: str = "fn-wine/source-w1.zip"):
     return deployed_models({"iris": iris, "wine": wine})
 
 
 MODEL_BUNDLES = [
-    bundle("i1", 1, function="fn-iris"),
+    bundle("i1", 1, function="fn"),
     bundle("w1", 1, function="fn-wine"),
-    bundle("i2", 3, function="fn-iris"),
+    bundle("i2", 3, function="fn"),
     bundle("w2", 3, function="fn-wine"),
 ]
 
@@ -309,8 +341,8 @@ def test_rollback_of_a_stack_with_several_models_needs_the_model(capsys):
 def test_rollback_of_one_model_pins_rebuilds_marks_and_verifies_only_that_model():
     # GIVEN i2 and w2 served, each with an earlier bundle
     stack = FakeStack(
-        tree={"iris": "fn-iris/source-i2.zip", "wine": "fn-wine/source-w2.zip"},
-        deployed=two_models("fn-iris/source-i2.zip", "fn-wine/source-w2.zip"),
+        tree={"iris": "fn/source-i2.zip", "wine": "fn-wine/source-w2.zip"},
+        deployed=two_models("fn/source-i2.zip", "fn-wine/source-w2.zip"),
     )
     bundles = FakeBundles(MODEL_BUNDLES)
     verify = Verify(0)
@@ -319,7 +351,7 @@ def test_rollback_of_one_model_pins_rebuilds_marks_and_verifies_only_that_model(
     # THEN only wine's pin is set, to wine's previous bundle; iris keeps serving its tree
     assert stack.calls == [
         ("pin", "wine", "fn-wine/source-w1.zip"),
-        ("up", {"iris": "fn-iris/source-i2.zip", "wine": "fn-wine/source-w1.zip"}),
+        ("up", {"iris": "fn/source-i2.zip", "wine": "fn-wine/source-w1.zip"}),
     ]
     assert bundles.marked == ["fn-wine/source-w2.zip"]
     assert verify.calls == [("prod", "wine")]
@@ -327,23 +359,28 @@ def test_rollback_of_one_model_pins_rebuilds_marks_and_verifies_only_that_model(
 
 def test_rollback_lists_and_accepts_only_the_models_own_bundles(capsys):
     stack = FakeStack(tree={"iris": "x", "wine": "y"}, deployed=two_models())
-    with pytest.raises(release.Unavailable, match=r"fn-iris/source-i1\.zip is not in gs://b"):
+    with pytest.raises(release.Unavailable, match=r"fn/source-i1\.zip is not in gs://b"):
         release.rollback(
             stack,
             lambda p: FakeBundles(MODEL_BUNDLES),
             Verify(),
-            to="fn-iris/source-i1.zip",
+            to="fn/source-i1.zip",
             model="wine",
         )
     listed = capsys.readouterr().out
-    assert "fn-wine/source-w1.zip (served)" in listed and "fn-iris" not in listed
+    assert "fn-wine/source-w1.zip (served)" in listed and "fn/" not in listed
 
 
 @pytest.mark.parametrize(
     ("deployment", "model", "message"),
     [
-        (deployed("fn/source-a.zip"), "wine", "serves a single model: roll it back without MODEL"),
+        (deployed("fn/source-a.zip"), "wine", r"serves no model 'wine' \(it serves iris\)"),
         (two_models(), "beer", r"serves no model 'beer' \(it serves iris, wine\)"),
+        (
+            deployed_before_models("fn/source-a.zip"),
+            "wine",
+            "serves a single model: roll it back without MODEL",
+        ),
     ],
 )
 def test_rollback_refuses_a_model_the_stack_does_not_serve(deployment, model, message):
@@ -354,7 +391,7 @@ def test_rollback_refuses_a_model_the_stack_does_not_serve(deployment, model, me
 
 def test_release_of_several_models_unpins_deploys_and_verifies_each():
     stack = FakeStack(
-        tree={"iris": "fn-iris/source-i2.zip", "wine": "fn-wine/source-w2.zip"},
+        tree={"iris": "fn/source-i2.zip", "wine": "fn-wine/source-w2.zip"},
         deployed=two_models(wine="fn-wine/source-w1.zip"),
         model_pins={"wine": "fn-wine/source-w1.zip"},
     )
@@ -362,7 +399,7 @@ def test_release_of_several_models_unpins_deploys_and_verifies_each():
     assert release.release(stack, lambda p: FakeBundles(MODEL_BUNDLES), verify) == 0
     assert stack.calls == [
         ("unpin", "wine"),
-        ("up", {"iris": "fn-iris/source-i2.zip", "wine": "fn-wine/source-w2.zip"}),
+        ("up", {"iris": "fn/source-i2.zip", "wine": "fn-wine/source-w2.zip"}),
     ]
     assert verify.calls == [("prod", "iris"), ("prod", "wine")]
 
@@ -370,7 +407,7 @@ def test_release_of_several_models_unpins_deploys_and_verifies_each():
 def test_release_serves_the_previous_bundle_again_only_for_the_model_that_failed(capsys):
     # GIVEN i1 and w1 served, and a working tree with new bundles for both
     stack = FakeStack(
-        tree={"iris": "fn-iris/source-i2.zip", "wine": "fn-wine/source-w2.zip"},
+        tree={"iris": "fn/source-i2.zip", "wine": "fn-wine/source-w2.zip"},
         deployed=two_models(),
     )
     bundles = FakeBundles(MODEL_BUNDLES)
@@ -379,40 +416,40 @@ def test_release_serves_the_previous_bundle_again_only_for_the_model_that_failed
     assert release.release(stack, lambda p: bundles, verify) == 1
     # THEN wine alone serves w1 again, iris keeps its new bundle
     assert stack.calls == [
-        ("up", {"iris": "fn-iris/source-i2.zip", "wine": "fn-wine/source-w2.zip"}),
+        ("up", {"iris": "fn/source-i2.zip", "wine": "fn-wine/source-w2.zip"}),
         ("pin", "wine", "fn-wine/source-w1.zip"),
-        ("up", {"iris": "fn-iris/source-i2.zip", "wine": "fn-wine/source-w1.zip"}),
+        ("up", {"iris": "fn/source-i2.zip", "wine": "fn-wine/source-w1.zip"}),
     ]
     assert bundles.marked == ["fn-wine/source-w2.zip"]
     assert verify.calls == [("prod", "iris"), ("prod", "wine"), ("prod", "wine")]
     out = capsys.readouterr().out
-    assert "iris: released fn-iris/source-i2.zip" in out
+    assert "iris: released fn/source-i2.zip" in out
     assert "wine: verification failed: serving the previous bundle fn-wine/source-w1.zip" in out
 
 
 def test_release_rolls_back_every_failed_model_in_one_deploy():
     stack = FakeStack(
-        tree={"iris": "fn-iris/source-i2.zip", "wine": "fn-wine/source-w2.zip"},
+        tree={"iris": "fn/source-i2.zip", "wine": "fn-wine/source-w2.zip"},
         deployed=two_models(),
     )
     verify = Verify(1, 1, 0, 0)
     assert release.release(stack, lambda p: FakeBundles(MODEL_BUNDLES), verify) == 1
     assert [c for c in stack.calls if c[0] == "up"] == [
-        ("up", {"iris": "fn-iris/source-i2.zip", "wine": "fn-wine/source-w2.zip"}),
-        ("up", {"iris": "fn-iris/source-i1.zip", "wine": "fn-wine/source-w1.zip"}),
+        ("up", {"iris": "fn/source-i2.zip", "wine": "fn-wine/source-w2.zip"}),
+        ("up", {"iris": "fn/source-i1.zip", "wine": "fn-wine/source-w1.zip"}),
     ]
 
 
 def test_a_model_that_could_not_be_verified_is_not_rolled_back_with_one_that_failed(capsys):
     stack = FakeStack(
-        tree={"iris": "fn-iris/source-i2.zip", "wine": "fn-wine/source-w2.zip"},
+        tree={"iris": "fn/source-i2.zip", "wine": "fn-wine/source-w2.zip"},
         deployed=two_models(),
     )
     verify = Verify(2, 1, 0)  # iris could not be verified, wine failed
     assert release.release(stack, lambda p: FakeBundles(MODEL_BUNDLES), verify) == 1
     assert ("pin", "wine", "fn-wine/source-w1.zip") in stack.calls
-    assert not any(c[:2] == ("pin", "iris") for c in stack.calls)
-    assert "`make rollback-gcp STACK=prod MODEL=iris` serves fn-iris/source-i1.zip" in (
+    assert not any(c == ("pin", "fn/source-i1.zip") for c in stack.calls)
+    assert "`make rollback-gcp STACK=prod MODEL=iris` serves fn/source-i1.zip" in (
         capsys.readouterr().out
     )
 
@@ -420,12 +457,24 @@ def test_a_model_that_could_not_be_verified_is_not_rolled_back_with_one_that_fai
 def test_a_model_new_in_this_release_has_nothing_to_roll_back_to(capsys):
     # GIVEN a stack that served iris alone, now releasing iris and wine
     stack = FakeStack(
-        tree={"iris": "fn-iris/source-i2.zip", "wine": "fn-wine/source-w2.zip"},
+        tree={"iris": "fn/source-i2.zip", "wine": "fn-wine/source-w2.zip"},
         deployed=deployed("fn/source-a.zip"),
     )
     assert release.release(stack, lambda p: FakeBundles([]), Verify(0, 1)) == 1
     assert "wine: the first release failed verification" in capsys.readouterr().out
     assert len(stack.calls) == 1
+
+
+def test_the_first_release_after_models_were_exported_still_rolls_back(capsys):
+    # GIVEN a one-model stack deployed before the program exported `models`
+    stack = FakeStack(
+        tree={"iris": "fn/source-i2.zip", "wine": "fn-wine/source-w2.zip"},
+        deployed=deployed_before_models("fn/source-i1.zip"),
+    )
+    # WHEN its first release with a second model fails iris's verification
+    assert release.release(stack, lambda p: FakeBundles(MODEL_BUNDLES), Verify(1, 0, 0)) == 1
+    # THEN iris serves again what the stack served before, pinned by sourceObject as always
+    assert ("pin", "fn/source-i1.zip") in stack.calls
 
 
 def test_a_release_refuses_a_model_before_anything_runs(capsys):
@@ -472,7 +521,8 @@ def test_pins_are_read_from_the_stack_config(fake_pulumi, key, entry, pins):
         json.dumps(
             {
                 "gcp:project": {"value": "acme", "secret": False},
-                f"sklearn-inference-gcp:{key}": {**entry, "secret": False},
+                # whatever the project (and so the namespace) is called
+                f"any-project:{key}": {**entry, "secret": False},
             }
         )
     )
