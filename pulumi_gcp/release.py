@@ -73,6 +73,8 @@ class Served:
     function: str
     bundle: str
     primary: bool = False  # the model in model/, pinned by sourceObject
+    # A store model's folder in the model store (its `model_store` output), else None.
+    store: str | None = None
 
     @property
     def pin_model(self) -> str | None:
@@ -100,7 +102,9 @@ def served_by(outputs: dict[str, Any]) -> dict[str | None, Served]:
     if isinstance(outputs.get("models"), dict):
         primary = outputs.get("primary_model")
         return {
-            name: Served(name, o["function_name"], o["source_object"], name == primary)
+            name: Served(
+                name, o["function_name"], o["source_object"], name == primary, o.get("model_store")
+            )
             for name, o in outputs["models"].items()
         }
     if "source_object" in outputs and "function_name" in outputs:
@@ -443,6 +447,16 @@ def _can_serve_again(
         say(
             f"{unit.label}the first release failed verification: there is no earlier bundle to "
             "serve"
+        )
+        return False
+    if before == unit.bundle and unit.store is not None:
+        # The seam for gated revisions (issue 16): until then a store model's failed promotion
+        # is undone the way it was made, through its pointer.
+        say(
+            f"{unit.label}verification failed, and the source bundle did not change: the "
+            f"version the pointer of {unit.store} names is at fault. Promote the version served "
+            f"before (make promote MODEL={unit.model} VERSION=<previous> PULUMI_STACK="
+            f"{stack.stack}) and run make release-gcp STACK={stack.stack} again"
         )
         return False
     if before == unit.bundle:

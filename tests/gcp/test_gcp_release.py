@@ -300,6 +300,23 @@ def test_settings_only_release_is_not_rolled_back_by_bundle(capsys):
     assert "Revert the settings" in capsys.readouterr().out
 
 
+def test_failed_store_promotion_is_undone_through_the_pointer_not_a_bundle(capsys):
+    # GIVEN a store model whose release changed only the version its pointer names
+    class StoreStack(FakeStack):
+        def outputs(self):
+            outputs = super().outputs()
+            outputs["models"]["iris"]["model_store"] = "gs://models/models/iris"
+            return outputs
+
+    stack = StoreStack(tree="fn/source-a.zip", deployed=deployed("fn/source-a.zip"))
+    older = [bundle("z", 0), bundle("a", 1)]
+    assert release.release(stack, lambda p: FakeBundles(older), Verify(1)) == 1
+    # THEN no older code bundle is served: the way back is promoting the previous version
+    assert stack.calls == [("up", "fn/source-a.zip")]
+    out = capsys.readouterr().out
+    assert "make promote MODEL=iris VERSION=<previous> PULUMI_STACK=prod" in out
+
+
 def test_previous_bundle_deleted_by_the_lifecycle_rule_is_reported(capsys):
     stack = FakeStack(tree="fn/source-c.zip", deployed=deployed("fn/source-a.zip"))
     assert release.release(stack, lambda p: FakeBundles([bundle("c", 3)]), Verify(1)) == 1
