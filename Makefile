@@ -129,7 +129,7 @@ fork-check: model ## Make a representative fork in a temporary copy and check it
 events: $(VENV_STAMP) ## Regenerate tests/events/ with sam local generate-event
 	$(PY) scripts/generate_events.py
 
-bench: model ## Cold init, warm latency and image size: this handler vs a naive one
+bench: model ## Cold init, warm latency and image size: this handler vs a naive one; a store model's cold start
 	$(PY) bench/run.py $(ARGS)
 
 lint: $(VENV_STAMP) ## ruff, and mypy on everything (slow the first time: the CDK's type stubs)

@@ -12,7 +12,7 @@ import json
 import time
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -287,9 +287,12 @@ class InferenceService:
 def fetch_version(settings: Settings) -> Fetched:
     """A store model's pinned version, verified on local disk (handler/store.py)."""
     assert settings.model_store is not None  # Settings.from_env requires it for a store model
+    started = time.perf_counter()
     location = ModelPrefix.parse(settings.model_store)
     pin = pinned(settings.model_version, settings.model_sha256)
-    return fetch(open_store(location), location, pin, backend=settings.backend)
+    fetched = fetch(open_store(location), location, pin, backend=settings.backend)
+    # What the store costs a cold start: the adapter's import and client too, not only the GETs.
+    return replace(fetched, fetch_ms=(time.perf_counter() - started) * 1000)
 
 
 def _normalise(path: str) -> str:
