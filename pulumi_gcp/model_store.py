@@ -8,9 +8,11 @@ default `<project>-<functionName>-models`) so that `pulumi up` can read the poin
 creates or updates anything: what each pointer names is pinned in the function's environment,
 and a promotion reaches callers only through a new revision (docs/operate.md, "Model store").
 
-Cloud Storage encrypts every object at rest (Google-managed keys) and serves its APIs over TLS
-only, so unlike S3 no bucket policy is needed for either. In prod (`deletionProtection`) the
-bucket is protected and retained when the stack is destroyed; otherwise destroy empties it.
+Cloud Storage encrypts every object at rest (Google-managed keys). Its JSON API, which the handler
+and the tools use, accepts HTTPS only; unlike S3 (`aws:SecureTransport`) there is no bucket
+setting that refuses plain HTTP on the XML API, and the bucket admits no anonymous reader. In prod
+(`deletionProtection`) the bucket is protected and retained when the stack is destroyed;
+otherwise destroy empties it.
 """
 
 from __future__ import annotations
