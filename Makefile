@@ -76,12 +76,16 @@ invoke-local: $(SERVE_STAMP) ## Run the Lambda adapter on a genuine HTTP API eve
 	$(SERVE_VENV)/bin/python scripts/invoke_local.py $(if $(EVENT),--event $(EVENT)) $(if $(BODY),--body '$(BODY)')
 
 # --- Tests ------------------------------------------------------------------------------------
-test: model $(CHECKOV_STAMP) ## The quality gate CI runs: workflow lint, ruff, mypy on handler/ ops/ model/, then every test-* part
+test: model $(CHECKOV_STAMP) ## The quality gate CI runs: workflow lint, ruff, mypy on handler/ ops/ model/, every test-* part, then fork-check
 	@$(MAKE) --no-print-directory lint-workflows
 	$(VENV)/bin/ruff check --quiet .
 	$(VENV)/bin/ruff format --check --quiet .
 	$(VENV)/bin/mypy handler ops model
-	$(PY) -m pytest
+	@# The fork check beside the suite: each leaves a core idle much of the time (jsii, I/O).
+	@$(PY) scripts/check_fork.py --quiet & fork=$$!; \
+	  $(PY) -m pytest; suite=$$?; \
+	  wait $$fork; forked=$$?; \
+	  test $$suite -eq 0 -a $$forked -eq 0
 
 # One part of the suite, through .venv; `make test` runs every part. The top-level tests/test_*.py
 # are the handler's, except the cost tool's and the model pipeline's.

@@ -135,9 +135,10 @@ def _run(args: argparse.Namespace, session_factory: SessionFactory) -> int:
         from ops.plot import check_plot_path
 
         check_plot_path(args.plot)
-    reference = load_reference(local_artifacts(args.model))
-    body = json.dumps({"features": list(reference.cases[0].features)}).encode()
     target = resolve_target(args, session_factory=session_factory)
+    # A row of the model the target serves (a deployment of one model needs no --model).
+    reference = load_reference(local_artifacts(target.model))
+    body = json.dumps({"features": list(reference.cases[0].features)}).encode()
 
     forced = _force_cold(target, args, body) if args.force_cold else []
     started = time.monotonic()

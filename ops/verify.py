@@ -152,13 +152,15 @@ def _run(
     sleep: Sleep,
     clock: Callable[[], float],
 ) -> int:
-    # Local files first: a stale reference is the user's to fix before any request is sent.
-    reference = load_reference(local_artifacts(args.model, args.model_dir))
+    # The target says which model it serves (a deployment of one model needs no --model), then
+    # the local files: a stale reference is the user's to fix before any request is sent.
+    target = resolve_target(args, session_factory=session_factory)
+    model = target.model if args.model_dir is None else args.model
+    reference = load_reference(local_artifacts(model, args.model_dir))
     # load_reference has held it to manifest.json: the same name, version and artifact hashes.
     expected = ExpectedModel(
         reference.name, reference.version, reference.sha256, pinned_sha256=args.expect_sha256
     )
-    target = resolve_target(args, session_factory=session_factory)
     # The release first: the requests then judge what `live` serves once it has settled.
     settled = (
         settle(target, args.settle_timeout, sleep=sleep, clock=clock)

@@ -162,7 +162,12 @@ def main(argv: list[str]) -> int:
         )
     except pulumi.RunError as error:  # what pulumi-language-python-exec does with one
         print(str(error), file=sys.stderr)
-        return 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # At once, as the language host does: the aborted run leaves Pulumi's event loop
+        # half-closed, and the interpreter's shutdown would sometimes print its "Exception
+        # ignored in BaseEventLoop.__del__" traceback, which is the harness's, not the program's.
+        os._exit(1)
     root = pulumi.runtime.get_root_resource()
     outputs = _sync_await(pulumi.Output.from_input(root.outputs).future())
 
