@@ -45,6 +45,9 @@ SERVICE_NAME = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 MAX_TIMEOUT_SECONDS = 3600  # HTTP functions, 2nd gen
 MAX_CONCURRENCY = 1000
+# A canary is a minority share for a bounded time; more is a split, not a canary.
+MAX_CANARY_PERCENT = 50
+MAX_CANARY_MINUTES = 60
 
 # The models.toml settings (model/catalog.py, PER_MODEL_SETTINGS) this program reads, and the
 # StackConfig field each one overrides for that model; the others (memory_mb, ...) are AWS's.
@@ -97,9 +100,13 @@ class StackConfig:
     alert_email: str | None = None
     alert_server_errors: int = 5
     alert_latency_p99_ms: int = 1000
-    # Bundles stay this long after upload: the window in which `make rollback-gcp` can return
-    # to one. Releases further apart than this leave no earlier bundle to roll back to.
+    # A bundle stays this long after it last served or was a rollback target (after its upload,
+    # if it never served): the release tool stamps it then (source_bundle.py).
     bundle_retention_days: int = 90
+    # `make release-gcp`: the share of traffic the new revision gets, and for how long, before it
+    # gets all of it (0: all at once, once it has passed its checks through its own URL).
+    release_canary_percent: int = 10
+    release_canary_minutes: int = 5
     # Serve this bundle of the stack's bucket instead of the working tree's: `make rollback-gcp`
     # sets it, `make release-gcp` removes it. With several models, `source_objects` pins them
     # one by one (model name -> bundle).
@@ -257,6 +264,16 @@ class StackConfig:
             "alertLatencyP99Ms": self.alert_latency_p99_ms,
             "bundleRetentionDays": self.bundle_retention_days,
         }
+        if not 0 <= self.release_canary_percent <= MAX_CANARY_PERCENT:
+            problems.append(
+                f"releaseCanaryPercent must be 0 (all at once) to {MAX_CANARY_PERCENT}, got "
+                f"{self.release_canary_percent}"
+            )
+        if not 1 <= self.release_canary_minutes <= MAX_CANARY_MINUTES:
+            problems.append(
+                f"releaseCanaryMinutes must be 1-{MAX_CANARY_MINUTES}, got "
+                f"{self.release_canary_minutes}"
+            )
         if self.max_body_bytes is not None:
             at_least_one["maxBodyBytes"] = self.max_body_bytes
             # Cloud Run's request size limit is 32 MiB.
@@ -464,6 +481,8 @@ def load(stack: str, config: Any, gcp_config: Any) -> StackConfig:
         alert_server_errors=get_int("alertServerErrors", defaults.alert_server_errors),
         alert_latency_p99_ms=get_int("alertLatencyP99Ms", defaults.alert_latency_p99_ms),
         bundle_retention_days=get_int("bundleRetentionDays", defaults.bundle_retention_days),
+        release_canary_percent=get_int("releaseCanaryPercent", defaults.release_canary_percent),
+        release_canary_minutes=get_int("releaseCanaryMinutes", defaults.release_canary_minutes),
         source_object=config.get("sourceObject") or None,
         source_objects={name: bundle for name, bundle in pins.items() if bundle},
         model_backend=config.get("modelBackend") or defaults.model_backend,

@@ -193,11 +193,13 @@ def test_each_function_waits_for_iam_propagation_and_apis(fork_graphs, model):
 @each_stack
 def test_each_model_has_its_own_alert_policies_with_its_thresholds(fork_graphs, stack):
     graph = fork_graphs[stack]
-    assert len(graph.of_type(ALERT)) == 6
+    assert len(graph.of_type(ALERT)) == 2 * 4  # errors, latency, refused requests, uptime
     for model, latency in (("iris", 1000), ("wine", 1500)):
         service = f'resource.labels.service_name = "sklearn-inference-{stack}-{model}"'
-        for suffix in ("server-errors", "latency-p99", "throttled"):
+        for suffix in ("server-errors", "latency-p99"):
             assert service in threshold(graph, model, suffix)["filter"], (model, suffix)
+        [refused] = graph.one(ALERT, f"{model}-monitoring-throttled").state["conditions"]
+        assert service in refused["conditionMatchedLog"]["filter"], model
         assert threshold(graph, model, "latency-p99")["thresholdValue"] == latency, model
         assert threshold(graph, model, "server-errors")["thresholdValue"] == 5, model
 
@@ -230,7 +232,7 @@ def test_each_model_has_a_dashboard_of_its_own_service(fork_graphs, model):
     }
     assert charted == {
         f"projects/acme-ml-test/alertPolicies/{model}-monitoring-{s}"
-        for s in ("server-errors", "latency-p99", "throttled")
+        for s in ("server-errors", "latency-p99", "throttled", "uptime")
     }
 
 
@@ -239,7 +241,7 @@ def test_one_email_channel_serves_every_models_policies(program, two_models):
     channel = graph.one(CHANNEL)
     assert channel.name == "alerts-email"
     policies = graph.of_type(ALERT)
-    assert len(policies) == 6
+    assert len(policies) == 2 * 4
     assert all(p.state["notificationChannels"] == [channel.id] for p in policies)
 
 
@@ -249,7 +251,11 @@ def test_one_email_channel_serves_every_models_policies(program, two_models):
 def test_every_models_service_admits_the_configured_invokers(program, two_models):
     member = "serviceAccount:caller@acme.iam.gserviceaccount.com"
     graph = program("prod", f"modelsFile={two_models}", f'invokers=["{member}"]')
-    granted = {(r.name, r.state["name"], r.state["member"]) for r in graph.of_type(RUN_INVOKER)}
+    granted = {
+        (r.name, r.state["name"], r.state["member"])
+        for r in graph.of_type(RUN_INVOKER)
+        if not r.name.endswith("uptime-check")
+    }
     assert granted == {
         (
             f"{m}-invokers-serviceaccount-caller-acme-iam-gserviceaccount-com",
