@@ -19,7 +19,7 @@ from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from model import catalog
-from stacks.ci_access import GitHubDeployAccessStack, ci_access_settings
+from stacks.ci_access import CONSTRUCT_ID, GitHubDeployAccessStack, ci_access_settings
 from stacks.settings import SettingsError, build_settings
 from stacks.stack import InferenceStack
 
@@ -49,8 +49,9 @@ def build(
         env=env,
     )
     access = ci_access_settings(app.node.get_all_context())
-    if access is not None:  # only with -c github_repository=owner/name (README, "CI/CD")
-        GitHubDeployAccessStack(app, access.stack_name, settings=access, env=env)
+    # Only with -c github_repository=owner/name (docs/ci-cd.md, "One-time setup").
+    if access is not None:
+        GitHubDeployAccessStack(app, CONSTRUCT_ID, settings=access, env=env)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return stack
 

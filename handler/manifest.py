@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 MANIFEST_FILE = "manifest.json"
+# What a manifest must say, none of it empty: a served model has a name and version to report,
+# features to read requests by, classes to answer with, and an artifact to load.
+REQUIRED_FIELDS = ("name", "version", "feature_names", "class_names", "artifacts")
 
 
 class ManifestError(RuntimeError):
@@ -74,6 +77,12 @@ class Manifest:
         path = model_dir / MANIFEST_FILE
         try:
             raw = json.loads(path.read_text())
+            empty = [key for key in REQUIRED_FIELDS if not raw[key]]
+            if empty:
+                raise ManifestError(
+                    f"model manifest {path} has no {', '.join(empty)}: retrain the model "
+                    "(make train)"
+                )
             manifest = cls(
                 name=str(raw["name"]),
                 version=str(raw["version"]),
@@ -96,8 +105,6 @@ class Manifest:
             ) from None
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ManifestError(f"model manifest {path} is unreadable: {exc!r}") from None
-        if not manifest.feature_names or not manifest.class_names or not manifest.artifacts:
-            raise ManifestError(f"model manifest {path} names no features, classes or artifacts")
         return manifest
 
 

@@ -3,8 +3,9 @@
     python -m model.train [--out DIR] [--version 1.0.0] [--min-accuracy 0.9]
 
 To serve another scikit-learn classifier in its place, change `build_model()` (and `load_data()`
-for other data); to serve one beside it, give it a directory of its own (README, "Serve several
-models"). The pipeline (model/pipeline.py) and everything downstream read the manifest.
+for other data); to serve one beside it, give it a directory of its own (docs/fork.md,
+"Serve several models"). The pipeline (model/pipeline.py) and everything downstream read the
+manifest.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ comma-separated, with `PrimaryModel` naming the one in model/) or `models` (GCP:
 {"url", ...}). `--model` chooses one; a deployment serving a single model needs none. On AWS the
 primary model has the stack's own routes, outputs and alarms (`/predict`, `FunctionName`,
 `<stack>-errors`); any other model its own (`<ApiUrl>models/<name>/`, `<Name>FunctionName`,
-`<stack>-<name>-...`), as model/catalog.py's naming rule says.
+`<stack>-<name>-...`), as model/catalog.py's naming rule says (docs/fork.md).
 """
 
 from __future__ import annotations

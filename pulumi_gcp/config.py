@@ -79,7 +79,7 @@ class StackConfig:
     region: str = "us-central1"
     function_name: str = "sklearn-inference"
     # Warm instances: the model loads at instance start, so 1 means no cold start for the
-    # first caller. Idle instances are billed (see README, "Deploy to GCP").
+    # first caller. Idle instances are billed (docs/deploy-gcp.md, "What min instances cost").
     min_instances: int = 1
     max_instances: int = 10
     memory: str = "512Mi"

@@ -1,7 +1,7 @@
 """Alert policies equivalent to the AWS alarms, an uptime check, and a dashboard (dashboard.py),
 on the metrics and logs of the function's Cloud Run service (metrics.py).
 
-What each policy sees (README, "Monitoring on Google Cloud", says what it does not):
+What each policy sees (docs/operate.md, "Monitoring on Google Cloud", says what it does not):
 - Server errors: `run.googleapis.com/request_count` with `response_code_class = "5xx"`, summed
   over 5 minutes across revisions; fires above `server_errors` (default 5). Cloud Run labels
   every response by the status the container returned, so the handler's own 503

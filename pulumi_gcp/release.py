@@ -42,7 +42,7 @@ from gcp_release.traffic import describe, pinned  # noqa: E402
 
 FIRST_DEPLOY_HELP = (
     "If it says 'Access to bucket gcf-v2-sources-... denied', IAM had not propagated yet: see "
-    'README.md, "If the first deploy fails".'
+    'docs/deploy-gcp.md, "If the first deploy fails".'
 )
 
 
@@ -256,7 +256,7 @@ def run_rollback(args: argparse.Namespace, stack: PulumiCli) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="release.py", description="Release or roll back a GCP stack (README: Releasing)."
+        prog="release.py", description="Release or roll back a GCP stack (docs/operate.md)."
     )
     commands = parser.add_subparsers(dest="command", required=True)
     for name, summary in (

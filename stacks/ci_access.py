@@ -54,6 +54,8 @@ DEFAULT_QUALIFIER = "hnb659fds"  # `cdk bootstrap`'s default; cdk.json may overr
 QUALIFIER_CONTEXT_KEY = "@aws-cdk/core:bootstrapQualifier"  # the key CDK's synthesizer reads
 BOOTSTRAP_ROLES = ("deploy", "file-publishing", "image-publishing", "lookup")
 STACK_NAME = "SklearnInference-github-deploy"
+# Its construct id, fixed whatever its stack_name: `make deploy-ci-access` selects it by this.
+CONSTRUCT_ID = "GitHubDeployAccess"
 # The reusable workflow whose jobs deploy (its job_workflow_ref), and the branch it must run from.
 DEPLOY_WORKFLOW = ".github/workflows/aws-deploy.yml"
 DEPLOY_REF = "refs/heads/main"
@@ -118,7 +120,7 @@ class CiAccessSettings:
     repository: str  # context github_repository: owner/name as the sub claim spells it
     environments: tuple[EnvironmentAccess, ...]  # github_environments, with their stacks
     oidc_provider_arn: str | None = None  # github_oidc_provider_arn: reuse the account's provider
-    stack_name: str = STACK_NAME
+    stack_name: str = STACK_NAME  # github_deploy_stack_name
 
     def __post_init__(self) -> None:
         problems = []
@@ -209,6 +211,7 @@ def ci_access_settings(context: Mapping[str, Any]) -> CiAccessSettings | None:
         repository=repository,
         environments=_environments(context, names),
         oidc_provider_arn=str(context.get("github_oidc_provider_arn") or "").strip() or None,
+        stack_name=str(context.get("github_deploy_stack_name") or STACK_NAME).strip(),
     )
 
 

@@ -91,8 +91,8 @@ class InferenceFunction(Construct):
             role=self.role,
             # Every deploy that changes the image or configuration publishes a version; keep
             # the old ones so an operator can point `live` back at one in seconds, without a
-            # rebuild (README, "Releasing"). CodeDeploy also needs the old version to exist while
-            # it shifts traffic away from it.
+            # rebuild (docs/operate.md, "Releasing on AWS"). CodeDeploy also needs the old version
+            # to exist while it shifts traffic away from it.
             #
             # RetainExceptOnCreate, not Retain: a version whose own release rolls back is
             # deleted by the rollback. Under Retain it stayed behind as the newest version, with

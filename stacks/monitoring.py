@@ -3,8 +3,8 @@ alarm and one dashboard for the stack.
 
 `FunctionMetrics` and `ApiMetrics` decide which metrics exist; `InferenceMonitoring` turns them
 into alarms and widgets; `stacks.naming` names every alarm. Each model's thresholds are its
-settings (`alarm_errors`, `alarm_server_errors`, `alarm_latency_p99_ms`). The README's
-"Monitoring" section says what each alarm sees and what it does not; keep the two in step.
+settings (`alarm_errors`, `alarm_server_errors`, `alarm_latency_p99_ms`). docs/operate.md,
+"Monitoring on AWS", says what each alarm sees and what it does not; keep the two in step.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ of `live` to CodeDeploy instead of making it itself:
 
 The stack's first deploy creates the alias directly; CodeDeploy and the hook gate every version
 after that. CodeDeploy stops watching when the last step completes: what fails later is for the
-stack's alarms and a manual rollback (README, "Releasing").
+stack's alarms and a manual rollback (docs/operate.md, "Releasing on AWS").
 
 Why per-version release alarms and not the stack's alias-level ones. During a canary the alias's
 metrics mix both versions: the old version's errors would be blamed on the canary, a canary

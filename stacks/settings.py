@@ -61,7 +61,8 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class DeploySettings:
-    """One environment's deployment. Field comments are the README's settings table."""
+    """One environment's deployment. Field comments are the settings table of
+    docs/deploy-aws.md."""
 
     env_name: str
     stack_name: str
@@ -116,7 +117,7 @@ class DeploySettings:
     auth: str = "iam"  # iam (SigV4 callers) | jwt | none (public)
     jwt_issuer: str | None = None
     jwt_audiences: tuple[str, ...] = ()
-    # Releasing: CodeDeploy moves `live` to each new version (README, "Releasing")
+    # Releasing: CodeDeploy moves `live` to each new version (docs/operate.md, "Releasing on AWS")
     deployment_config: str = "Canary10Percent5Minutes"  # one of DEPLOYMENT_CONFIGS
     pre_traffic_hook: bool = True  # check the reference predictions before any traffic shifts
     # Monitoring

@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 
 from handler import aws
+from handler import service as service_module
 from handler.logs import JsonLog
 from handler.service import InferenceService
 from handler.settings import Settings
 from tests.conftest import SETOSA, LambdaContext, body_of, load_event, with_body
+from tests.test_service import NEAR_MISS_PATHS
 
 
 @pytest.fixture
@@ -114,23 +116,52 @@ def test_unknown_path_is_404_and_wrong_method_is_405_with_allow(context: LambdaC
 @pytest.mark.parametrize(
     "event", [None, [], "predict", 42, {"foo": "bar"}, {"requestContext": "x"}]
 )
-def test_non_http_events_get_400_json_not_an_exception(event: Any, context: LambdaContext) -> None:
+def test_non_http_events_get_400_json_not_an_exception(
+    event: Any, fresh: InferenceService, capsys: pytest.CaptureFixture[str], context: LambdaContext
+) -> None:
     response = aws.lambda_handler(event, context)
     assert response["statusCode"] == 400
-    assert body_of(response)["error"]["code"] == "invalid_event"
+    assert body_of(response)["error"] == {
+        "code": "invalid_event",
+        "message": "the event is not an API Gateway or Function URL request",
+    }
+    # No route was matched and no request was served: not the instance's cold start either.
+    [line] = [x for x in json_lines(capsys.readouterr().out) if x.get("message") == "request"]
+    assert (line["route"], line["rows"], line["cold_start"]) == ("-", 0, False)
+    assert "stack_trace" not in line
 
 
-def test_unexpected_exception_never_escapes(
-    monkeypatch: pytest.MonkeyPatch, context: LambdaContext
+@pytest.mark.parametrize(
+    ("where", "target", "error", "route"),
+    [
+        ("adapter", "http_request", MemoryError("secret detail"), "-"),
+        ("core", "parse_rows", KeyError("secret detail"), "/predict"),
+    ],
+)
+def test_an_unexpected_exception_never_escapes_and_its_log_line_has_the_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    context: LambdaContext,
+    where: str,
+    target: str,
+    error: Exception,
+    route: str,
 ) -> None:
     def explode(*args: object) -> None:
-        raise MemoryError("boom")
+        raise error
 
-    monkeypatch.setattr(aws, "http_request", explode)
+    monkeypatch.setattr(aws if where == "adapter" else service_module, target, explode)
     response = aws.lambda_handler(load_event("http_api_predict"), context)
     assert response["statusCode"] == 500
-    assert body_of(response)["error"]["code"] == "internal_error"
-    assert "boom" not in response["body"]
+    assert body_of(response)["error"] == {
+        "code": "internal_error",
+        "message": "internal error; see the function's logs",
+    }
+    assert "secret detail" not in response["body"]
+    [line] = [x for x in json_lines(capsys.readouterr().out) if x.get("message") == "request"]
+    assert (line["level"], line["status"], line["route"]) == ("ERROR", 500, route)
+    assert line["stack_trace"].startswith("Traceback (most recent call last):\n")
+    assert line["stack_trace"].endswith(f"{type(error).__name__}: {error}\n")
 
 
 def test_warmup_answers_without_predicting(
@@ -355,3 +386,12 @@ def test_failure_inside_the_core_logs_its_stack_trace_but_never_sends_it(
     [line] = [x for x in json_lines(capsys.readouterr().out) if x.get("message") == "request"]
     assert line["level"] == "ERROR"
     assert "shape mismatch deep inside the model" in line["stack_trace"]
+
+
+@pytest.mark.parametrize(("path", "status"), [(p, s) for p, s, _ in NEAR_MISS_PATHS])
+def test_near_miss_paths_are_404_and_edge_slashes_still_route(
+    path: str, status: int, context: LambdaContext
+) -> None:
+    event = load_event("http_api_predict")
+    event["rawPath"] = path
+    assert aws.lambda_handler(event, context)["statusCode"] == status

@@ -13,10 +13,12 @@ from flask.testing import FlaskClient
 from functions_framework import create_app
 
 import handler.gcp as gcp
+from handler import service as service_module
 from handler.logs import JsonLog
 from handler.service import InferenceService
 from handler.settings import Settings
 from tests.conftest import ROOT, SETOSA, VIRGINICA
+from tests.test_service import NEAR_MISS_PATHS
 
 
 @pytest.fixture(scope="module")
@@ -81,17 +83,41 @@ def test_body_over_the_limit_is_413(client: FlaskClient) -> None:
     assert response.get_json()["error"]["code"] == "payload_too_large"
 
 
-def test_unexpected_exception_is_a_json_500(
-    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+def request_lines(out: str) -> list[dict[str, Any]]:
+    lines = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
+    return [x for x in lines if x["message"] == "request"]
+
+
+@pytest.mark.parametrize(
+    ("where", "target", "error"),
+    [
+        ("adapter", "handle", RuntimeError("secret detail")),
+        ("core", "parse_rows", KeyError("secret detail")),
+    ],
+)
+def test_unexpected_exception_is_a_json_500_whose_log_line_has_its_traceback(
+    client: FlaskClient,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    where: str,
+    target: str,
+    error: Exception,
 ) -> None:
     def explode(*args: object) -> None:
-        raise RuntimeError("secret detail")
+        raise error
 
-    monkeypatch.setattr(gcp.SERVICE, "handle", explode)
+    monkeypatch.setattr(gcp.SERVICE if where == "adapter" else service_module, target, explode)
     response = post(client, "/", {"features": SETOSA})
     assert response.status_code == 500
-    assert response.get_json()["error"]["code"] == "internal_error"
+    assert response.get_json()["error"] == {
+        "code": "internal_error",
+        "message": "internal error; see the function's logs",
+    }
     assert b"secret detail" not in response.data
+    [line] = request_lines(capsys.readouterr().out)
+    assert (line["severity"], line["status"]) == ("ERROR", 500)
+    assert line["stack_trace"].startswith("Traceback (most recent call last):\n")
+    assert line["stack_trace"].endswith(f"{type(error).__name__}: {error}\n")
 
 
 def test_failed_model_answers_503(
@@ -111,8 +137,7 @@ def test_one_structured_log_line_per_request(
         data=json.dumps({"features": [SETOSA, SETOSA]}),
         headers={"X-Cloud-Trace-Context": "abc123/1;o=1"},
     )
-    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
-    [line] = [x for x in lines if x["message"] == "request"]
+    [line] = request_lines(capsys.readouterr().out)
     assert {k: line[k] for k in ("severity", "request_id", "route", "status", "rows")} == {
         "severity": "INFO",
         "request_id": "abc123",
@@ -142,11 +167,21 @@ def test_framework_paths_and_methods_get_the_contracts_json(
     assert response.get_json()["error"]["code"] == code
 
 
-def test_doubled_slashes_are_routed_not_redirected(client: FlaskClient) -> None:
+@pytest.mark.parametrize(("path", "status"), [(p, s) for p, s, _ in NEAR_MISS_PATHS])
+def test_near_miss_paths_are_404_and_doubled_slashes_are_routed_not_redirected(
+    client: FlaskClient, path: str, status: int
+) -> None:
     # Werkzeug merges slashes with an HTML 308 redirect, which a POST client may not follow.
-    response = post(client, "//predict//", {"features": SETOSA})
-    assert response.status_code == 200
-    assert response.get_json()["predictions"][0]["label"] == "setosa"
+    # The path goes in as the server would pass it: the test client would read "//predict"
+    # as a URL whose host is "predict".
+    response = client.post(
+        "/", data=json.dumps({"features": SETOSA}), environ_overrides={"PATH_INFO": path}
+    )
+    assert response.status_code == status
+    if status == 200:
+        assert response.get_json()["predictions"][0]["label"] == "setosa"
+    else:
+        assert response.get_json()["error"]["code"] == "not_found"
 
 
 def test_options_is_a_bodiless_204_listing_the_routes_methods(client: FlaskClient) -> None:
@@ -264,4 +299,6 @@ def test_a_body_that_cannot_be_read_is_the_clients_4xx_not_a_500(
         environ_overrides={"wsgi.input": _Body(error=error), "wsgi.input_terminated": True},
     )
     assert response.status_code == status
-    assert response.get_json()["error"]["code"] == code
+    error = response.get_json()["error"]
+    assert error["code"] == code
+    assert isinstance(error["message"], str) and error["message"].strip()

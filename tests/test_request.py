@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
 
+from handler import request
 from handler.errors import InvalidInput
 from handler.request import parse_rows
 from tests.conftest import SETOSA, VIRGINICA
@@ -181,3 +183,219 @@ def test_parse_rejects_batch_over_the_limit_and_names_it() -> None:
 
 def test_parse_accepts_batch_at_the_limit() -> None:
     assert parse({"features": [SETOSA] * 10}, max_rows=10).shape == (10, 4)
+
+
+# --- the exact edges ------------------------------------------------------------------------
+
+# float32's largest finite value, from numpy rather than from the handler's own constant.
+F32_MAX = float(np.finfo(np.float32).max)
+
+
+@pytest.mark.parametrize("edge", [F32_MAX, -F32_MAX], ids=["max", "min"])
+def test_the_float32_extremes_themselves_are_accepted_exactly(edge: float) -> None:
+    assert parse({"features": [edge, 3.5, 1.4, 0.2]}).tolist() == [[edge, 3.5, 1.4, 0.2]]
+
+
+@pytest.mark.parametrize(
+    ("beyond", "shown"),
+    [
+        (math.nextafter(F32_MAX, math.inf), "3.402823466385289e+38"),
+        (math.nextafter(-F32_MAX, -math.inf), "-3.402823466385289e+38"),
+    ],
+    ids=["above-max", "below-min"],
+)
+def test_the_next_float_beyond_the_float32_range_is_refused(beyond: float, shown: str) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        parse({"features": [1.0, beyond, 1.4, 0.2]})
+    assert raised.value.code == "value_out_of_range"
+    assert raised.value.message.startswith(f"features[1] (sepal_width) is {shown}, outside")
+
+
+def marks(value: object) -> int:
+    """What the pre-parse guard counts in a JSON document, from its structure rather than its
+    bytes: each container's opening bracket and the comma between each two of its members."""
+    if isinstance(value, (dict, list)):
+        members = list(value.values()) if isinstance(value, dict) else value
+        return 1 + max(len(members) - 1, 0) + sum(marks(m) for m in members)
+    return 0
+
+
+# Two rows of four features: twice the values and containers two rows can hold, plus 64.
+ROWS_LIMIT, VALUES_LIMIT = 2, 2 * 2 * (4 + 1) + 64
+
+
+def at_the_value_limit(shape: str, extra: int = 0) -> tuple[dict, list[list[float]]]:
+    """A request of one row (`flat`) or ROWS_LIMIT rows (`nested`) whose unknown `pad` key,
+    numbers or empty arrays, brings the guard's count to exactly VALUES_LIMIT, plus `extra`."""
+    rows = [SETOSA] if shape == "flat" else [SETOSA, VIRGINICA]
+    body: dict = {"features": rows[0] if shape == "flat" else rows, "pad": []}
+    need = VALUES_LIMIT + extra - marks(body)
+    if shape == "flat":
+        body["pad"] = [0] * (need + 1)  # n numbers add n - 1 commas
+    else:
+        arrays, numbers = divmod(need + 1, 2)  # an array adds its bracket and a comma
+        body["pad"] = [[]] * arrays + [0] * numbers
+    assert marks(body) == VALUES_LIMIT + extra
+    return body, rows
+
+
+@pytest.mark.parametrize("shape", ["flat", "nested"])
+def test_a_body_of_exactly_the_value_limit_is_parsed(shape: str) -> None:
+    body, rows = at_the_value_limit(shape)
+    assert parse(body, max_rows=ROWS_LIMIT).tolist() == rows
+
+
+@pytest.mark.parametrize("shape", ["flat", "nested"])
+def test_one_value_over_the_limit_is_refused_before_parsing(
+    shape: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body, _ = at_the_value_limit(shape, extra=1)
+    monkeypatch.setattr(request, "decode_json", lambda _: pytest.fail("the body was parsed"))
+    with pytest.raises(InvalidInput) as raised:
+        parse(body, max_rows=ROWS_LIMIT)
+    assert raised.value.code == "too_many_values"
+    assert raised.value.message == (
+        f"request body holds more than {VALUES_LIMIT} JSON values, more than 2 rows of 4 "
+        "features can; send at most 2 rows per request"
+    )
+
+
+def test_a_valid_body_is_parsed_once_by_orjson_without_the_stdlib_fallback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The stdlib parser is several times slower; it only explains what orjson refused.
+    monkeypatch.setattr(request.json, "loads", lambda *_, **__: pytest.fail("stdlib parse"))
+    assert parse({"features": SETOSA}).tolist() == [SETOSA]
+
+
+LONG = "x" * 100
+SHOWN = '"' + "x" * 17 + '..."'  # what a message shows of a string over 20 characters
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "message"),
+    [
+        (
+            LONG,
+            "invalid_body",
+            f"request body must be a JSON object such as {request.EXAMPLE}, got string {SHOWN}",
+        ),
+        (
+            {"features": LONG},
+            "invalid_features",
+            f"'features' must be an array of numbers, an array of rows or an object of named features, got string {SHOWN}",
+        ),
+        (
+            {"features": [LONG, 3.5, 1.4, 0.2]},
+            "invalid_value",
+            f"features[0] (sepal_length) must be a number, got string {SHOWN}",
+        ),
+        (
+            {"features": [SETOSA, [1, 2, 3, LONG]]},
+            "invalid_value",
+            f"features[1][3] (petal_width) must be a number, got string {SHOWN}",
+        ),
+        (
+            {"instances": [{**NAMED_SETOSA, "petal_width": LONG}]},
+            "invalid_value",
+            f"instances[0].petal_width must be a number, got string {SHOWN}",
+        ),
+        (
+            {"features": [SETOSA, LONG]},
+            "ragged_batch",
+            f"features[1] is string {SHOWN}; every row must be an array of 4 numbers",
+        ),
+        (
+            {"features": {**NAMED_SETOSA, LONG: 1}},
+            "unknown_feature",
+            f"features has unknown feature '{LONG}'; the model's features are sepal_length, sepal_width, petal_length, petal_width",
+        ),
+        (
+            {LONG: SETOSA},
+            "missing_features",
+            f"request body has no 'features' (or 'instances') field (keys: '{LONG}'); send e.g. {request.EXAMPLE}",
+        ),
+    ],
+    ids=["body", "features", "value", "nested-value", "named-value", "row", "key", "top-level-key"],
+)
+def test_a_long_string_anywhere_is_a_400_that_shows_it(
+    body: object, code: str, message: str
+) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        parse(body)
+    assert (raised.value.code, raised.value.message) == (code, message)
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [("a" * 20, '"' + "a" * 20 + '"'), ("a" * 21, '"' + "a" * 17 + '..."')],
+    ids=["20-shown-whole", "21-cut"],
+)
+def test_a_string_is_shown_whole_up_to_20_characters(text: str, shown: str) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        parse({"features": text})
+    assert raised.value.message.endswith(f"got string {shown}")
+
+
+SIX = {k: 1 for k in "abcdef"}
+FEATURES = "sepal_length, sepal_width, petal_length, petal_width"
+
+EXACT = [
+    (
+        b"[" * 5000 + b"]" * 5000,
+        "invalid_json",
+        "request body is not valid JSON: nested too deeply",
+    ),
+    (
+        b'{"features": [1, 2, 3, 4], "instances": [[1, 2, 3, 4]]}',
+        "invalid_body",
+        "send either 'features' or 'instances', not both",
+    ),
+    (
+        b'{"instances": 1}',
+        "invalid_features",
+        "'instances' must be a list of rows, each an array of numbers or an object of named "
+        'features, e.g. {"instances": [[5.1, 3.5, 1.4, 0.2]]}',
+    ),
+    (
+        json.dumps(SIX).encode(),
+        "missing_features",
+        "request body has no 'features' (or 'instances') field (keys: 'a', 'b', 'c', 'd', 'e'); "
+        f"send e.g. {request.EXAMPLE}",
+    ),
+    (
+        b'{"features": [1, 2, 3]}',
+        "wrong_feature_count",
+        f"features has 3 values; the model expects 4: {FEATURES}",
+    ),
+    (
+        json.dumps({"instances": [NAMED_SETOSA, [1, 2, 3]]}).encode(),
+        "wrong_feature_count",
+        f"instances[1] has 3 values; the model expects 4: {FEATURES}",
+    ),
+    (
+        json.dumps({"features": SIX}).encode(),
+        "unknown_feature",
+        f"features has unknown feature 'a', 'b', 'c', 'd', 'e'; the model's features are {FEATURES}",
+    ),
+    (
+        b'{"features": {"sepal_length": 1, "sepal_width": 2}}',
+        "missing_feature",
+        "features is missing feature petal_length, petal_width",
+    ),
+    (
+        b'{"features": [' + b"9" * 400 + b", 1, 2, 3]}",
+        "value_out_of_range",
+        "features[0] (sepal_length) is an integer of 400 digits, outside the range the model "
+        "computes in: -3.4028235e+38 to 3.4028235e+38 (float32)",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "message"), EXACT, ids=[f"{c}-{i}" for i, (_, c, _) in enumerate(EXACT)]
+)
+def test_the_message_says_exactly_what_is_wrong(body: bytes, code: str, message: str) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        parse_rows(body, NAMES, max_rows=1000)
+    assert (raised.value.code, raised.value.message) == (code, message)

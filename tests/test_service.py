@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from handler import service as service_module
+from handler.errors import InvalidInput, MethodNotAllowed, RequestError
 from handler.limits import MAX_DERIVED_BODY_BYTES, body_limit
 from handler.model import LoadedModel
-from handler.service import InferenceService
+from handler.service import COLD_WINDOW_SECONDS, ROUTES, InferenceService, Response
 from handler.settings import Settings
 from tests.conftest import ARTIFACTS, SETOSA, VERSICOLOR, VIRGINICA
+from tests.test_request import INVALID, NAMES
 
 CLASSES = ["setosa", "versicolor", "virginica"]
 
@@ -319,12 +323,15 @@ class _BrokenPredictor:
         raise RuntimeError("segfault-adjacent")
 
 
-def test_model_failure_at_predict_time_is_a_json_500(service: InferenceService) -> None:
+def with_a_broken_model(service: InferenceService) -> InferenceService:
+    """`service`'s settings and manifest, with a model that fails every prediction."""
     assert service.model is not None
-    broken = InferenceService(
-        service.settings,
-        LoadedModel(service.model.manifest, "onnx", service.model.artifact, _BrokenPredictor()),
-    )
+    model = LoadedModel(service.model.manifest, "onnx", service.model.artifact, _BrokenPredictor())
+    return InferenceService(service.settings, model)
+
+
+def test_model_failure_at_predict_time_is_a_json_500(service: InferenceService) -> None:
+    broken = with_a_broken_model(service)
     status, body = predict(broken, {"features": SETOSA})
     assert status == 500
     assert body["error"] == {
@@ -382,3 +389,251 @@ def test_a_wrong_path_under_the_prefix_names_this_models_routes() -> None:
     service = InferenceService.load(Settings(route_prefix="/models/iris"))
     message = service.handle("GET", "/models/iris/predictions").response.body["error"]["message"]
     assert message.endswith("this API serves POST /models/iris/predict, GET /models/iris/health")
+
+
+# --- the contract at its edges ----------------------------------------------------------------
+
+
+def named(row: list[float], order: tuple[str, ...] = NAMES) -> dict[str, float]:
+    return {name: row[NAMES.index(name)] for name in order}
+
+
+@pytest.mark.parametrize("backend", ["onnx", "joblib"])
+def test_named_features_predict_exactly_what_the_array_form_does(
+    backend: str, service: InferenceService, joblib_service: InferenceService
+) -> None:
+    serving = service if backend == "onnx" else joblib_service
+    rows = [SETOSA, VERSICOLOR, VIRGINICA]
+    as_arrays = predict(serving, {"instances": rows})
+    as_names = predict(serving, {"instances": [named(r, NAMES[::-1]) for r in rows]})
+    assert as_arrays[0] == 200
+    assert as_names == as_arrays
+    assert predict(serving, {"features": named(VIRGINICA)}) == predict(
+        serving, {"features": VIRGINICA}
+    )
+
+
+# Paths one typo away from /predict, and the route each is logged under; slashes at either end
+# are not part of a route. The adapters' tests send the same paths.
+NEAR_MISS_PATHS = [
+    ("/predictX", 404, "/predictX"),
+    ("/predict/x", 404, "/predict/x"),
+    ("/Predict", 404, "/Predict"),
+    ("/pre/dict", 404, "/pre/dict"),
+    ("//predict", 200, "/predict"),
+    ("/predict//", 200, "/predict"),
+]
+
+
+@pytest.mark.parametrize(("path", "status", "route"), [*NEAR_MISS_PATHS, ("", 404, "/")])
+def test_near_miss_paths_are_404_and_only_edge_slashes_are_forgiven(
+    service: InferenceService, path: str, status: int, route: str
+) -> None:
+    outcome = service.handle("POST", path, json.dumps({"features": SETOSA}).encode())
+    assert (outcome.response.status, outcome.route) == (status, route)
+
+
+def test_options_is_logged_as_a_request_on_its_route(fresh_service: InferenceService) -> None:
+    first = fresh_service.handle("OPTIONS", "/predict")
+    second = fresh_service.handle("OPTIONS", "/health")
+    assert (first.route, first.rows, first.cold_start) == ("/predict", 0, True)
+    assert (second.route, second.rows, second.cold_start) == ("/health", 0, False)
+
+
+def test_a_predict_without_a_body_is_an_empty_body(service: InferenceService) -> None:
+    response = service.handle("POST", "/predict").response
+    assert (response.status, response.body["error"]["code"]) == (400, "empty_body")
+
+
+def test_messages_echo_at_most_16_characters_of_method_and_200_of_path(
+    service: InferenceService,
+) -> None:
+    path = "/" + "a" * 300
+    assert service.handle("GET", path).response.body["error"]["message"] == (
+        f"no route for GET /{'a' * 199}...; this API serves POST /predict, GET /health"
+    )
+    method = "X" * 17
+    assert service.handle(method, "/predict").response.body["error"]["message"] == (
+        f"/predict accepts POST only, not {'X' * 16}..."
+    )
+
+
+@pytest.mark.parametrize(
+    ("bad", "listed"),
+    [(5, "1, 2, 3, 4, 5"), (6, "1, 2, 3, 4, 5 and 1 more"), (7, "1, 2, 3, 4, 5 and 2 more")],
+)
+def test_the_422_names_the_first_five_rows_without_an_answer(
+    service: InferenceService, bad: int, listed: str
+) -> None:
+    status, body = predict(service, {"features": [SETOSA] + [[3e38] * 4] * bad})
+    assert status == 422
+    assert body["error"]["message"] == (
+        f"the model has no finite probabilities for row(s) {listed}: values of this magnitude "
+        "overflow its arithmetic; send values in the range the model was trained on"
+    )
+
+
+def test_a_failed_prediction_logs_the_models_own_traceback(service: InferenceService) -> None:
+    broken = with_a_broken_model(service)
+    outcome = broken.handle("POST", "/predict", json.dumps({"features": SETOSA}).encode())
+    assert outcome.stack_trace is not None
+    lines = outcome.stack_trace.splitlines()
+    assert lines[0] == "Traceback (most recent call last):"
+    assert lines[1].startswith('  File "') and "predict_proba" in outcome.stack_trace
+    assert lines[-1] == "RuntimeError: segfault-adjacent"
+
+
+@pytest.mark.parametrize("route", ["/predict", "/health"])
+def test_an_unexpected_exception_in_the_core_is_a_500_with_its_traceback_never_raised(
+    service: InferenceService, monkeypatch: pytest.MonkeyPatch, route: str
+) -> None:
+    def explode(*args: object) -> None:
+        raise KeyError("deep inside the core")
+
+    monkeypatch.setattr(service_module, "parse_rows", explode)
+    monkeypatch.setattr(service, "_health", explode)
+    method = ROUTES[route]
+    outcome = service.handle(method, route, json.dumps({"features": SETOSA}).encode())
+    assert (outcome.response.status, outcome.response.body, outcome.route) == (
+        500,
+        {"error": {"code": "internal_error", "message": "internal error; see the function's logs"}},
+        route,
+    )
+    assert outcome.stack_trace is not None
+    assert outcome.stack_trace.startswith("Traceback (most recent call last):\n")
+    assert outcome.stack_trace.endswith("KeyError: 'deep inside the core'\n")
+
+
+def test_a_body_orjson_cannot_write_is_still_sent_as_ascii_json() -> None:
+    body = {"error": {"code": "invalid_value", "message": "lone \ud800 surrogate"}}
+    sent = Response(400, body).body_bytes()
+    assert json.loads(sent.decode("ascii")) == body
+
+
+def test_from_env_serves_with_the_settings_it_read_and_counts_imports_in_init() -> None:
+    service = InferenceService.from_env(
+        {"ROUTE_PREFIX": "/models/iris"}, init_started=time.perf_counter() - 0.05
+    )
+    assert service.handle("GET", "/models/iris/health").response.status == 200
+    assert service.init_ms - service.load_ms == pytest.approx(50, abs=5)
+
+
+def test_a_load_failure_without_text_is_named_by_its_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(*args: object) -> None:
+        raise MemoryError()
+
+    monkeypatch.setattr(service_module, "load_model", fail)
+    assert InferenceService.load(Settings()).load_error == "MemoryError"
+
+
+class _Clock:
+    """`time` for handler.service: perf_counter reads `readings` in turn, monotonic `now`."""
+
+    def __init__(self, *readings: float, now: float = 100.0) -> None:
+        self._readings = iter(readings)
+        self.now = now
+
+    def perf_counter(self) -> float:
+        return next(self._readings)
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_init_report_rounds_each_timing_to_a_tenth_of_a_millisecond(
+    service: InferenceService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN imports from 0.43211 s, a model load from 1.0 s to 1.23456 s
+    monkeypatch.setattr(service_module, "time", _Clock(1.0, 1.23456))
+    report = InferenceService.load(Settings(), init_started=0.43211).init_report()
+    assert service.model is not None
+    assert report == {
+        "import_ms": 567.9,
+        "model_loaded_ms": 234.6,
+        "model_loaded": True,
+        "backend": "onnx",
+        "model_name": service.model.manifest.name,
+        "model_version": service.model.manifest.version,
+        "model_sha256": service.model.artifact.sha256[:12],
+    }
+
+
+def test_a_service_that_loaded_nothing_reports_no_load_time() -> None:
+    report = InferenceService(Settings(), None, "no model").init_report()
+    assert report == {
+        "import_ms": 0.0,
+        "model_loaded_ms": 0.0,
+        "model_loaded": False,
+        "error": "no model",
+    }
+
+
+@pytest.mark.parametrize(
+    ("after", "cold"), [(COLD_WINDOW_SECONDS - 0.001, True), (COLD_WINDOW_SECONDS, False)]
+)
+def test_a_first_request_is_cold_only_within_the_cold_window(
+    monkeypatch: pytest.MonkeyPatch, after: float, cold: bool
+) -> None:
+    clock = _Clock()
+    monkeypatch.setattr(service_module, "time", clock)
+    started = InferenceService(Settings(), None)
+    clock.now += after
+    assert started.take_cold_start() is cold
+
+
+# Every error the core answers, each from a request that provokes it.
+CORE_ERRORS = [
+    *[(Settings(), "POST", "/predict", body) for body, _, _ in INVALID],
+    (Settings(), "POST", "/nope", b""),
+    (Settings(), "PUT", "/predict", b""),
+    (Settings(max_body_bytes=10), "POST", "/predict", b" " * 11),
+    (Settings(), "POST", "/predict", json.dumps({"features": [[3e38] * 4]}).encode()),
+    (Settings(model_dir=Path("/no/model")), "GET", "/health", b""),
+]
+
+
+def test_every_error_the_core_answers_carries_a_code_and_a_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    setosa = json.dumps({"features": SETOSA}).encode()
+    services = {settings: InferenceService.load(settings) for settings, *_ in CORE_ERRORS}
+    answers = [
+        services[settings].handle(method, path, body).response
+        for settings, method, path, body in CORE_ERRORS
+    ]
+    # ...and the two 500s: the model failing, and the core itself.
+    base = services[Settings()]
+    answers.append(with_a_broken_model(base).handle("POST", "/predict", setosa).response)
+    monkeypatch.setattr(service_module, "parse_rows", lambda *_: 1 / 0)
+    answers.append(base.handle("POST", "/predict", setosa).response)
+
+    for response in answers:
+        error = response.body["error"]
+        assert set(error) == {"code", "message"}
+        assert isinstance(error["message"], str) and error["message"].strip(), error
+        assert isinstance(error["code"], str) and error["code"], error
+    codes = {response.body["error"]["code"] for response in answers}
+    # Every error class the core raises is in the sweep (the GCF adapter's own two are tested
+    # with the adapter), and every code request parsing can answer.
+    raised_by_the_adapter = {"body_timeout", "unreadable_body"}
+    classes = {cls.code for cls in _subclasses(RequestError) if cls is not InvalidInput}
+    assert classes - raised_by_the_adapter <= codes
+    assert {code for _, code, _ in INVALID} <= codes
+
+
+def _subclasses(cls: type) -> list[type]:
+    return [cls, *(s for sub in cls.__subclasses__() for s in _subclasses(sub))]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda message: InvalidInput(message, code="invalid_value"),
+        lambda message: MethodNotAllowed(message, allow="GET"),
+    ],
+    ids=["InvalidInput", "MethodNotAllowed"],
+)
+def test_an_errors_text_is_its_message(make: Callable[[str], RequestError]) -> None:
+    # What a traceback that shows the error says of it. Built in the test, not at collection.
+    error = make("bad value")
+    assert (str(error), error.message) == ("bad value", "bad value")

@@ -1,7 +1,7 @@
 """A second model to serve beside the reference one: a random forest on scikit-learn's wine data.
 
-Copy this directory to models/wine/, declare it in models.toml and train it (README, "Serve
-several models"):
+Copy this directory to models/wine/, declare it in models.toml and train it (docs/fork.md,
+"Serve several models"):
 
     [models.wine]
     path = "models/wine"

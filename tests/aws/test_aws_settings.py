@@ -243,9 +243,9 @@ def test_every_allowed_log_retention_maps_to_a_cdk_value():
     assert set(RETENTION_DAYS) == set(_RETENTION)
 
 
-def test_readme_settings_table_lists_every_setting_with_its_defaults():
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("## Deploy to AWS", 1)[1].split("\n## ", 1)[0]
+def test_the_guides_settings_table_lists_every_setting_with_its_defaults():
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "deploy-aws.md").read_text()
+    section = guide.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
     rows = {}
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]

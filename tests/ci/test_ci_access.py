@@ -24,7 +24,7 @@ from ops import verify
 from ops.targets import resolve_target
 from stacks.ci_access import (
     API_STAGE,
-    STACK_NAME,
+    CONSTRUCT_ID,
     CiAccessError,
     CiAccessSettings,
     EnvironmentAccess,
@@ -118,7 +118,7 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> tuple[App, Path]:
 @pytest.fixture(scope="module")
 def template(synthesized: tuple[App, Path]) -> dict[str, Any]:
     _, outdir = synthesized
-    return json.loads((outdir / f"{STACK_NAME}.template.json").read_text())
+    return json.loads((outdir / f"{CONSTRUCT_ID}.template.json").read_text())
 
 
 def _of_type(template: dict[str, Any], type_: str) -> list[dict[str, Any]]:
@@ -349,7 +349,7 @@ def test_role_arns_are_outputs_named_for_their_environment(template, environment
 def test_cdk_nag_and_cfn_lint_find_nothing(synthesized):
     app, outdir = synthesized
     assert AwsSolutionsChecks().validate_scope(app).violations == []
-    text = (outdir / f"{STACK_NAME}.template.json").read_text()
+    text = (outdir / f"{CONSTRUCT_ID}.template.json").read_text()
     assert [f"{m.rule.id} {m.message}" for m in lint(text, config=ManualArgs())] == []
 
 
@@ -478,3 +478,20 @@ def test_a_subject_pins_repository_environment_workflow_and_branch():
         "repo:octo-org/octo-repo:environment:prod:job_workflow_ref:"
         "octo-org/octo-repo/.github/workflows/aws-deploy.yml@refs/heads/main"
     )
+
+
+def test_the_stack_name_is_a_setting_and_make_finds_the_stack_by_its_construct_id():
+    # GIVEN a fork that names the stack in its own way
+    app = App(
+        context={
+            **CDK_CONTEXT,
+            "github_repository": REPOSITORY,
+            "github_environments": "prod",
+            "github_deploy_stack_name": "Acme-github-deploy",
+        }
+    )
+    cdk_entry.build(app, environ={})
+    stack = app.node.find_child(CONSTRUCT_ID)
+    assert isinstance(stack, Stack) and stack.stack_name == "Acme-github-deploy"
+    # ...and `make deploy-ci-access` deploys it by that construct id, not by a stack name
+    assert f"CI_ACCESS_STACK := {CONSTRUCT_ID}" in (REPO_ROOT / "Makefile").read_text()
