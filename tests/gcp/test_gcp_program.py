@@ -298,7 +298,7 @@ PROTECTED = {FUNCTION, BUCKET, REPOSITORY}
 
 
 def test_prod_protects_the_function_its_sources_and_images_from_deletion(graphs, stack):
-    # Like AWS termination protection: `pulumi destroy` (or a replacement) fails before it
+    # Pulumi's `protect` (in the state, not a cloud-side setting): `pulumi destroy` (or a replacement) fails before it
     # deletes anything until deletionProtection is turned off and applied. Nothing else is
     # protected: bundles, grants and the IAM wait are replaced by ordinary deploys.
     graph = graphs[stack]
