@@ -217,9 +217,14 @@ def print_release_plan(
     say("plan (--dry-run: nothing is changed)")
     say("  0. pin each function's traffic by revision name if it follows LATEST")
     say("  1. pulumi up --refresh: new revisions get no traffic")
+    from gcp_release.cloud_run import ServiceMissing
+
     for unit, _ in units:
-        state = ports[unit.function].service.state()
-        say(f"  {unit.label or ''}{unit.function}: serving {describe(pinned(state))}")
+        try:
+            serving = describe(pinned(ports[unit.function].service.state()))
+        except ServiceMissing:
+            serving = "nothing yet (its first revision will serve at once)"
+        say(f"  {unit.label or ''}{unit.function}: serving {serving}")
         say("    2. tag the new revision 'candidate', run make verify's checks through its URL")
         if unit.canary_percent:
             say(

@@ -36,7 +36,12 @@ class CloudRun:
         self.name = f"projects/{project}/locations/{region}/services/{service}"
 
     def state(self) -> ServiceState:
-        return to_state(self.services.get_service(name=self.name))
+        from google.api_core.exceptions import NotFound
+
+        try:
+            return to_state(self.services.get_service(name=self.name))
+        except NotFound:
+            raise ServiceMissing(f"{short(self.name)} does not exist yet") from None
 
     def revision(self, name: str) -> RevisionInfo | None:
         from google.api_core.exceptions import NotFound
@@ -75,6 +80,10 @@ class CloudRun:
             request=run_v2.UpdateServiceRequest(service=service)
         )
         return to_state(operation.result(timeout=OPERATION_TIMEOUT_SECONDS))
+
+
+class ServiceMissing(Exception):
+    """When the function's service does not exist yet (its first deploy)"""
 
 
 class ConcurrentChange(Exception):

@@ -28,7 +28,7 @@ from ops.reference import Reference
 
 from . import canary as canary_rules
 from .canary import Evidence
-from .cloud_run import RevisionInfo
+from .cloud_run import RevisionInfo, ServiceMissing
 from .history import (
     REJECTED,
     RELEASED,
@@ -114,8 +114,13 @@ class Ports:
 
 def prepare(unit: Unit, ports: Ports) -> None:
     """Before `pulumi up`: a service whose traffic follows LATEST (as Cloud Functions creates
-    it) is pinned to the revisions it serves, by name, so the deploy cannot move traffic."""
-    state = ports.service.state()
+    it) is pinned to the revisions it serves, by name, so the deploy cannot move traffic.
+    A function not deployed yet has nothing to protect: its first revision serves at once."""
+    try:
+        state = ports.service.state()
+    except ServiceMissing:
+        ports.say(f"{unit.label}{unit.function} is new: its first revision will serve at once")
+        return
     if state.follows_latest:
         routes = pinned(state)
         ports.say(f"{unit.label}pinning traffic by name before deploying: {describe(routes)}")

@@ -303,6 +303,18 @@ def test_a_service_following_latest_is_pinned_so_the_deploy_cannot_move_traffic(
     assert run.split() == {OLD: 100}
 
 
+def test_a_function_not_deployed_yet_has_nothing_to_pin(world, monkeypatch):
+    from google.api_core.exceptions import NotFound
+
+    def missing(name):
+        raise NotFound(name)
+
+    monkeypatch.setattr(world.run, "get_service", missing)
+    flow.prepare(unit(), world.ports())
+    assert world.run.updates == []
+    assert any("is new: its first revision will serve at once" in line for line in world.said)
+
+
 def test_a_new_revision_that_never_became_ready_leaves_traffic_alone(world):
     world.run.deploy(f"{FN}-00004-bad", ready=False)
     assert flow.release(unit(), TREE, world.ports()) == 1
