@@ -64,8 +64,8 @@ PER_MODEL_SETTINGS = {
     "timeout_seconds": "request timeout",
     "alarm_server_errors": "handler 5xx responses in 5 minutes above which the alarm fires",
     "alarm_latency_p99_ms": "p99 latency (ms) above which the latency alarm fires",
+    "memory_mb": "function memory in MB (AWS: also buys CPU; GCP: <memory_mb>Mi per instance)",
     # AWS
-    "memory_mb": "function memory (MB), which also buys CPU",
     "architecture": "arm64 or x86_64",
     "reserved_concurrency": "reserved concurrent executions",
     "provisioned_concurrency": "fixed provisioned environments on the live alias",
@@ -82,9 +82,14 @@ PER_MODEL_SETTINGS = {
     # GCP
     "min_instances": "warm instances",
     "max_instances": "scaling ceiling",
-    "memory": "memory per instance, e.g. 512Mi or 1Gi",
     "cpu": "vCPU per instance",
     "concurrency": "requests one instance serves at once",
+}
+
+# Keys a model may no longer set, and the one that replaced each.
+RETIRED_SETTINGS = {
+    "memory": 'memory_mb (one key sizes the model on both clouds: memory = "2Gi" is '
+    "memory_mb = 2048)",
 }
 
 
@@ -194,6 +199,12 @@ def _entry(name: str, table: Any, root: Path, problems: list[str]) -> ModelEntry
     environments = {env: table.pop(env) for env in ENVIRONMENTS if isinstance(table.get(env), dict)}
     for scope, values in (("", table), *((f".{e}", v) for e, v in environments.items())):
         for key in sorted(set(values) - set(PER_MODEL_SETTINGS)):
+            if key in RETIRED_SETTINGS:
+                problems.append(
+                    f"[models.{name}{scope}]: {key} is no longer a setting: use "
+                    + RETIRED_SETTINGS[key]
+                )
+                continue
             close = difflib.get_close_matches(key, PER_MODEL_SETTINGS, n=1)
             hint = f"did you mean {close[0]}? " if close else ""
             problems.append(

@@ -157,9 +157,10 @@ def _pulumi_stack(args: argparse.Namespace, bearer: BearerToken | None) -> Targe
     if args.sigv4:
         raise CannotRun("--sigv4 signs AWS requests; a --pulumi-stack is a Cloud Function")
     outputs = pulumi_stack_outputs(args.pulumi_stack)
+    # Every model has its own function and URL, in outputs["models"][name]["url"] (a stack
+    # deployed before the program exported `models` has its one model's at the top level).
     served = outputs["models"] if isinstance(outputs.get("models"), dict) else {}
     model = _chosen_model(args.model, sorted(served), f"Pulumi stack {args.pulumi_stack}")
-    # Several models: each has its own function and URL, in outputs["models"][name]["url"].
     found = served[model] if served else outputs
     url = found.get("url") if isinstance(found, dict) else None
     if not isinstance(url, str) or not url:

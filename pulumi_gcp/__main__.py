@@ -19,8 +19,9 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(1, str(REPO_ROOT))
 
 import pulumi  # noqa: E402
+import pulumi.runtime.config  # noqa: E402
 from apis import Apis, ApisArgs  # noqa: E402
-from config import load, model_configs  # noqa: E402
+from config import ConfigError, load, model_configs  # noqa: E402
 from identities import Identities, IdentitiesArgs  # noqa: E402
 from model_deployment import ModelDeployment, SharedResources  # noqa: E402
 from monitoring import email_channel  # noqa: E402
@@ -30,9 +31,16 @@ from source_bundle import SourceBundle, SourceBundleArgs  # noqa: E402
 from model import catalog  # noqa: E402
 
 stack = pulumi.get_stack()
-cfg = load(stack, pulumi.Config(), pulumi.Config("gcp"))
-models = model_configs(cfg, catalog.load(cfg.models_file).models, stack)
-several = len(models) > 1
+# Every key of the stack's config, to refuse those the program does not read. The Python
+# language host hands the program its config in PULUMI_CONFIG and loads it with
+# set_all_config (as the test mocks do); pulumi.Config has no way to list keys.
+config_keys = {*pulumi.runtime.config.CONFIG.get(), *pulumi.runtime.get_config_env()}
+try:
+    cfg = load(stack, pulumi.Config(), pulumi.Config("gcp"), config_keys)
+    models = model_configs(cfg, catalog.load(cfg.models_file).models, stack)
+except (ConfigError, catalog.CatalogError) as error:
+    # One line per problem and no traceback: the language host prints a RunError's message only.
+    raise pulumi.RunError(str(error)) from None
 
 apis = Apis("apis", ApisArgs(project=cfg.project, enabled=cfg.enable_apis))
 after_apis = pulumi.ResourceOptions(depends_on=apis.services)
@@ -55,7 +63,6 @@ registry = Registry(
         region=cfg.region,
         repository_id=cfg.function_name,
         protect=cfg.deletion_protection,
-        functions=len(models),
     ),
     after_apis,
 )
@@ -73,12 +80,7 @@ identities = Identities(
     ),
     after_apis,
 )
-# One model's Monitoring creates its own channel (today's resource); several share this one.
-channel = (
-    email_channel("alerts-email", cfg.project, cfg.alert_email, after_apis)
-    if several and cfg.alert_email
-    else None
-)
+channel = email_channel(cfg.project, cfg.alert_email, after_apis) if cfg.alert_email else None
 shared = SharedResources(
     stack=stack,
     apis=apis,
@@ -86,15 +88,17 @@ shared = SharedResources(
     registry=registry,
     identities=identities,
     alert_channel=channel.id if channel else None,
-    several=several,
 )
-deployments = {model.name: ModelDeployment(model, shared) for model in models}
+deployments = [ModelDeployment(model, shared) for model in models]
 
-if several:
-    pulumi.export("models", {name: d.outputs for name, d in deployments.items()})
-else:
-    for key, value in next(iter(deployments.values())).outputs.items():
-        pulumi.export(key, value)
+# The primary model's outputs at the top level, where a stack of one model has always had them;
+# every model's (the primary's too) under `models`, whatever their number.
+for deployment in deployments:
+    if deployment.model.primary:
+        pulumi.export("primary_model", deployment.model.name)
+        for key, value in deployment.outputs.items():
+            pulumi.export(key, value)
+pulumi.export("models", {d.model.name: d.outputs for d in deployments})
 pulumi.export("bucket_name", source.bucket.name)
 pulumi.export("runtime_service_account", identities.runtime.email)
 pulumi.export("build_service_account", identities.build.email)

@@ -1,4 +1,4 @@
-"""Every setting of the GCP program, read from `pulumi.Config` once into a frozen dataclass.
+"""Every setting of the GCP program, read from the stack's config once into a frozen dataclass.
 
 Components never call `pulumi.Config`: `__main__.py` builds a `StackConfig` with `load()` and
 hands each component the plain values it needs. `StackConfig.validate()` rejects combinations
@@ -7,23 +7,28 @@ Cloud Run would refuse at deploy time (minutes into `pulumi up`), so they fail i
 The models come from models.toml (model/catalog.py): `model_configs()` applies each model's
 overrides to the stack's settings and validates the result the same way, naming the model.
 
+Every problem is one line naming its file and key (`Pulumi.prod.yaml: memory must ...`,
+`models.toml [models.wine] (stack prod): memory_mb ...`); ConfigError carries them all at once.
+
+The keys live in the namespace of the Pulumi project, whose name (`name:` in Pulumi.yaml) a fork
+may change: the program takes it from Pulumi (`pulumi.get_project()`), never from here.
+
 This module imports nothing from the rest of the program, so tests can load it by file path.
 """
 
 from __future__ import annotations
 
+import difflib
+import json
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from model.catalog import ModelEntry
 
-# Project-level namespace of every key below: `pulumi config set sklearn-inference-gcp:<key>`
-# or, inside this project, just `pulumi config set <key>`.
-PROJECT = "sklearn-inference-gcp"
 PROGRAM_DIR = Path(__file__).resolve().parent
 
 INGRESS_SETTINGS = ("ALLOW_ALL", "ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB")
@@ -37,6 +42,7 @@ ACCOUNT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 ACCOUNT_SUFFIXES = {"runtime": "-run", "build": "-build"}
 MEMORY = re.compile(r"^(\d+)(Mi|Gi)$")
 MEMBER = re.compile(r"^(user|serviceAccount|group|domain|principal|principalSet):\S+$")
+WHOLE_NUMBER = re.compile(r"^-?\d+$")
 # A source bundle in the stack's bucket, as archive.object_name() names it.
 BUNDLE = re.compile(r"^(?P<function>[a-z][a-z0-9-]*)/source-[0-9a-f]{64}\.zip$")
 # A Cloud Run service name (a 2nd gen function's service carries the function's name): an RFC
@@ -50,11 +56,12 @@ MAX_CANARY_PERCENT = 50
 MAX_CANARY_MINUTES = 60
 
 # The models.toml settings (model/catalog.py, PER_MODEL_SETTINGS) this program reads, and the
-# StackConfig field each one overrides for that model; the others (memory_mb, ...) are AWS's.
+# StackConfig field each one overrides for that model; the others (architecture, ...) are AWS's.
+# memory_mb sizes the model's function on both clouds: here it becomes `<memory_mb>Mi`.
 MODEL_SETTINGS = {
     "min_instances": "min_instances",
     "max_instances": "max_instances",
-    "memory": "memory",
+    "memory_mb": "memory",
     "cpu": "cpu",
     "concurrency": "concurrency",
     "timeout_seconds": "timeout_seconds",
@@ -64,11 +71,25 @@ MODEL_SETTINGS = {
     "alarm_server_errors": "alert_server_errors",
     "alarm_latency_p99_ms": "alert_latency_p99_ms",
 }
-TEXT_SETTINGS = {"memory", "model_backend"}  # the rest are whole numbers, except cpu
+TEXT_SETTINGS = {"model_backend"}  # the rest are whole numbers, except cpu
+
+# How a problem names a StackConfig field: its config key, or for a model its models.toml key.
+KeyName = Callable[[str], str]
 
 
 class ConfigError(ValueError):
-    """When the stack configuration holds a value or combination Cloud Run would reject"""
+    """When the stack's config or a model's settings hold a value Cloud Run would reject, or a
+    key the program does not know: one line per problem, each naming its file and key"""
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = tuple(problems)
+        super().__init__("\n".join(self.problems))
+
+
+def camel(name: str) -> str:
+    """A StackConfig field's config key: `min_instances` -> `minInstances`."""
+    first, *rest = name.split("_")
+    return first + "".join(word.title() for word in rest)
 
 
 @dataclass(frozen=True)
@@ -108,8 +129,8 @@ class StackConfig:
     release_canary_percent: int = 10
     release_canary_minutes: int = 5
     # Serve this bundle of the stack's bucket instead of the working tree's: `make rollback-gcp`
-    # sets it, `make release-gcp` removes it. With several models, `source_objects` pins them
-    # one by one (model name -> bundle).
+    # sets it, `make release-gcp` removes it. It pins the primary model (the one in model/);
+    # `source_objects` pins the others, one by one (model name -> bundle).
     source_object: str | None = None
     source_objects: Mapping[str, str] = field(default_factory=dict)
     model_backend: str = "auto"
@@ -133,18 +154,9 @@ class StackConfig:
     def memory_mib(self) -> int:
         match = MEMORY.match(self.memory)
         if match is None:
-            raise ConfigError(f"memory must look like 512Mi or 2Gi, got {self.memory!r}")
+            raise ConfigError([f"memory must look like 512Mi or 2Gi, got {self.memory!r}"])
         amount, unit = int(match.group(1)), match.group(2)
         return amount * (1024 if unit == "Gi" else 1)
-
-    @property
-    def cpu_count(self) -> float:
-        try:
-            return float(self.cpu)
-        except ValueError:
-            raise ConfigError(
-                f"cpu must be a number such as 0.5, 1 or 2, got {self.cpu!r}"
-            ) from None
 
     @property
     def handler_environment(self) -> dict[str, str]:
@@ -166,12 +178,41 @@ class StackConfig:
             environment["MAX_BODY_BYTES"] = str(self.max_body_bytes)
         return environment
 
-    def validate(self) -> StackConfig:
-        """Raise ConfigError naming every problem at once; return self when there is none."""
-        problems = [*self._identity_problems(), *self._scaling_problems(), *self._other_problems()]
+    def validate(self, where: str = "stack configuration") -> StackConfig:
+        """Raise ConfigError naming every problem at once, each line starting with `where`
+        (the stack's file); return self when there is none."""
+        problems = [
+            *self._identity_problems(),
+            *self.pin_problems("sourceObject"),
+            *self._scaling_problems(camel),
+            *self._other_problems(camel),
+        ]
         if problems:
-            raise ConfigError("invalid stack configuration:\n  - " + "\n  - ".join(problems))
+            raise ConfigError([f"{where}: {problem}" for problem in problems])
         return self
+
+    def model_problems(self, key: KeyName) -> list[str]:
+        """What validate() checks that a model's overrides can change, with each field named by
+        `key`; and the model's function name as a Cloud Run service name."""
+        problems = []
+        if len(self.function_name) > 63 or not SERVICE_NAME.match(self.function_name):
+            problems.append(
+                f"function name {self.function_name!r} is not a Cloud Run service name (1-63 "
+                "lowercase letters, digits and hyphens): shorten functionName or the model name"
+            )
+        return [*problems, *self._scaling_problems(key), *self._other_problems(key)]
+
+    def pin_problems(self, pin_key: str) -> list[str]:
+        """Whether the pinned bundle, if any, is one of this function's (named `pin_key`)."""
+        if self.source_object is None:
+            return []
+        bundle = BUNDLE.match(self.source_object)
+        if bundle is not None and bundle.group("function") == self.function_name:
+            return []
+        return [
+            f"{pin_key} must name a bundle of this function, "
+            f"{self.function_name}/source-<sha256>.zip, got {self.source_object!r}"
+        ]
 
     def _identity_problems(self) -> list[str]:
         problems = []
@@ -200,69 +241,63 @@ class StackConfig:
         problems += _colliding_invokers(self.invokers)
         if self.alert_email is not None and "@" not in self.alert_email:
             problems.append(f"alertEmail must be an e-mail address, got {self.alert_email!r}")
-        return problems
-
-    def _scaling_problems(self) -> list[str]:
-        problems: list[str] = []
-        try:
-            memory, cpu = self.memory_mib, self.cpu_count
-        except ConfigError as error:
-            return [str(error)]
-        if not 0 <= self.min_instances <= self.max_instances:
+        if self.ingress not in INGRESS_SETTINGS:
             problems.append(
-                f"need 0 <= minInstances <= maxInstances, got {self.min_instances} and "
-                f"{self.max_instances}"
+                f"ingress must be one of {', '.join(INGRESS_SETTINGS)}, got {self.ingress!r}"
             )
-        if self.max_instances < 1:
-            problems.append(f"maxInstances must be at least 1, got {self.max_instances}")
-        if not 1 <= self.concurrency <= MAX_CONCURRENCY:
-            problems.append(f"concurrency must be 1-{MAX_CONCURRENCY}, got {self.concurrency}")
-        problems += _cpu_memory_problems(cpu, memory, self.concurrency)
-        return problems
-
-    def model_problems(self, pin_key: str) -> list[str]:
-        """What validate() checks that a model's overrides can change, with the pin named as
-        `pin_key`; the function name as a Cloud Run service name."""
-        problems = []
-        if len(self.function_name) > 63 or not SERVICE_NAME.match(self.function_name):
+        if self.log_level not in LOG_LEVELS:
             problems.append(
-                f"function name {self.function_name!r} is not a Cloud Run service name (1-63 "
-                "lowercase letters, digits and hyphens): shorten functionName or the model name"
+                f"logLevel must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}"
             )
-        return [*problems, *self._scaling_problems(), *self._other_problems(pin_key)]
-
-    def _pin_problems(self, pin_key: str) -> list[str]:
-        if self.source_object is None:
-            return []
-        bundle = BUNDLE.match(self.source_object)
-        if bundle is not None and bundle.group("function") == self.function_name:
-            return []
-        return [
-            f"{pin_key} must name a bundle of this function, "
-            f"{self.function_name}/source-<sha256>.zip, got {self.source_object!r}"
-        ]
-
-    def _other_problems(self, pin_key: str = "sourceObject") -> list[str]:
-        problems = self._pin_problems(pin_key)
         if self.iam_propagation_seconds < 0:
             problems.append(
                 f"iamPropagationSeconds must be 0 or more, got {self.iam_propagation_seconds}"
             )
+        if self.bundle_retention_days < 1:
+            problems.append(
+                f"bundleRetentionDays must be at least 1, got {self.bundle_retention_days}"
+            )
+        return problems
+
+    def _scaling_problems(self, key: KeyName) -> list[str]:
+        problems: list[str] = []
+        memory = MEMORY.match(self.memory)
+        if memory is None:
+            return [f"{key('memory')} must look like 512Mi or 2Gi, got {self.memory!r}"]
+        try:
+            cpu = float(self.cpu)
+        except ValueError:
+            return [f"{key('cpu')} must be a number such as 0.5, 1 or 2, got {self.cpu!r}"]
+        minimum, maximum = key("min_instances"), key("max_instances")
+        if not 0 <= self.min_instances <= self.max_instances:
+            problems.append(
+                f"need 0 <= {minimum} <= {maximum}, got {self.min_instances} and "
+                f"{self.max_instances}"
+            )
+        if self.max_instances < 1:
+            problems.append(f"{maximum} must be at least 1, got {self.max_instances}")
+        if not 1 <= self.concurrency <= MAX_CONCURRENCY:
+            problems.append(
+                f"{key('concurrency')} must be 1-{MAX_CONCURRENCY}, got {self.concurrency}"
+            )
+        return problems + _cpu_memory_problems(cpu, self.memory_mib, self.concurrency, key)
+
+    def _other_problems(self, key: KeyName) -> list[str]:
+        problems = []
         if not 1 <= self.timeout_seconds <= MAX_TIMEOUT_SECONDS:
             problems.append(
-                f"timeoutSeconds must be 1-{MAX_TIMEOUT_SECONDS}, got {self.timeout_seconds}"
+                f"{key('timeout_seconds')} must be 1-{MAX_TIMEOUT_SECONDS}, "
+                f"got {self.timeout_seconds}"
             )
-        if self.ingress not in INGRESS_SETTINGS:
-            problems.append(f"ingress must be one of {', '.join(INGRESS_SETTINGS)}")
         if self.model_backend not in MODEL_BACKENDS:
-            problems.append(f"modelBackend must be one of {', '.join(MODEL_BACKENDS)}")
-        if self.log_level not in LOG_LEVELS:
-            problems.append(f"logLevel must be one of {', '.join(LOG_LEVELS)}")
+            problems.append(
+                f"{key('model_backend')} must be one of {', '.join(MODEL_BACKENDS)}, "
+                f"got {self.model_backend!r}"
+            )
         at_least_one = {
-            "maxBatchRows": self.max_batch_rows,
-            "alertServerErrors": self.alert_server_errors,
-            "alertLatencyP99Ms": self.alert_latency_p99_ms,
-            "bundleRetentionDays": self.bundle_retention_days,
+            "max_batch_rows": self.max_batch_rows,
+            "alert_server_errors": self.alert_server_errors,
+            "alert_latency_p99_ms": self.alert_latency_p99_ms,
         }
         if not 0 <= self.release_canary_percent <= MAX_CANARY_PERCENT:
             problems.append(
@@ -275,18 +310,25 @@ class StackConfig:
                 f"{self.release_canary_minutes}"
             )
         if self.max_body_bytes is not None:
-            at_least_one["maxBodyBytes"] = self.max_body_bytes
+            at_least_one["max_body_bytes"] = self.max_body_bytes
             # Cloud Run's request size limit is 32 MiB.
             if self.max_body_bytes > 32 * 1024 * 1024:
                 problems.append(
-                    "maxBodyBytes above 32 MiB can never arrive: Cloud Run rejects them"
+                    f"{key('max_body_bytes')} above 32 MiB can never arrive: Cloud Run rejects them"
                 )
         problems += [
-            f"{name} must be at least 1, got {value}"
+            f"{key(name)} must be at least 1, got {value}"
             for name, value in at_least_one.items()
             if value < 1
         ]
         return problems
+
+
+# The project-namespace config keys the program reads (gcp:project and gcp:region are the
+# provider's): every StackConfig field, by its camelCase name.
+KEYS = tuple(
+    sorted(camel(f.name) for f in fields(StackConfig) if f.name not in ("project", "region"))
+)
 
 
 def member_slug(member: str) -> str:
@@ -309,33 +351,34 @@ def _colliding_invokers(members: tuple[str, ...]) -> list[str]:
     ]
 
 
-def _cpu_memory_problems(cpu: float, memory_mib: int, concurrency: int) -> list[str]:
+def _cpu_memory_problems(cpu: float, memory_mib: int, concurrency: int, key: KeyName) -> list[str]:
     """Cloud Run's CPU/memory rules (cloud.google.com/run/docs/configuring/services/cpu and
     .../memory-limits), which 2nd gen functions inherit."""
     problems = []
+    memory, cpus = key("memory"), key("cpu")
     if not 128 <= memory_mib <= 32 * 1024:
-        problems.append(f"memory must be 128Mi-32Gi, got {memory_mib}Mi")
+        problems.append(f"{memory} must be 128Mi-32Gi (128-32768 MiB), got {memory_mib}Mi")
     if cpu < 0.08 or cpu > 8:
-        problems.append(f"cpu must be 0.08-8, got {cpu:g}")
+        problems.append(f"{cpus} must be 0.08-8, got {cpu:g}")
         return problems
     if cpu > 1 and cpu not in (2, 4, 6, 8):
-        problems.append(f"cpu above 1 must be 2, 4, 6 or 8, got {cpu:g}")
+        problems.append(f"{cpus} above 1 must be 2, 4, 6 or 8, got {cpu:g}")
     if cpu < 1:
         if concurrency > 1:
             problems.append(
-                f"concurrency {concurrency} needs cpu >= 1 (fractional CPU serves one request "
-                "at a time); set cpu to 1 or concurrency to 1"
+                f"{key('concurrency')} {concurrency} needs {cpus} >= 1 (fractional CPU serves "
+                f"one request at a time); set {cpus} to 1 or {key('concurrency')} to 1"
             )
         if memory_mib > 512 and cpu < 0.5:
-            problems.append("memory above 512Mi needs cpu >= 0.5")
+            problems.append(f"{memory} above 512Mi needs {cpus} >= 0.5")
         if memory_mib > 1024:
-            problems.append("memory above 1Gi needs cpu >= 1")
+            problems.append(f"{memory} above 1Gi needs {cpus} >= 1")
     for above_gib, min_cpu in ((4, 2), (8, 4), (16, 6), (24, 8)):
         if memory_mib > above_gib * 1024 and cpu < min_cpu:
-            problems.append(f"memory above {above_gib}Gi needs cpu >= {min_cpu}")
+            problems.append(f"{memory} above {above_gib}Gi needs {cpus} >= {min_cpu}")
     for min_cpu_for, min_memory_gib in ((4, 2), (6, 4), (8, 4)):
         if cpu >= min_cpu_for and memory_mib < min_memory_gib * 1024:
-            problems.append(f"cpu {cpu:g} needs memory >= {min_memory_gib}Gi")
+            problems.append(f"{cpus} {cpu:g} needs {memory} >= {min_memory_gib}Gi")
     return problems
 
 
@@ -347,9 +390,10 @@ class ModelConfig:
     # The stack's settings with the model's overrides, its own function name and pin.
     settings: StackConfig
     artifacts: Path
+    # The model in model/ (catalog.ModelEntry.primary): served at the stack's own names.
+    primary: bool
     pin_key: str  # the config key that pins its bundle: sourceObject or sourceObjects.<name>
-    # Prefix of its resource names: "" for a stack's only model, whose resources keep the names
-    # (and URNs) they had before models.toml existed; "<name>-" with several.
+    # Prefix of its Pulumi resource names: "" for the primary model, "<name>-" for the others.
     prefix: str
 
 
@@ -359,35 +403,47 @@ def model_configs(
     """Each declared model's settings: `cfg` plus the model's overrides for `stack` (models.toml),
     validated as the stack's own are. ConfigError names every problem and its model at once.
 
-    One model keeps `cfg.function_name` and the pin `sourceObject`; with several, each gets the
-    function `<functionName>-<model>` and the pin `sourceObjects.<model>`.
+    How a model is named depends on that model alone (model/catalog.py), so adding, removing or
+    reordering models never renames, moves or replaces another's resources: the primary model
+    keeps the function `<functionName>`, the pin `sourceObject` and unprefixed resource names
+    (the ones a stack of this one model has); any other model gets the function
+    `<functionName>-<model>`, the pin `sourceObjects.<model>` and resources `<model>-...`.
     """
-    single = len(entries) == 1
-    names = [entry.name for entry in entries]
-    problems = _pin_key_problems(cfg, names)
+    models_file = cfg.models_file.name
+    problems = [f"Pulumi.{stack}.yaml: {p}" for p in _pin_key_problems(cfg, entries)]
     models = []
     for entry in entries:
+        where = f"{models_file} [models.{entry.name}] (stack {stack})"
         overrides, found = _model_overrides(entry.overrides(stack))
+        primary = entry.primary
         settings = replace(
             cfg,
             **overrides,
-            function_name=cfg.function_name if single else f"{cfg.function_name}-{entry.name}",
-            source_object=cfg.source_object if single else cfg.source_objects.get(entry.name),
+            function_name=cfg.function_name if primary else f"{cfg.function_name}-{entry.name}",
+            source_object=cfg.source_object if primary else cfg.source_objects.get(entry.name),
         )
-        pin_key = "sourceObject" if single else f"sourceObjects.{entry.name}"
-        found = found or settings.model_problems(pin_key)
-        problems += [f"model {entry.name} (models.toml, stack {stack}): {p}" for p in found]
+        pin_key = "sourceObject" if primary else f"sourceObjects.{entry.name}"
+        toml_keys = {MODEL_SETTINGS[k]: k for k in entry.overrides(stack) if k in MODEL_SETTINGS}
+
+        def key(field_name: str, toml_keys: Mapping[str, str] = toml_keys) -> str:
+            return toml_keys.get(field_name) or f"the stack's {camel(field_name)}"
+
+        found = found or settings.model_problems(key)
+        problems += [f"{where}: {problem}" for problem in found]
+        if not primary:  # the primary's pin, sourceObject, is the stack's: checked by load()
+            problems += [f"Pulumi.{stack}.yaml: {p}" for p in settings.pin_problems(pin_key)]
         models.append(
             ModelConfig(
                 name=entry.name,
                 settings=settings,
                 artifacts=cfg.source_root / entry.path / "artifacts",
+                primary=primary,
                 pin_key=pin_key,
-                prefix="" if single else f"{entry.name}-",
+                prefix="" if primary else f"{entry.name}-",
             )
         )
     if problems:
-        raise ConfigError("invalid model settings:\n  - " + "\n  - ".join(problems))
+        raise ConfigError(problems)
     return tuple(models)
 
 
@@ -405,90 +461,141 @@ def _model_overrides(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[st
             kind = "a string" if expected is str else "a whole number"
             problems.append(f"{key} must be {kind}, got {value!r}")
             continue
+        if key == "memory_mb":
+            value = f"{value}Mi"
         overrides[MODEL_SETTINGS[key]] = value
     return overrides, problems
 
 
-def _pin_key_problems(cfg: StackConfig, names: list[str]) -> list[str]:
-    """`sourceObject` pins a stack's only model, `sourceObjects.<model>` one of several."""
-    if len(names) == 1:
-        if cfg.source_objects:
-            return [
-                f"sourceObjects pins models of a stack serving several; this one serves "
-                f"{names[0]} only: pin it with sourceObject"
-            ]
-        return []
+def _pin_key_problems(cfg: StackConfig, entries: Sequence[ModelEntry]) -> list[str]:
+    """`sourceObject` pins the primary model, `sourceObjects.<model>` one of the others."""
+    names = [entry.name for entry in entries]
+    others = [entry.name for entry in entries if not entry.primary]
+    primary = next((entry.name for entry in entries if entry.primary), None)
     problems = []
-    if cfg.source_object is not None:
+    if cfg.source_object is not None and primary is None:
         problems.append(
-            f"sourceObject pins the bundle of a stack's only model, but models.toml declares "
-            f"{', '.join(names)}: pin one with `pulumi config set --path sourceObjects.<model> "
-            "<bundle>`, or run `pulumi config rm sourceObject`"
+            "sourceObject pins the model in model/, which models.toml does not declare: pin "
+            "a model with `pulumi config set --path sourceObjects.<model> <bundle>`, or run "
+            "`pulumi config rm sourceObject`"
         )
-    problems += [
-        f"sourceObjects.{name}: models.toml declares no model {name!r} "
-        f"(declared: {', '.join(names)})"
-        for name in cfg.source_objects
-        if name not in names
-    ]
+    for name in cfg.source_objects:
+        if name == primary:
+            problems.append(
+                f"sourceObjects.{name}: {name} is the model in model/, pinned by sourceObject: "
+                f"run `pulumi config rm --path sourceObjects.{name}` and pin it with sourceObject"
+            )
+        elif name not in others:
+            problems.append(
+                f"sourceObjects.{name}: models.toml declares no model {name!r} "
+                f"(declared: {', '.join(names)})"
+            )
     return problems
 
 
-def load(stack: str, config: Any, gcp_config: Any) -> StackConfig:
-    """Build the StackConfig from `pulumi.Config()` and `pulumi.Config("gcp")`.
+def unknown_key_problems(keys: Collection[str], project: str) -> list[str]:
+    """One problem per key of the project's namespace (`<project>:...`) that the program does not
+    read: a typo would otherwise be ignored, and the default silently deployed."""
+    problems = []
+    for full_key in sorted(keys):
+        namespace, _, key = full_key.partition(":")
+        if namespace != project or key in KEYS:
+            continue
+        close = difflib.get_close_matches(key, KEYS, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        problems.append(
+            f"{full_key} is not a setting of this program{hint}; it reads {', '.join(KEYS)}"
+        )
+    return problems
+
+
+def load(stack: str, config: Any, gcp_config: Any, keys: Collection[str] = ()) -> StackConfig:
+    """Build the StackConfig from `pulumi.Config()` and `pulumi.Config("gcp")` (anything with
+    `name` and `get(key) -> str | None`), refusing any of `keys` (the stack's config keys) that
+    the program does not read. ConfigError names every problem at once.
 
     Takes the config objects as arguments so tests can pass fakes; only `__main__.py` calls it.
     """
-    project = gcp_config.get("project")
-    if not project:
-        raise ConfigError("gcp:project is not set: run `pulumi config set gcp:project <id>`")
-    defaults = StackConfig(project=project)
-    source_root = config.get("sourceRoot")
+    where = f"Pulumi.{stack}.yaml"
+    problems = unknown_key_problems(keys, config.name)
+    defaults = StackConfig(project=gcp_config.get("project") or "")
+    if not defaults.project:
+        problems.append("gcp:project is not set: run `pulumi config set gcp:project <id>`")
+
+    def whole(key: str, default: int) -> int:
+        raw = config.get(key)
+        if raw is None:
+            return default
+        if not WHOLE_NUMBER.match(raw.strip()):
+            problems.append(f"{key} must be a whole number, got {raw!r}")
+            return default
+        return int(raw)
+
+    def boolean(key: str, default: bool) -> bool:
+        raw = config.get(key)
+        if raw is None:
+            return default
+        if raw not in ("true", "false"):
+            problems.append(f"{key} must be true or false, got {raw!r}")
+            return default
+        return raw == "true"
+
+    def structured(key: str, kind: type, description: str) -> Any:
+        raw = config.get(key)
+        if raw is None:
+            return kind()
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = None
+        if not isinstance(value, kind) or not all(
+            isinstance(v, str) for v in (value.values() if isinstance(value, dict) else value)
+        ):
+            problems.append(f"{key} must be {description}, got {raw!r}")
+            return kind()
+        return value
+
+    invokers = structured("invokers", list, 'a list of members such as ["user:a@example.com"]')
+    pins = structured("sourceObjects", dict, "a map of model names to bundles of the bucket")
     models_file = config.get("modelsFile")
     models_path = (PROGRAM_DIR / models_file).resolve() if models_file else defaults.models_file
-    invokers = config.get_object("invokers") or []
-    if not isinstance(invokers, list) or not all(isinstance(m, str) for m in invokers):
-        raise ConfigError("invokers must be a list of member strings")
-    pins = config.get_object("sourceObjects") or {}
-    if not isinstance(pins, dict) or not all(isinstance(v, str) for v in pins.values()):
-        raise ConfigError("sourceObjects must map model names to bundles of the stack's bucket")
-
-    def get_int(key: str, default: int) -> int:
-        value = config.get_int(key)
-        return default if value is None else value
-
-    def get_bool(key: str, default: bool) -> bool:
-        value = config.get_bool(key)
-        return default if value is None else value
-
-    return StackConfig(
-        project=project,
+    source_root = config.get("sourceRoot")
+    max_body_bytes = whole("maxBodyBytes", 0) if config.get("maxBodyBytes") is not None else None
+    loaded = StackConfig(
+        project=defaults.project,
         region=gcp_config.get("region") or defaults.region,
         function_name=config.get("functionName") or f"{defaults.function_name}-{stack}",
-        min_instances=get_int("minInstances", defaults.min_instances),
-        max_instances=get_int("maxInstances", defaults.max_instances),
+        min_instances=whole("minInstances", defaults.min_instances),
+        max_instances=whole("maxInstances", defaults.max_instances),
         memory=config.get("memory") or defaults.memory,
         cpu=config.get("cpu") or defaults.cpu,
-        concurrency=get_int("concurrency", defaults.concurrency),
-        timeout_seconds=get_int("timeoutSeconds", defaults.timeout_seconds),
+        concurrency=whole("concurrency", defaults.concurrency),
+        timeout_seconds=whole("timeoutSeconds", defaults.timeout_seconds),
         ingress=config.get("ingress") or defaults.ingress,
-        public=get_bool("public", defaults.public),
+        public=boolean("public", defaults.public),
         invokers=tuple(invokers),
-        enable_apis=get_bool("enableApis", defaults.enable_apis),
-        deletion_protection=get_bool("deletionProtection", defaults.deletion_protection),
-        iam_propagation_seconds=get_int("iamPropagationSeconds", defaults.iam_propagation_seconds),
+        enable_apis=boolean("enableApis", defaults.enable_apis),
+        deletion_protection=boolean("deletionProtection", defaults.deletion_protection),
+        iam_propagation_seconds=whole("iamPropagationSeconds", defaults.iam_propagation_seconds),
         alert_email=config.get("alertEmail") or None,
-        alert_server_errors=get_int("alertServerErrors", defaults.alert_server_errors),
-        alert_latency_p99_ms=get_int("alertLatencyP99Ms", defaults.alert_latency_p99_ms),
-        bundle_retention_days=get_int("bundleRetentionDays", defaults.bundle_retention_days),
-        release_canary_percent=get_int("releaseCanaryPercent", defaults.release_canary_percent),
-        release_canary_minutes=get_int("releaseCanaryMinutes", defaults.release_canary_minutes),
+        alert_server_errors=whole("alertServerErrors", defaults.alert_server_errors),
+        alert_latency_p99_ms=whole("alertLatencyP99Ms", defaults.alert_latency_p99_ms),
+        bundle_retention_days=whole("bundleRetentionDays", defaults.bundle_retention_days),
+        release_canary_percent=whole("releaseCanaryPercent", defaults.release_canary_percent),
+        release_canary_minutes=whole("releaseCanaryMinutes", defaults.release_canary_minutes),
         source_object=config.get("sourceObject") or None,
         source_objects={name: bundle for name, bundle in pins.items() if bundle},
         model_backend=config.get("modelBackend") or defaults.model_backend,
-        max_batch_rows=get_int("maxBatchRows", defaults.max_batch_rows),
-        max_body_bytes=config.get_int("maxBodyBytes"),
+        max_batch_rows=whole("maxBatchRows", defaults.max_batch_rows),
+        max_body_bytes=max_body_bytes,
         log_level=(config.get("logLevel") or defaults.log_level).upper(),
         models_file=models_path,
         source_root=(PROGRAM_DIR / source_root).resolve() if source_root else models_path.parent,
-    ).validate()
+    )
+    try:
+        loaded.validate(where)
+    except ConfigError as error:
+        problems += [line.removeprefix(f"{where}: ") for line in error.problems]
+    if problems:
+        raise ConfigError([f"{where}: {problem}" for problem in problems])
+    return loaded

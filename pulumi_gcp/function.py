@@ -51,7 +51,7 @@ class FunctionArgs:
     ingress: str
     environment: Mapping[str, str]
     protect: bool
-    model: str | None = None  # one of several: labels the function with it
+    model: str  # the model it serves: labels the function with it
 
 
 class Function(pulumi.ComponentResource):
@@ -66,7 +66,7 @@ class Function(pulumi.ComponentResource):
             location=args.region,
             name=args.function_name,
             description="scikit-learn inference (shared handler, ONNX Runtime)",
-            labels={"app": "sklearn-inference"} | ({"model": args.model} if args.model else {}),
+            labels={"app": "sklearn-inference", "model": args.model},
             build_config=gcp.cloudfunctionsv2.FunctionBuildConfigArgs(
                 runtime=RUNTIME,
                 entry_point=ENTRY_POINT,

@@ -1,10 +1,10 @@
 """One declared model's deployment: its source bundle, function, invokers, alert policies and
 dashboard, on what the stack's models share. `__main__.py` builds one per model in models.toml.
 
-Not a ComponentResource on purpose: a component's type becomes part of every child's URN, and a
-stack's only model keeps the names and URNs it had before models.toml existed (CONTRACTS.md
-section 10). `model.prefix` ("" for the only model, "<name>-" with several) keeps the models'
-resource names apart instead.
+Not a ComponentResource on purpose: a component's type and name become part of every child's
+URN, and the primary model keeps the unprefixed names and URNs a stack of one model has always
+had, however many models join it. `model.prefix` ("" for the primary, "<name>-" for the others,
+config.model_configs) keeps the models' resource names apart instead.
 """
 
 from __future__ import annotations
@@ -25,9 +25,7 @@ from registry import Registry
 from source_bundle import ArchiveArgs, SourceBundle
 
 from handler.bundle import gcf_source_files
-
-# The stack's only model keeps today's `curl` output: an Iris row.
-IRIS_ROW = [5.1, 3.5, 1.4, 0.2]
+from handler.manifest import ManifestError
 
 
 @dataclass(frozen=True)
@@ -39,25 +37,31 @@ class SharedResources:
     source: SourceBundle
     registry: Registry
     identities: Identities
-    # With several models: the one e-mail channel all their alert policies notify.
+    # The stack's e-mail channel (alertEmail), which every model's alert policies notify.
     alert_channel: pulumi.Input[str] | None
-    several: bool
 
 
 class ModelDeployment:
-    """Exposes `function`, `archive`, `monitoring` and `outputs` (what the stack exports for
-    this model: at the top level for the only model, under `models.<name>` with several)."""
+    """Exposes `model`, `function`, `archive`, `monitoring` and `outputs` (what the stack
+    exports for this model under `models.<name>`, and for the primary model at the top level)."""
 
     def __init__(self, model: ModelConfig, shared: SharedResources):
         cfg, prefix = model.settings, model.prefix
         after_apis = pulumi.ResourceOptions(depends_on=shared.apis.services)
-        one_of_several = model.name if shared.several else None
+        self.model = model
 
+        try:
+            files = gcf_source_files(cfg.source_root, model.artifacts)
+        except (OSError, ManifestError) as error:
+            raise pulumi.RunError(
+                f"model {model.name} ({model.artifacts}): {error}; (re)train it with "
+                f"`make train MODEL={model.name}`"
+            ) from None
         self.archive = shared.source.add_archive(
             prefix,
             ArchiveArgs(
                 function_name=cfg.function_name,
-                files=gcf_source_files(cfg.source_root, model.artifacts),
+                files=files,
                 build_dir=cfg.source_root / "build" / "gcf",
                 pinned_object=cfg.source_object,
                 pin_key=model.pin_key,
@@ -83,7 +87,7 @@ class ModelDeployment:
                 ingress=cfg.ingress,
                 environment=cfg.handler_environment,
                 protect=cfg.deletion_protection,
-                model=one_of_several,
+                model=model.name,
             ),
             pulumi.ResourceOptions(depends_on=[*shared.apis.services, shared.identities.ready]),
         )
@@ -110,17 +114,16 @@ class ModelDeployment:
                 concurrency=cfg.concurrency,
                 server_errors=cfg.alert_server_errors,
                 latency_p99_ms=cfg.alert_latency_p99_ms,
-                alert_email=cfg.alert_email,
+                model=model.name,
                 service_uri=self.function.service_uri,
                 public=cfg.public,
                 channel=shared.alert_channel,
-                model=one_of_several,
                 uptime_after=(invokers.uptime_grant,) if invokers.uptime_grant else (),
             ),
             after_apis,
         )
 
-        row = example_row(model.artifacts) if shared.several else IRIS_ROW
+        row = example_row(model.artifacts)
         self.outputs: dict[str, Any] = {
             "url": self.function.url,
             "curl": self.function.url.apply(lambda url: curl_command(url, cfg.public, row)),

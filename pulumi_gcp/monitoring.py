@@ -44,6 +44,7 @@ from uptime import UptimeCheck, UptimeCheckArgs
 import pulumi_gcp as gcp
 
 WINDOW = "300s"
+MONITORING_TYPE = "sklearn-inference:gcp:Monitoring"
 # A log-match policy notifies at most once per this period while refusals go on.
 REFUSED_NOTIFY_PERIOD = "300s"
 
@@ -58,15 +59,13 @@ class MonitoringArgs:
     concurrency: int
     server_errors: int
     latency_p99_ms: int
-    alert_email: str | None
+    model: str  # the model it serves: rollback and output commands name it
     # The Cloud Run service's own URL (https://...run.app), which the uptime check calls.
     service_uri: pulumi.Input[str]
     # Private: the uptime check sends the Monitoring service agent's identity token.
     public: bool
-    # A notification channel the stack's functions share; without one, `alert_email` gets a
-    # channel of this component's own.
+    # The stack's e-mail channel (email_channel()), which every model's policies notify.
     channel: pulumi.Input[str] | None = None
-    model: str | None = None  # one of several: rollback and output commands name it
     # What the uptime check waits for (the agent's invoker grant: it fails until it holds).
     uptime_after: tuple[pulumi.Resource, ...] = ()
 
@@ -97,15 +96,32 @@ def logs_command(args: MonitoringArgs, condition: str) -> str:
 
 
 def email_channel(
-    name: str, project: str, email: str, opts: pulumi.ResourceOptions
+    project: str, email: str, opts: pulumi.ResourceOptions
 ) -> gcp.monitoring.NotificationChannel:
+    """The stack's one e-mail channel, `alerts-email`, which every model's policies notify.
+
+    The stack owns it, not a model: it exists exactly while `alertEmail` is set, whichever
+    models are declared, so adding, removing or reordering models never replaces it. A stack
+    deployed before models.toml had it as its only Monitoring component's child
+    (`monitoring-email`); the alias keeps that channel instead of replacing it.
+    """
     return gcp.monitoring.NotificationChannel(
-        name,
+        "alerts-email",
         project=project,
         type="email",
         display_name=f"sklearn-inference alerts ({email})",
         labels={"email_address": email},
-        opts=opts,
+        opts=pulumi.ResourceOptions.merge(
+            opts,
+            pulumi.ResourceOptions(
+                aliases=[
+                    pulumi.Alias(
+                        name="monitoring-email",
+                        parent=pulumi.create_urn("monitoring", MONITORING_TYPE),
+                    )
+                ]
+            ),
+        ),
     )
 
 
@@ -122,14 +138,13 @@ class Wording:
 
 def wording(args: MonitoringArgs) -> Wording:
     where = f"**{args.function_name}** (region {args.region}, project {args.project})"
-    rollback = f"make rollback-gcp STACK={args.stack}"
-    dashboard, dashboard_url = "the stack's dashboard", "`pulumi stack output dashboard_url`"
-    scale = "`pulumi config set maxInstances ...`"
-    if args.model is not None:
-        rollback += f" MODEL={args.model}"
-        scale += f", or max_instances under [models.{args.model}] in models.toml"
-        dashboard = f"the {args.model} dashboard"
-        dashboard_url = f"`pulumi stack output --json models`: {args.model}.dashboard_url"
+    rollback = f"make rollback-gcp STACK={args.stack} MODEL={args.model}"
+    scale = (
+        f"`pulumi config set maxInstances ...`, or max_instances under [models.{args.model}] "
+        "in models.toml"
+    )
+    dashboard = f"the {args.model} dashboard"
+    dashboard_url = f"`pulumi stack output --json models`: {args.model}.dashboard_url"
     return Wording(where, rollback, scale, dashboard, dashboard_url)
 
 
@@ -215,22 +230,16 @@ def uptime_documentation(args: MonitoringArgs, where: str, rollback: str) -> str
 
 
 class Monitoring(pulumi.ComponentResource):
-    """The alert policies, the uptime check, the e-mail channel and the dashboard.
+    """One model's alert policies, uptime check and dashboard.
 
-    Exposes `policies` (AlertPolicy by suffix), `uptime` (its UptimeCheck), `channel` (or
-    None), `dashboard` and `dashboard_url` (its console page).
+    Exposes `policies` (AlertPolicy by suffix), `uptime` (its UptimeCheck), `dashboard` and
+    `dashboard_url` (its console page).
     """
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("sklearn-inference:gcp:Monitoring", name, None, opts)
+        super().__init__(MONITORING_TYPE, name, None, opts)
         child = children_of(self, opts)
-
-        self.channel = None
-        if args.channel is None and args.alert_email:
-            self.channel = email_channel(f"{name}-email", args.project, args.alert_email, child)
         channels = [args.channel] if args.channel is not None else []
-        if self.channel is not None:
-            channels = [self.channel.id]
         console = f"https://console.cloud.google.com/run/detail/{args.region}/{args.function_name}"
         words = wording(args)
 

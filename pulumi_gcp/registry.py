@@ -6,9 +6,10 @@ Without `build_config.docker_repository`, Cloud Functions pushes to the region's
 that grant name one repository (identities.py), and destroy deletes the images with it.
 Cloud Functions requires the repository in the function's project and region, format DOCKER.
 
-With several models, their functions share it: they build as the same build account, so one
+The stack's functions (one per model) share it: they build as the same build account, so one
 repository each would widen nothing and narrow nothing; each function's images are packages of
-their own (as in `gcf-artifacts`), and the cleanup policy applies per package.
+their own (as in `gcf-artifacts`), and the cleanup policy applies per package. Nothing in it
+depends on how many models there are, so adding one leaves it untouched.
 
 Cleanup keeps what a rollback needs. A rollback moves traffic back to an existing revision
 (release.py), and a revision names its image by digest. Google documents that Cloud Run keeps
@@ -41,7 +42,6 @@ class RegistryArgs:
     region: str
     repository_id: str
     protect: bool
-    functions: int = 1
 
 
 class Registry(pulumi.ComponentResource):
@@ -56,11 +56,7 @@ class Registry(pulumi.ComponentResource):
             location=args.region,
             repository_id=args.repository_id,
             format="DOCKER",
-            description=(
-                "Images Cloud Build builds for the inference function (one function)."
-                if args.functions == 1
-                else "Images Cloud Build builds for the inference functions (one per model)."
-            ),
+            description="Images Cloud Build builds for the inference functions (one per model).",
             labels={"app": "sklearn-inference"},
             cleanup_policy_dry_run=False,
             cleanup_policies=[

@@ -66,6 +66,11 @@ def _declare(tmp_path: Path, text: str) -> Path:
             "unknown setting memory_gb; did you mean memory_mb?",
         ),
         (
+            "[models.iris]\npath = 'model'\n[models.iris.prod]\nmemory = '2Gi'\n",
+            "[models.iris.prod]: memory is no longer a setting: use memory_mb (one key sizes the "
+            'model on both clouds: memory = "2Gi" is memory_mb = 2048)',
+        ),
+        (
             "[models.iris]\npath = 'model'\n[models.iris.prod]\nmemroy_mb = 2\n",
             "[models.iris.prod]",
         ),

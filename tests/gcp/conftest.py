@@ -1,97 +1,23 @@
-"""Fixtures for the Pulumi GCP program: fake source trees and mock runs of each example stack.
-
-Each program run is a separate process (tests/gcp/harness.py), which keeps Pulumi's process-wide
-runtime state of one stack away from the next, and runs the program exactly as Pulumi does.
-"""
+"""Fixtures for the Pulumi GCP program's tests: a fake source tree and mock runs of the program
+on the tests' own settings and on this repository's files (program_runs.py)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import subprocess
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-PROGRAM_DIR = REPO_ROOT / "pulumi_gcp"
-HARNESS = Path(__file__).resolve().parent / "harness.py"
-STACKS = ("dev", "prod")
-
-
-@dataclass(frozen=True)
-class Resource:
-    urn: str
-    type: str
-    name: str
-    parent: str
-    dependencies: list[str]
-    custom: bool
-    protect: bool
-    retain_on_delete: bool
-    id: str
-    state: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Graph:
-    """What one program run registered, and its stack outputs."""
-
-    resources: list[Resource]
-    outputs: dict[str, Any]
-
-    def of_type(self, type_: str) -> list[Resource]:
-        return [r for r in self.resources if r.type == type_]
-
-    def one(self, type_: str, name: str | None = None) -> Resource:
-        found = [r for r in self.of_type(type_) if name is None or r.name == name]
-        assert len(found) == 1, f"expected one {type_} {name or ''}, found {[r.urn for r in found]}"
-        return found[0]
-
-    def by_urn(self, urn: str) -> Resource:
-        return next(r for r in self.resources if r.urn == urn)
-
-
-def write_fake_root(root: Path, *, handler_code: str = "VALUE = 1\n") -> Path:
-    """A minimal tree with everything gcf_source_files() lists (not a working handler)."""
-    (root / "handler").mkdir(parents=True, exist_ok=True)
-    (root / "model" / "artifacts").mkdir(parents=True, exist_ok=True)
-    (root / "main.py").write_text("from handler.gcp import predict  # noqa: F401\n")
-    (root / "handler" / "requirements").mkdir()
-    (root / "handler" / "requirements" / "gcp.txt").write_text("numpy==2.4.6\n")
-    (root / "handler" / "__init__.py").write_text("")
-    (root / "handler" / "core.py").write_text(handler_code)
-    write_fake_model(root, b"\x08\x07fake-onnx")
-    return root
-
-
-def write_fake_model(root: Path, onnx: bytes) -> None:
-    """A fake model.onnx and a manifest that vouches for it, as `make train` would write them
-    (the bundle refuses an artifact its manifest does not vouch for)."""
-    artifacts = root / "model" / "artifacts"
-    (artifacts / "model.onnx").write_bytes(onnx)
-    entry = {"file": "model.onnx", "bytes": len(onnx), "sha256": hashlib.sha256(onnx).hexdigest()}
-    manifest = {"name": "fake", "version": "0", "feature_names": ["x"], "class_names": ["a", "b"]}
-    manifest["runtime"] = {"onnxruntime": "1.32.0"}
-    (artifacts / "manifest.json").write_text(json.dumps({**manifest, "artifacts": {"onnx": entry}}))
-
-
-def run_program(stack: str, *overrides: str) -> Graph:
-    """Run pulumi_gcp/__main__.py under mocks with Pulumi.<stack>.yaml plus key=value overrides."""
-    completed = subprocess.run(
-        [sys.executable, str(HARNESS), str(PROGRAM_DIR / f"Pulumi.{stack}.yaml"), *overrides],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, f"program run failed:\n{completed.stderr[-4000:]}"
-    data = json.loads(completed.stdout)
-    return Graph([Resource(**r) for r in data["resources"]], data["outputs"])
+from program_runs import (
+    PROGRAM_DIR,
+    STACKS,
+    Graph,
+    Program,
+    as_graph,
+    own_config,
+    run_harness,
+    run_own,
+    write_fake_root,
+)
 
 
 @pytest.fixture(scope="session")
@@ -100,11 +26,43 @@ def fake_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def graphs(fake_root: Path) -> dict[str, Graph]:
-    """One program run per example stack file, built from the same fake source tree."""
-    return {stack: run_program(stack, f"sourceRoot={fake_root}") for stack in STACKS}
+def program(fake_root: Path) -> Program:
+    """program(stack, *overrides, models=<models.toml>): a run of the tests' own settings for
+    `stack` (STACK_SETTINGS) with `key=value` overrides, serving `models` (default: the fake
+    tree's one model)."""
+
+    def run(stack: str, *overrides: str, models: Path | None = None) -> Graph:
+        return as_graph(
+            run_own(stack, own_config(stack, overrides, models or fake_root / "models.toml"))
+        )
+
+    return run
 
 
 @pytest.fixture(scope="session")
-def program() -> Callable[..., Graph]:
-    return run_program
+def refusal(fake_root: Path) -> Callable[..., list[str]]:
+    """refusal(stack, *overrides, models=...): the lines a run the program refuses prints, as
+    `pulumi preview` would show them; fails unless it stops with a RunError (no traceback)."""
+
+    def run(stack: str, *overrides: str, models: Path | None = None) -> list[str]:
+        completed = run_own(
+            stack, own_config(stack, overrides, models or fake_root / "models.toml")
+        )
+        assert completed.returncode == 1, completed.stdout[-2000:] + completed.stderr[-4000:]
+        assert "Traceback" not in completed.stderr, completed.stderr[-4000:]
+        return completed.stderr.splitlines()
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def graphs(program: Program) -> dict[str, Graph]:
+    """One program run per stack of the tests' own settings, from the same fake source tree."""
+    return {stack: program(stack) for stack in STACKS}
+
+
+@pytest.fixture(scope="session")
+def live_graphs() -> dict[str, Graph]:
+    """One program run per stack file of this repository as it is, as `pulumi preview` runs it:
+    its Pulumi project, Pulumi.<stack>.yaml, models.toml and models."""
+    return {stack: as_graph(run_harness(PROGRAM_DIR / f"Pulumi.{stack}.yaml")) for stack in STACKS}

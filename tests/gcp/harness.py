@@ -1,15 +1,23 @@
 """Run the Pulumi program under mocks the way `pulumi up` would, and print its resource graph.
 
-    python tests/gcp/harness.py <Pulumi.<stack>.yaml> [key=value ...]   (`key=` unsets key)
+    python tests/gcp/harness.py pulumi_gcp/Pulumi.<stack>.yaml [key=value ...]   (`key=` unsets)
+    python tests/gcp/harness.py <run.json>
+
+A stack file runs as `pulumi preview` would run it: in the project its Pulumi.yaml names, with
+its config plus the overrides (a key without a namespace is the project's), and gcp:project
+acme-ml-test unless the file sets one. run.json gives all of it instead, as the tests' own runs
+do (tests/gcp/program_runs.py): {"project": ..., "stack": ..., "config": {<namespaced key>:
+<string value>}}.
 
 Each run is its own process: Pulumi's runtime settings, root stack and config are process-wide,
 so separate processes are the clean way to run the dev and prod stacks side by side. Like the
 Pulumi language host, it runs `__main__.py` with pulumi_gcp/ as the working directory and as
-sys.path[0] (the repository root is not on sys.path: the program adds it itself).
+sys.path[0] (the repository root is not on sys.path: the program adds it itself), and reports a
+`pulumi.RunError` as its message alone, with exit status 1 (anything else: a traceback).
 
-Prints JSON: {"resources": [{urn, type, name, parent, dependencies, custom, protect,
-retain_on_delete, id, state}], "outputs": {...}}. Provider-computed attributes (e-mails, URLs)
-come from `Recorder`.
+Prints JSON: {"project", "stack", "config" (what the program was given), "resources": [{urn,
+type, name, parent, dependencies, aliases, custom, protect, retain_on_delete, id, state}],
+"outputs": {...}}. Provider-computed attributes (e-mails, URLs) come from `Recorder`.
 """
 
 from __future__ import annotations
@@ -30,8 +38,7 @@ from pulumi.runtime.mocks import MockMonitor  # noqa: E402
 from pulumi.runtime.stack import run_pulumi_func  # noqa: E402
 from pulumi.runtime.sync_await import _sync_await  # noqa: E402
 
-PROJECT = "sklearn-inference-gcp"
-TEST_PROJECT = "acme-ml-test"
+TEST_PROJECT = "acme-ml-test"  # gcp:project unless the run's config sets it
 
 
 class Recorder(pulumi.runtime.Mocks):
@@ -82,7 +89,7 @@ class Recorder(pulumi.runtime.Mocks):
 
 
 class GraphMonitor(MockMonitor):
-    """Also records each registration's parent and explicit dependencies."""
+    """Also records each registration's parent, explicit dependencies and aliases."""
 
     def __init__(self, mocks: pulumi.runtime.Mocks):
         super().__init__(mocks)
@@ -95,6 +102,7 @@ class GraphMonitor(MockMonitor):
             "name": request.name,
             "parent": request.parent,
             "dependencies": sorted(request.dependencies),
+            "aliases": [_alias(alias) for alias in request.aliases],
             "custom": request.custom,
             "protect": request.protect,
             "retain_on_delete": request.retainOnDelete,
@@ -102,28 +110,12 @@ class GraphMonitor(MockMonitor):
         return response
 
 
-def config_values(stack_file: Path, overrides: list[str]) -> dict[str, str]:
-    """Pulumi.<stack>.yaml as `set_all_config` wants it: namespaced keys, string values."""
-    raw = (yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}
-    values = {"gcp:project": TEST_PROJECT}
-    for key, value in raw.items():
-        values[key] = _config_string(value)
-    for override in overrides:
-        key, _, value = override.partition("=")
-        key = key if ":" in key else f"{PROJECT}:{key}"
-        if value:
-            values[key] = value
-        else:  # `key=` removes the key: the program's default applies
-            values.pop(key, None)
-    return values
-
-
-def _config_string(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
-    return str(value)
+def _alias(alias: Any) -> dict[str, str]:
+    """An alias as the engine receives it: a full URN, or a spec (name, type, parent URN)."""
+    if alias.HasField("spec"):
+        spec = alias.spec
+        return {"name": spec.name, "type": spec.type, "parent": spec.parentUrn}
+    return {"urn": alias.urn}
 
 
 def _jsonable(value: Any) -> Any:
@@ -136,21 +128,52 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def main(argv: list[str]) -> None:
-    stack_file = Path(argv[0]).resolve()
-    stack = stack_file.stem.split(".", 1)[1]
+def run_of(argv: list[str]) -> dict[str, Any]:
+    """The project, stack and config to run: a run.json, or a stack file and overrides."""
+    path = Path(argv[0]).resolve()
+    if path.suffix == ".json":
+        run: dict[str, Any] = json.loads(path.read_text())
+        return run
+    project = yaml.safe_load((path.parent / "Pulumi.yaml").read_text())["name"]
+    settings = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+    config = {"gcp:project": TEST_PROJECT} | {k: _string(v) for k, v in settings.items()}
+    for override in argv[1:]:
+        key, _, value = override.partition("=")
+        key = key if ":" in key else f"{project}:{key}"
+        if value:
+            config[key] = value
+        else:
+            config.pop(key, None)
+    return {"project": project, "stack": path.stem.split(".", 1)[1], "config": config}
+
+
+def _string(value: Any) -> str:
+    """A stack file's value as the Pulumi CLI hands it to the program."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
+
+
+def main(argv: list[str]) -> int:
+    run = run_of(argv)
     monitor = GraphMonitor(Recorder())
     pulumi.runtime.set_mocks(
-        Recorder(), project=PROJECT, stack=stack, preview=False, monitor=monitor
+        Recorder(), project=run["project"], stack=run["stack"], preview=False, monitor=monitor
     )
-    pulumi.runtime.set_all_config(config_values(stack_file, argv[1:]))
+    pulumi.runtime.set_all_config(run["config"])
 
     os.chdir(PROGRAM_DIR)
-    _sync_await(
-        run_pulumi_func(
-            lambda: runpy.run_path(str(PROGRAM_DIR / "__main__.py"), run_name="__main__")
+    try:
+        _sync_await(
+            run_pulumi_func(
+                lambda: runpy.run_path(str(PROGRAM_DIR / "__main__.py"), run_name="__main__")
+            )
         )
-    )
+    except pulumi.RunError as error:  # what pulumi-language-python-exec does with one
+        print(str(error), file=sys.stderr)
+        return 1
     root = pulumi.runtime.get_root_resource()
     outputs = _sync_await(pulumi.Output.from_input(root.outputs).future())
 
@@ -165,8 +188,10 @@ def main(argv: list[str]) -> None:
                 "state": _jsonable(registration.state),
             }
         )
-    json.dump({"resources": resources, "outputs": _jsonable(outputs)}, sys.stdout, indent=1)
+    graph = {"resources": resources, "outputs": _jsonable(outputs)}
+    json.dump(run | graph, sys.stdout, indent=1)
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

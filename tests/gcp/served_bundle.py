@@ -35,6 +35,13 @@ print(json.dumps(answers))
 """
 
 
+def reference_case(artifacts: Path) -> dict[str, Any]:
+    """The first golden prediction training wrote for the model in `artifacts`: a row of its
+    features and the label it must answer."""
+    case: dict[str, Any] = json.loads((artifacts / "reference.json").read_text())["cases"][0]
+    return case
+
+
 def extract_bundle(root: Path, destination: Path) -> Path:
     """Build the archive from `root` exactly as the program does and unpack it."""
     zipped = destination.with_suffix(".zip")

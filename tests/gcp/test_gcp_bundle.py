@@ -7,9 +7,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, write_fake_model, write_fake_root
 from program_modules import load
-from served_bundle import extract_bundle, serve
+from program_runs import REPO_ROOT, write_fake_model, write_fake_root
+from served_bundle import extract_bundle, reference_case, serve
 from test_gcp_program import FUNCTION, OBJECT
 
 from handler.bundle import gcf_source_files
@@ -96,7 +96,7 @@ def test_object_name_carries_the_full_sha256(tmp_path):
 def test_pinned_bundle_is_served_and_the_tree_is_not_uploaded(program, fake_root):
     # GIVEN a stack pinned to an earlier bundle by make rollback-gcp
     pinned = f"sklearn-inference-prod/source-{'ab' * 32}.zip"
-    graph = program("prod", f"sourceRoot={fake_root}", f"sourceObject={pinned}")
+    graph = program("prod", f"sourceObject={pinned}")
     # THEN the function builds from it, nothing is uploaded, and the outputs say so
     source = graph.one(FUNCTION).state["buildConfig"]["source"]["storageSource"]
     assert source["object"] == pinned
@@ -107,7 +107,7 @@ def test_pinned_bundle_is_served_and_the_tree_is_not_uploaded(program, fake_root
 
 
 def test_unpinned_stack_serves_the_working_tree(program, fake_root):
-    graph = program("prod", f"sourceRoot={fake_root}")
+    graph = program("prod")
     assert graph.outputs["source_pinned"] is False
     assert graph.outputs["source_object"] == graph.outputs["tree_source_object"]
     assert graph.outputs["source_object"] == name_for_stack(fake_root, "prod")
@@ -116,7 +116,7 @@ def test_unpinned_stack_serves_the_working_tree(program, fake_root):
 def test_program_run_reuploads_only_when_content_changes(program, tmp_path):
     # GIVEN two program runs over identical trees and one over a changed handler
     def object_of(root: Path) -> str:
-        return program("prod", f"sourceRoot={root}").outputs["source_object"]
+        return program("prod", models=root / "models.toml").outputs["source_object"]
 
     same_a = object_of(write_fake_root(tmp_path / "a"))
     same_b = object_of(write_fake_root(tmp_path / "b"))
@@ -126,23 +126,16 @@ def test_program_run_reuploads_only_when_content_changes(program, tmp_path):
     assert changed != same_a
 
 
-REAL_MANIFEST = REPO_ROOT / "model" / "artifacts" / "manifest.json"
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not REAL_MANIFEST.is_file(),
-    reason="model/artifacts/manifest.json is not in this tree yet (the model lands on main); "
-    "this test must pass once it is merged",
-)
 def test_extracted_bundle_serves_a_prediction_with_functions_framework(tmp_path):
-    # GIVEN the archive the program would upload, built from the real repository
+    # GIVEN the archive the program would upload for the model in model/, as it is
     tree = extract_bundle(REPO_ROOT, tmp_path / "function-source")
+    case = reference_case(REPO_ROOT / "model" / "artifacts")
     # WHEN functions-framework serves it in a process that sees only the extracted tree
     health, predicted = serve(
-        tree, [("GET", "/health", None), ("POST", "/", {"features": [5.1, 3.5, 1.4, 0.2]})]
+        tree, [("GET", "/health", None), ("POST", "/", {"features": case["features"]})]
     )
-    # THEN an Iris setosa row is predicted as setosa
+    # THEN the model's first golden row gets its golden label
     assert health["status"] == 200
     assert predicted["status"] == 200, predicted
-    assert predicted["body"]["predictions"][0]["label"] == "setosa", predicted
+    assert predicted["body"]["predictions"][0]["label"] == case["label"], predicted

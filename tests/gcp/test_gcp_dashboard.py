@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import STACKS, Graph
+from program_runs import STACKS, Graph
 from test_gcp_program import ALERT
 
 DASHBOARD = "gcp:monitoring/dashboard:Dashboard"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import REPO_ROOT, STACKS, Graph
 from monitoring_filter import log_matches, matches, request_count_labels
-from served_bundle import extract_bundle, serve
+from program_runs import REPO_ROOT, STACKS, Graph
+from served_bundle import extract_bundle, reference_case, serve
 from test_gcp_program import ALERT, CHANNEL
 
 from handler import errors
@@ -107,14 +107,17 @@ def test_idle_function_raises_no_metric_alert(graphs, stack):
 
 @pytest.mark.slow
 def test_the_handlers_own_503_is_counted_by_the_server_error_alert(graphs, tmp_path):
-    # GIVEN the bundle the program uploads, with one byte of the served model flipped
+    # GIVEN the bundle the program uploads for the model in model/, one byte of its served
+    # artifact flipped
     tree = extract_bundle(REPO_ROOT, tmp_path / "function-source")
-    model = tree / "model" / "artifacts" / "model.onnx"
+    artifacts = tree / "model" / "artifacts"
+    [model] = [p for p in artifacts.iterdir() if p.name != "manifest.json"]
     data = bytearray(model.read_bytes())
     data[len(data) // 2] ^= 0xFF
     model.write_bytes(bytes(data))
-    # WHEN the real functions-framework serves a prediction request
-    [answer] = serve(tree, [("POST", "/", {"features": [5.1, 3.5, 1.4, 0.2]})])
+    # WHEN the real functions-framework serves a prediction request with one of its rows
+    row = reference_case(REPO_ROOT / "model" / "artifacts")["features"]
+    [answer] = serve(tree, [("POST", "/", {"features": row})])
     assert (answer["status"], answer["body"]["error"]["code"]) == (503, "model_unavailable")
     # THEN the series Cloud Run counts that response in matches the 5xx policy, and its
     # request-log entry is no refused request

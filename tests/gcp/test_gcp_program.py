@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import STACKS, Graph
+from program_runs import STACKS, Graph
 
 FUNCTION = "gcp:cloudfunctionsv2/function:Function"
 BUCKET = "gcp:storage/bucket:Bucket"
@@ -182,7 +182,7 @@ def test_function_source_is_the_uploaded_object(graphs, stack):
     assert source == {"bucket": graph.one(BUCKET).state["name"], "object": obj.state["name"]}
 
 
-def test_object_name_is_the_archive_content_hash(graphs, stack, fake_root):
+def test_object_name_is_the_archive_content_hash(graphs, stack):
     obj = graphs[stack].one(OBJECT)
     archive = Path(obj.state["source"]["path"]).read_bytes()
     digest = hashlib.sha256(archive).hexdigest()

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import REPO_ROOT
 from fake_google import FakeCloudRun, FakeMonitoring
 from program_modules import load_release_tool
+from program_runs import REPO_ROOT
 
 from ops.checks import CheckResult
 from ops.reference import load_reference

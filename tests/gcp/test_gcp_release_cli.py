@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import REPO_ROOT
 from fake_google import FakeCloudRun
 from program_modules import PROGRAM_DIR, load_release_tool
+from program_runs import REPO_ROOT
 
 release_cli = load_release_tool()
 from gcp_release import flow  # noqa: E402

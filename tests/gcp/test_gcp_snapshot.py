@@ -1,7 +1,11 @@
-"""A reviewable snapshot of each example stack's resource graph.
+"""A reviewable snapshot of each stack's resource graph, as this repository's files make it.
 
-Type, name, parent and the inputs that matter; the content hash and local paths are masked, so
-the snapshot changes when the infrastructure changes, not when the handler or model does.
+The only GCP tests that compare the live Pulumi.yaml, Pulumi.<stack>.yaml, models.toml and model
+directories with fixed values: a fork that changes them updates these snapshots (`make
+snapshots`) and reviews the diff; every other test follows whatever those files say.
+
+Type, name, parent, aliases and the inputs that matter; the content hash and local paths are
+masked, so the snapshot changes when the infrastructure changes, not when the handler does.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import re
 from typing import Any
 
 import pytest
-from conftest import STACKS, Graph
+from program_runs import STACKS, Graph, Resource
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 # Inputs holding a JSON document: decoded, so a change shows as a readable diff.
@@ -54,6 +58,11 @@ def short(urn: str) -> str:
     return f"{type_path.split('$')[-1]}::{name}"
 
 
+def program_aliases(resource: Resource) -> list[dict[str, str]]:
+    """The aliases the program declares (an earlier name), not the SDK's own type aliases."""
+    return [alias for alias in resource.aliases if alias.get("name") or alias.get("urn")]
+
+
 def describe(graph: Graph) -> list[dict[str, Any]]:
     rows = [
         {
@@ -61,6 +70,7 @@ def describe(graph: Graph) -> list[dict[str, Any]]:
             "name": r.name,
             "parent": short(r.parent),
             "depends_on": sorted(short(d) for d in r.dependencies),
+            **({"aliases": renamed} if (renamed := program_aliases(r)) else {}),
             **({"protect": True} if r.protect else {}),
             **({"retain_on_delete": True} if r.retain_on_delete else {}),
             "inputs": mask(
@@ -73,9 +83,9 @@ def describe(graph: Graph) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_resource_graph_matches_snapshot(graphs, stack, snapshot):
+def test_resource_graph_matches_snapshot(live_graphs, stack, snapshot):
     assert {
         "stack": stack,
-        "resources": describe(graphs[stack]),
-        "outputs": mask(graphs[stack].outputs),
-    } == snapshot
+        "resources": describe(live_graphs[stack]),
+        "outputs": mask(live_graphs[stack].outputs),
+    } == snapshot, "the stack changed: review it, then update the snapshots with `make snapshots`"

@@ -4,8 +4,8 @@ health-check alarm, which sees an idle outage and treats missing data as breachi
 from __future__ import annotations
 
 import pytest
-from conftest import STACKS, Graph
 from monitoring_filter import matches
+from program_runs import STACKS, Graph
 from test_gcp_program import ALERT, FUNCTION, RUN_INVOKER
 
 UPTIME = "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig"
@@ -27,7 +27,8 @@ def uptime_policy(graph: Graph, check) -> dict:
         p
         for p in graph.of_type(ALERT)
         for c in p.state["conditions"]
-        if check.state["uptimeCheckId"] in c.get("conditionThreshold", {}).get("filter", "")
+        if f'check_id = "{check.state["uptimeCheckId"]}"'
+        in c.get("conditionThreshold", {}).get("filter", "")
     ]
     assert len(found) == 1, f"expected one policy on {check.urn}, found {[p.urn for p in found]}"
     return found[0].state

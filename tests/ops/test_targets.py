@@ -77,6 +77,60 @@ def test_a_public_pulumi_stack_needs_no_token(
     )
 
 
+def models_output(*names: str) -> dict[str, Any]:
+    """A Pulumi stack's outputs: each model's function under `models`, the primary's (iris)
+    at the top level too."""
+    models = {name: {"url": f"https://fn-{name}.a.run.app"} for name in names}
+    return {"public": True, "models": models} | models.get("iris", {})
+
+
+@pytest.mark.parametrize("served", [("iris",), ("wine",)], ids=["primary", "another"])
+def test_a_pulumi_stack_of_one_model_is_checked_without_model(
+    fake_bin: Callable[[str, str], Path], tmp_path: Path, served: tuple[str, ...]
+) -> None:
+    fake_bin("pulumi", pulumi_script(models_output(*served), stack="prod", record=tmp_path / "c"))
+    target = resolve_target(parse("--pulumi-stack", "prod"))
+    assert (target.model, target.base_url) == (served[0], f"https://fn-{served[0]}.a.run.app")
+
+
+@pytest.mark.parametrize("model", ["iris", "wine"])
+def test_model_picks_its_function_from_the_models_output(
+    fake_bin: Callable[[str, str], Path], tmp_path: Path, model: str
+) -> None:
+    outputs = models_output("iris", "wine")
+    fake_bin("pulumi", pulumi_script(outputs, stack="prod", record=tmp_path / "c"))
+    target = resolve_target(parse("--pulumi-stack", "prod", "--model", model))
+    assert (target.model, target.base_url) == (model, f"https://fn-{model}.a.run.app")
+
+
+@pytest.mark.parametrize(
+    ("served", "argv", "message"),
+    [
+        (
+            ("iris", "wine"),
+            (),
+            "Pulumi stack prod serves several models (iris, wine): choose one with --model NAME",
+        ),
+        (
+            ("iris",),
+            ("--model", "wine"),
+            "Pulumi stack prod serves no model 'wine'; it serves iris",
+        ),
+    ],
+)
+def test_a_pulumi_stack_refuses_a_model_it_cannot_pick(
+    fake_bin: Callable[[str, str], Path],
+    tmp_path: Path,
+    served: tuple[str, ...],
+    argv: tuple[str, ...],
+    message: str,
+) -> None:
+    fake_bin("pulumi", pulumi_script(models_output(*served), stack="prod", record=tmp_path / "c"))
+    with pytest.raises(CannotRun) as raised:
+        resolve_target(parse("--pulumi-stack", "prod", *argv))
+    assert str(raised.value) == message
+
+
 # gcloud as it behaves: --audiences works for a service account and is refused for a user.
 SERVICE_ACCOUNT_GCLOUD = 'case "$*" in\n  "auth print-identity-token --audiences="*) echo "sa-token-for-${3#--audiences=}";;\n  *) exit 2;;\nesac\n'
 USER_GCLOUD = (
