@@ -237,13 +237,13 @@ destroy-gcp: pulumi-cli $(VENV_STAMP) ## Tear down the Cloud Function stack (ENV
 # docs/operate.md, "Releasing on Google Cloud". pulumi-cli first: a missing CLI stops before anything else.
 .PHONY: release-gcp rollback-gcp
 RELEASE_GCP = $(PY) pulumi_gcp/release.py
-# MODEL=<name>: the model to roll back on a stack serving several (models.toml).
-RELEASE_FLAGS = --stack $(STACK) --pulumi $(PULUMI) $(if $(PULUMI_FLAGS),--pulumi-flags '$(PULUMI_FLAGS)') $(if $(MODEL),--model '$(MODEL)')
+# MODEL=<name>: one model of a stack serving several (models.toml); DRY_RUN=1: print the plan.
+RELEASE_FLAGS = --stack $(STACK) --pulumi $(PULUMI) $(if $(PULUMI_FLAGS),--pulumi-flags '$(PULUMI_FLAGS)') $(if $(MODEL),--model '$(MODEL)') $(if $(DRY_RUN),--dry-run)
 
-release-gcp: pulumi-cli model ## Deploy, verify each model with make verify, serve the previous bundle again for those that fail (STACK=...)
+release-gcp: pulumi-cli model ## Deploy with no traffic, check each new revision through a tag, canary it, then 100% (STACK=..., MODEL=..., DRY_RUN=1)
 	$(RELEASE_GCP) release $(RELEASE_FLAGS)
 
-rollback-gcp: pulumi-cli $(VENV_STAMP) ## Serve the previous source bundle again (STACK=..., MODEL=<name> with several models, TO=<bundle> to choose one)
+rollback-gcp: pulumi-cli $(VENV_STAMP) ## Move a function's traffic back to the previous revision, no rebuild (STACK=..., MODEL=<name> with several models, TO=<revision>, DRY_RUN=1)
 	$(RELEASE_GCP) rollback $(RELEASE_FLAGS) $(if $(TO),--to '$(TO)')
 
 # --- Cost analysis (docs/cost.md) ----------------------------------------------------------------
