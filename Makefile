@@ -76,12 +76,16 @@ invoke-local: $(SERVE_STAMP) ## Run the Lambda adapter on a genuine HTTP API eve
 	$(SERVE_VENV)/bin/python scripts/invoke_local.py $(if $(EVENT),--event $(EVENT)) $(if $(BODY),--body '$(BODY)')
 
 # --- Tests ------------------------------------------------------------------------------------
-test: model $(CHECKOV_STAMP) ## The quality gate CI runs: workflow lint, ruff, mypy on handler/ ops/ model/, then every test-* part
+test: model $(CHECKOV_STAMP) ## The quality gate CI runs: workflow lint, ruff, mypy on handler/ ops/ model/, every test-* part, then fork-check
 	@$(MAKE) --no-print-directory lint-workflows
 	$(VENV)/bin/ruff check --quiet .
 	$(VENV)/bin/ruff format --check --quiet .
 	$(VENV)/bin/mypy handler ops model
-	$(PY) -m pytest
+	@# The fork check beside the suite: each leaves a core idle much of the time (jsii, I/O).
+	@$(PY) scripts/check_fork.py --quiet & fork=$$!; \
+	  $(PY) -m pytest; suite=$$?; \
+	  wait $$fork; forked=$$?; \
+	  test $$suite -eq 0 -a $$forked -eq 0
 
 # One part of the suite, through .venv; `make test` runs every part. The top-level tests/test_*.py
 # are the handler's, except the cost tool's and the model pipeline's.
@@ -233,13 +237,13 @@ destroy-gcp: pulumi-cli $(VENV_STAMP) ## Tear down the Cloud Function stack (ENV
 # docs/operate.md, "Releasing on Google Cloud". pulumi-cli first: a missing CLI stops before anything else.
 .PHONY: release-gcp rollback-gcp
 RELEASE_GCP = $(PY) pulumi_gcp/release.py
-# MODEL=<name>: the model to roll back on a stack serving several (models.toml).
-RELEASE_FLAGS = --stack $(STACK) --pulumi $(PULUMI) $(if $(PULUMI_FLAGS),--pulumi-flags '$(PULUMI_FLAGS)') $(if $(MODEL),--model '$(MODEL)')
+# MODEL=<name>: one model of a stack serving several (models.toml); DRY_RUN=1: print the plan.
+RELEASE_FLAGS = --stack $(STACK) --pulumi $(PULUMI) $(if $(PULUMI_FLAGS),--pulumi-flags '$(PULUMI_FLAGS)') $(if $(MODEL),--model '$(MODEL)') $(if $(DRY_RUN),--dry-run)
 
-release-gcp: pulumi-cli model ## Deploy, verify each model with make verify, serve the previous bundle again for those that fail (STACK=...)
+release-gcp: pulumi-cli model ## Deploy with no traffic, check each new revision through a tag, canary it, then 100% (STACK=..., MODEL=..., DRY_RUN=1)
 	$(RELEASE_GCP) release $(RELEASE_FLAGS)
 
-rollback-gcp: pulumi-cli $(VENV_STAMP) ## Serve the previous source bundle again (STACK=..., MODEL=<name> with several models, TO=<bundle> to choose one)
+rollback-gcp: pulumi-cli $(VENV_STAMP) ## Move a function's traffic back to the previous revision, no rebuild (STACK=..., MODEL=<name> with several models, TO=<revision>, DRY_RUN=1)
 	$(RELEASE_GCP) rollback $(RELEASE_FLAGS) $(if $(TO),--to '$(TO)')
 
 # --- Cost analysis (docs/cost.md) ----------------------------------------------------------------

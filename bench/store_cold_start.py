@@ -21,6 +21,7 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import warnings
 from pathlib import Path
 
@@ -68,6 +69,7 @@ def _published_stores() -> tuple[dict[str, dict[str, str]], list[object]]:
 
     gcs = FakeGCSServer()
     gcs.start()  # exports STORAGE_EMULATOR_HOST, which the client follows, until stop()
+    threading.Thread(target=gcs._process.stderr.read, daemon=True).start()  # its unread log
     emulator = gcs.url
     client = storage.Client(project="bench", credentials=AnonymousCredentials())
     client.create_bucket(BUCKET)

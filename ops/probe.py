@@ -137,11 +137,12 @@ def _run(args: argparse.Namespace, session_factory: SessionFactory) -> int:
 
         check_plot_path(args.plot)
     target = resolve_target(args, session_factory=session_factory)
-    # A row the served model is known to answer: from the version a store model's pointer names.
+    # A row of the model the target serves (a deployment of one model needs no --model); for a
+    # store model, of the version its pointer names.
     if target.store is not None:
         reference = pointed_version(target.store, target.session).version.reference
     else:
-        reference = load_reference(local_artifacts(args.model))
+        reference = load_reference(local_artifacts(target.model))
     body = json.dumps({"features": list(reference.cases[0].features)}).encode()
 
     forced = _force_cold(target, args, body) if args.force_cold else []

@@ -155,16 +155,17 @@ def _run(
     sleep: Sleep,
     clock: Callable[[], float],
 ) -> int:
-    # Local files first: a stale reference is the user's to fix before any request is sent. A
-    # deployment's store model is compared with its store instead, known once it is resolved.
-    deployment = args.stack or args.pulumi_stack or args.store
-    reference = None if deployment else load_reference(local_artifacts(args.model, args.model_dir))
+    # The target says which model it serves (a deployment of one model needs no --model), then
+    # the files to compare with: a store model's are the version its pointer names, in the store;
+    # any other's are local (a stale reference is the user's to fix before any request is sent).
     target = resolve_target(args, session_factory=session_factory)
+    model = target.model if args.model_dir is None else args.model
     pointed = _pointed(target)
-    if pointed is not None:
-        reference = pointed.version.reference
-    elif reference is None:
-        reference = load_reference(local_artifacts(args.model, args.model_dir))
+    reference = (
+        pointed.version.reference
+        if pointed is not None
+        else load_reference(local_artifacts(model, args.model_dir))
+    )
     # load_reference has held it to manifest.json: the same name, version and artifact hashes.
     expected = ExpectedModel(
         reference.name, reference.version, reference.sha256, pinned_sha256=args.expect_sha256

@@ -1,7 +1,8 @@
 """Who may call the function: roles/run.invoker on its Cloud Run service.
 
 A 2nd gen HTTP function checks run.invoker on the underlying Cloud Run service;
-roles/cloudfunctions.invoker alone still gets 403s.
+roles/cloudfunctions.invoker alone still gets 403s. A private function's uptime check (uptime.py)
+calls as the Monitoring service agent, which gets the role too.
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ class InvokersArgs:
     service_name: pulumi.Input[str]
     public: bool
     members: tuple[str, ...]
+    # The Monitoring service agent's member: the uptime check calls as it when not public.
+    uptime_checker: pulumi.Input[str] | None = None
 
 
 class Invokers(pulumi.ComponentResource):
-    """One ServiceIamMember per caller: `allUsers` when public, else each configured member.
-    Members are added to the service's policy, never replacing bindings made elsewhere."""
+    """One ServiceIamMember per caller: `allUsers` when public, else each configured member and
+    the uptime checker (`uptime_grant`, None when public). Members are added to the service's
+    policy, never replacing bindings made elsewhere."""
 
     def __init__(self, name: str, args: InvokersArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("sklearn-inference:gcp:Invokers", name, None, opts)
@@ -46,4 +50,15 @@ class Invokers(pulumi.ComponentResource):
             )
             for member in members
         ]
+        self.uptime_grant = None
+        if not args.public and args.uptime_checker is not None:
+            self.uptime_grant = gcp.cloudrunv2.ServiceIamMember(
+                f"{name}-uptime-check",
+                project=args.project,
+                location=args.region,
+                name=args.service_name,
+                role=INVOKER_ROLE,
+                member=args.uptime_checker,
+                opts=children_of(self, opts),
+            )
         self.register_outputs({"members": list(members)})

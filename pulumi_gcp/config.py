@@ -51,6 +51,9 @@ SERVICE_NAME = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 MAX_TIMEOUT_SECONDS = 3600  # HTTP functions, 2nd gen
 MAX_CONCURRENCY = 1000
+# A canary is a minority share for a bounded time; more is a split, not a canary.
+MAX_CANARY_PERCENT = 50
+MAX_CANARY_MINUTES = 60
 
 # The models.toml settings (model/catalog.py, PER_MODEL_SETTINGS) this program reads, and the
 # StackConfig field each one overrides for that model; the others (architecture, ...) are AWS's.
@@ -118,9 +121,13 @@ class StackConfig:
     alert_email: str | None = None
     alert_server_errors: int = 5
     alert_latency_p99_ms: int = 1000
-    # Bundles stay this long after upload: the window in which `make rollback-gcp` can return
-    # to one. Releases further apart than this leave no earlier bundle to roll back to.
+    # A bundle stays this long after it last served or was a rollback target (after its upload,
+    # if it never served): the release tool stamps it then (source_bundle.py).
     bundle_retention_days: int = 90
+    # `make release-gcp`: the share of traffic the new revision gets, and for how long, before it
+    # gets all of it (0: all at once, once it has passed its checks through its own URL).
+    release_canary_percent: int = 10
+    release_canary_minutes: int = 5
     # Serve this bundle of the stack's bucket instead of the working tree's: `make rollback-gcp`
     # sets it, `make release-gcp` removes it. It pins the primary model (the one in model/);
     # `source_objects` pins the others, one by one (model name -> bundle).
@@ -295,6 +302,16 @@ class StackConfig:
             "alert_server_errors": self.alert_server_errors,
             "alert_latency_p99_ms": self.alert_latency_p99_ms,
         }
+        if not 0 <= self.release_canary_percent <= MAX_CANARY_PERCENT:
+            problems.append(
+                f"releaseCanaryPercent must be 0 (all at once) to {MAX_CANARY_PERCENT}, got "
+                f"{self.release_canary_percent}"
+            )
+        if not 1 <= self.release_canary_minutes <= MAX_CANARY_MINUTES:
+            problems.append(
+                f"releaseCanaryMinutes must be 1-{MAX_CANARY_MINUTES}, got "
+                f"{self.release_canary_minutes}"
+            )
         if self.max_body_bytes is not None:
             at_least_one["max_body_bytes"] = self.max_body_bytes
             # Cloud Run's request size limit is 32 MiB.
@@ -570,6 +587,8 @@ def load(stack: str, config: Any, gcp_config: Any, keys: Collection[str] = ()) -
         alert_server_errors=whole("alertServerErrors", defaults.alert_server_errors),
         alert_latency_p99_ms=whole("alertLatencyP99Ms", defaults.alert_latency_p99_ms),
         bundle_retention_days=whole("bundleRetentionDays", defaults.bundle_retention_days),
+        release_canary_percent=whole("releaseCanaryPercent", defaults.release_canary_percent),
+        release_canary_minutes=whole("releaseCanaryMinutes", defaults.release_canary_minutes),
         source_object=config.get("sourceObject") or None,
         source_objects={name: bundle for name, bundle in pins.items() if bundle},
         model_store_bucket=config.get("modelStoreBucket") or None,

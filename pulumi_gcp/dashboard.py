@@ -4,8 +4,8 @@
 | --- | --- |
 | alarm status | one alert chart per policy (open incidents over time) |
 | invocations, API requests, API 4xx / 5xx | requests per second by response class; 5xx per 5 min |
-| throttles | 429 responses: requests Cloud Run refused for lack of instances |
-| duration p50 / p99, API latency | service-wide request latency p50 / p95 / p99 (Cloud Run's) |
+| throttles | the request-log entries of requests Cloud Run refused for lack of instances |
+| duration p50 / p99, API latency | service-wide request latency p50 / p95 / p99 (no start-up) |
 | concurrent executions, provisioned concurrency | instances by state (active / idle) |
 | cold starts, init duration | container startup latency p50 / p99 |
 | | concurrent requests per instance, memory and CPU utilization (per-instance limits) |
@@ -31,7 +31,7 @@ from metrics import (
     REQUEST_LATENCIES,
     SERVER_ERRORS,
     STARTUP_LATENCIES,
-    THROTTLED,
+    refused_requests_filter,
     service_filter,
 )
 
@@ -132,17 +132,16 @@ def charts(args: MonitoringArgs, alert_policies: Mapping[str, str]) -> list[dict
             unit="responses",
             threshold=args.server_errors,
         ),
+        {
+            # request_count never counts these: they are read from the request log.
+            "title": "Requests refused for lack of instances (request log)",
+            "logsPanel": {
+                "filter": refused_requests_filter(args.project, fn),
+                "resourceNames": [f"projects/{args.project}"],
+            },
+        },
         _chart(
-            "429: requests refused for lack of instances",
-            [
-                _series(
-                    fn, REQUEST_COUNT, extra=THROTTLED, aligner="ALIGN_DELTA", reducer="REDUCE_SUM"
-                )
-            ],
-            unit="responses",
-        ),
-        _chart(
-            "Request latency, service-wide (ms; includes waits for new instances)",
+            "Request latency, service-wide (ms; container start-up not included)",
             _percentiles(fn, REQUEST_LATENCIES, 50, 95, 99),
             unit="ms",
             threshold=args.latency_p99_ms,

@@ -1,4 +1,22 @@
-"""The 2nd gen Cloud Function serving the shared handler (root main.py, entry point `predict`)."""
+"""The 2nd gen Cloud Function serving the shared handler (root main.py, entry point `predict`).
+
+Traffic belongs to the release tool (release.py), not to this program. A 2nd gen function is
+served by the Cloud Run service of the same name, and Google documents traffic splitting and
+rollback for it on that service ("Traffic splitting", Cloud Functions docs). So:
+
+- `all_traffic_on_latest_revision=False`: a deploy creates a revision and honours the service's
+  traffic as it stands. The release tool keeps that traffic on revisions named one by one (never
+  LATEST): the provider documents that a LATEST route would hand the new revision all traffic
+  anyway. A new revision therefore serves nothing until the release tool has judged it, and a
+  later `pulumi up` neither resets a split, a canary or a rollback, nor fails on one.
+- No `ignore_changes` on it. Cloud Functions reports the field as true whenever the newest
+  revision serves 100% (the state after every good release); `pulumi up --refresh` copies that
+  into the stored inputs (the bridge refreshes inputs from outputs), and an ignored field is then
+  sent as that stored true with the next source change: the new revision would take all traffic
+  unjudged. Declared false, the first refresh after a release shows `true => false` and
+  redeploys the service once: a revision identical to the one serving, which gets no traffic
+  because traffic is pinned by name.
+"""
 
 from __future__ import annotations
 
@@ -37,7 +55,8 @@ class FunctionArgs:
 
 
 class Function(pulumi.ComponentResource):
-    """Exposes `function`, `url` and `service_name` (the Cloud Run service behind it)."""
+    """Exposes `function`, `url`, `service_name` (the Cloud Run service behind it) and
+    `service_uri` (that service's own https://...run.app URL)."""
 
     def __init__(self, name: str, args: FunctionArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("sklearn-inference:gcp:Function", name, None, opts)
@@ -70,11 +89,14 @@ class Function(pulumi.ComponentResource):
                 ingress_settings=args.ingress,
                 service_account_email=args.runtime_service_account,
                 environment_variables=dict(args.environment),
-                all_traffic_on_latest_revision=True,
+                all_traffic_on_latest_revision=False,
             ),
             opts=children_of(self, opts, protect=args.protect),
         )
         self.url = self.function.url
         # A 2nd gen function's Cloud Run service carries the function's name.
         self.service_name = self.function.name
+        self.service_uri = self.function.service_config.apply(
+            lambda config: (config.uri if config is not None else None) or ""
+        )
         self.register_outputs({"url": self.url, "name": self.function.name})

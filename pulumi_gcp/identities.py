@@ -19,6 +19,11 @@ after every grant; the function waits on it. It runs again whenever an account o
 replaced or added, so a grant added to a deployed stack is waited for too. No readiness probe
 can do better from here: only a call made as the build account proves that Cloud Build sees the
 grant, and impersonating it would need a token-creator grant of its own.
+
+Monitoring service agent (`monitoring_agent`): Google's own account
+`service-<project number>@gcp-sa-monitoring-notification.iam.gserviceaccount.com`, which private
+uptime checks call as. The program makes sure it exists and learns its e-mail without a data
+source (a ServiceIdentity of monitoring.googleapis.com); access.py grants it run.invoker.
 """
 
 from __future__ import annotations
@@ -49,7 +54,8 @@ class IdentitiesArgs:
 
 
 class Identities(pulumi.ComponentResource):
-    """Exposes `runtime` and `build` (service accounts) and `ready` (wait on it)."""
+    """Exposes `runtime` and `build` (service accounts), `ready` (wait on it) and
+    `monitoring_agent` (a ServiceIdentity: its `member` is the uptime checks' caller)."""
 
     def __init__(self, name: str, args: IdentitiesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("sklearn-inference:gcp:Identities", name, None, opts)
@@ -133,5 +139,11 @@ class Identities(pulumi.ComponentResource):
                 ),
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*child.depends_on, *grants]),
+        )
+        self.monitoring_agent = gcp.projects.ServiceIdentity(
+            f"{name}-monitoring-agent",
+            project=args.project,
+            service="monitoring.googleapis.com",
+            opts=child,
         )
         self.register_outputs({"runtime": self.runtime.email, "build": self.build.email})

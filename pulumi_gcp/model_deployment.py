@@ -116,7 +116,7 @@ class ModelDeployment:
             ),
             pulumi.ResourceOptions(depends_on=[*shared.apis.services, *ready]),
         )
-        Invokers(
+        invokers = Invokers(
             f"{prefix}invokers",
             InvokersArgs(
                 project=cfg.project,
@@ -124,6 +124,7 @@ class ModelDeployment:
                 service_name=self.function.service_name,
                 public=cfg.public,
                 members=cfg.invokers,
+                uptime_checker=shared.identities.monitoring_agent.member,
             ),
             after_apis,
         )
@@ -139,7 +140,10 @@ class ModelDeployment:
                 server_errors=cfg.alert_server_errors,
                 latency_p99_ms=cfg.alert_latency_p99_ms,
                 model=model.name,
+                service_uri=self.function.service_uri,
+                public=cfg.public,
                 channel=shared.alert_channel,
+                uptime_after=(invokers.uptime_grant,) if invokers.uptime_grant else (),
             ),
             after_apis,
         )
@@ -154,6 +158,16 @@ class ModelDeployment:
             "source_pinned": cfg.source_object is not None,
             "dashboard_url": self.monitoring.dashboard_url,
             "alert_policies": [policy.name for policy in self.monitoring.policies.values()],
+            "uptime_check": self.monitoring.uptime.check.uptime_check_id,
+            # What `make release-gcp` needs to drive this function's traffic (release.py).
+            "release": {
+                "project": cfg.project,
+                "region": cfg.region,
+                "service": cfg.function_name,
+                "canary_percent": cfg.release_canary_percent,
+                "canary_minutes": cfg.release_canary_minutes,
+                "latency_p99_ms": cfg.alert_latency_p99_ms,
+            },
         }
         if store is not None:
             self.outputs["model_store"] = store.uri(model.name)

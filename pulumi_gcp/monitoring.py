@@ -1,5 +1,5 @@
-"""Alert policies equivalent to the AWS alarms, and a dashboard (dashboard.py), on the metrics
-of the function's Cloud Run service (metrics.py).
+"""Alert policies equivalent to the AWS alarms, an uptime check, and a dashboard (dashboard.py),
+on the metrics and logs of the function's Cloud Run service (metrics.py).
 
 What each policy sees (docs/operate.md, "Monitoring on Google Cloud", says what it does not):
 - Server errors: `run.googleapis.com/request_count` with `response_code_class = "5xx"`, summed
@@ -9,15 +9,19 @@ What each policy sees (docs/operate.md, "Monitoring on Google Cloud", says what 
 - Latency: the service's p99 of `run.googleapis.com/request_latencies` over 5 minutes, computed
   as Google's Cloud Run dashboards do (ALIGN_DELTA per series, then REDUCE_PERCENTILE_99 across
   revisions and response codes); fires when it stays above `latency_p99_ms` (default 1000) for
-  10 minutes, so a single slow request at low traffic does not page. Cloud Run measures it in
-  front of the container: it includes the wait for a starting instance, Lambda's Duration does
-  not.
-- Throttling: `request_count` with `response_code = "429"`: Cloud Run refused the request after
-  queueing it because no instance was free (max instances reached, or scale-out too slow). The
-  handler never answers 429, so every one is a capacity refusal; fires above 0, like the AWS
-  throttles alarm.
-No data means no incident (an idle function is healthy). Each policy notifies when an incident
-opens and again when it closes, like an alarm's OK action.
+  10 minutes, so a single slow request at low traffic does not page. Google documents the metric
+  as excluding container start-up: like Lambda's Duration, it does not see a cold start's wait.
+- Refused requests: the request-log entries of requests Cloud Run refused because no instance
+  was free (metrics.refused_requests_filter: request_count never counts those); a log-match
+  condition, so it fires on the first one, like the AWS throttles alarm, with nothing to wait
+  for (a log-based metric is unknown to alerting for up to 10 minutes after it is created).
+- Uptime: a check of `/health` every minute from Google's checker regions (uptime.py); fires
+  when more than one location fails, or when the check stops reporting (missing data is an
+  incident), like the AWS health-check alarm whose missing data is breaching.
+The metric policies treat no data as no incident (an idle function is healthy); the uptime check
+is what sees an idle outage. The metric and uptime policies notify when an incident opens and
+again when it closes, like an alarm's OK action; Google sends a log-match policy's notification
+when it opens only, and closes its incident after `auto_close`.
 """
 
 from __future__ import annotations
@@ -31,15 +35,18 @@ from metrics import (
     REQUEST_COUNT,
     REQUEST_LATENCIES,
     SERVER_ERRORS,
-    THROTTLED,
+    refused_requests_filter,
     service_filter,
 )
 from options import children_of
+from uptime import UptimeCheck, UptimeCheckArgs
 
 import pulumi_gcp as gcp
 
 WINDOW = "300s"
 MONITORING_TYPE = "sklearn-inference:gcp:Monitoring"
+# A log-match policy notifies at most once per this period while refusals go on.
+REFUSED_NOTIFY_PERIOD = "300s"
 
 
 @dataclass(frozen=True)
@@ -53,8 +60,14 @@ class MonitoringArgs:
     server_errors: int
     latency_p99_ms: int
     model: str  # the model it serves: rollback and output commands name it
+    # The Cloud Run service's own URL (https://...run.app), which the uptime check calls.
+    service_uri: pulumi.Input[str]
+    # Private: the uptime check sends the Monitoring service agent's identity token.
+    public: bool
     # The stack's e-mail channel (email_channel()), which every model's policies notify.
     channel: pulumi.Input[str] | None = None
+    # What the uptime check waits for (the agent's invoker grant: it fails until it holds).
+    uptime_after: tuple[pulumi.Resource, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,8 +125,18 @@ def email_channel(
     )
 
 
-def policy_specs(args: MonitoringArgs) -> dict[str, PolicySpec]:
-    """The policies by resource-name suffix, their documentation naming the real function."""
+@dataclass(frozen=True)
+class Wording:
+    """How a notification names the function and what to run, for one model or the only one."""
+
+    where: str
+    rollback: str
+    scale: str
+    dashboard: str
+    dashboard_url: str
+
+
+def wording(args: MonitoringArgs) -> Wording:
     where = f"**{args.function_name}** (region {args.region}, project {args.project})"
     rollback = f"make rollback-gcp STACK={args.stack} MODEL={args.model}"
     scale = (
@@ -122,6 +145,19 @@ def policy_specs(args: MonitoringArgs) -> dict[str, PolicySpec]:
     )
     dashboard = f"the {args.model} dashboard"
     dashboard_url = f"`pulumi stack output --json models`: {args.model}.dashboard_url"
+    return Wording(where, rollback, scale, dashboard, dashboard_url)
+
+
+def policy_specs(args: MonitoringArgs) -> dict[str, PolicySpec]:
+    """The metric-threshold policies by resource-name suffix, their documentation naming the
+    real function."""
+    words = wording(args)
+    where, rollback, dashboard, dashboard_url = (
+        words.where,
+        words.rollback,
+        words.dashboard,
+        words.dashboard_url,
+    )
     return {
         "server-errors": PolicySpec(
             title=f"more than {args.server_errors} 5xx in 5 min",
@@ -139,7 +175,7 @@ def policy_specs(args: MonitoringArgs) -> dict[str, PolicySpec]:
                 "load or verify) and 500 `prediction_failed` / `internal_error`, or Cloud Run's "
                 "own (a crashed or out-of-memory instance, a timeout).\n\n"
                 f"- Errors in the logs: `{logs_command(args, 'severity>=ERROR')}`\n"
-                f"- Just released? Serve the previous bundle again: `{rollback}`"
+                f"- Just released? Move traffic back to the previous revision: `{rollback}`"
             ),
         ),
         "latency-p99": PolicySpec(
@@ -155,43 +191,49 @@ def policy_specs(args: MonitoringArgs) -> dict[str, PolicySpec]:
             documentation=(
                 f"The p99 latency of {where}, across all its revisions, stayed above "
                 f"{args.latency_p99_ms} ms in every 5-minute window for 10 minutes. Cloud Run "
-                "measures it in front of the container, so it includes requests that waited "
-                "for a new instance to start and load the model.\n\n"
+                "measures it in front of the container but leaves out container start-up, so "
+                "a cold start's wait is not in it (see the startup latency chart).\n\n"
                 f"- Instance count against maxInstances ({args.max_instances}) and container "
                 f"startup latency: {dashboard} ({dashboard_url})\n"
                 "- Batch sizes: the `rows` and `latency_ms` fields of the request log lines\n"
                 f"- Slow requests: `{logs_command(args, 'jsonPayload.latency_ms>500')}`"
             ),
         ),
-        "throttled": PolicySpec(
-            title="requests refused for lack of instances (429)",
-            severity="ERROR",
-            condition="429 responses from Cloud Run",
-            metric=REQUEST_COUNT,
-            extra=THROTTLED,
-            aligner="ALIGN_DELTA",
-            reducer="REDUCE_SUM",
-            threshold=0,
-            duration="0s",
-            documentation=(
-                f"Cloud Run refused requests to {where} with 429: no instance was free within "
-                f"its queueing time. Either all {args.max_instances} instances (maxInstances) "
-                f"were serving {args.concurrency} requests each (concurrency), or traffic rose "
-                "faster than new instances started. The handler never answers 429: every one "
-                "of these is a request the service had no capacity for.\n\n"
-                f"- Raise maxInstances or concurrency ({scale}), "
-                "or minInstances for a steeper ramp\n"
-                f"- Instance count and concurrency per instance: {dashboard}"
-            ),
-        ),
     }
 
 
-class Monitoring(pulumi.ComponentResource):
-    """One model's alert policies and dashboard.
+def refused_documentation(args: MonitoringArgs, where: str, scale: str, dashboard: str) -> str:
+    logs = (
+        f"gcloud logging read '{refused_requests_filter(args.project, args.function_name)}' "
+        f"--project {args.project} --freshness 1h --limit 50"
+    )
+    return (
+        f"Cloud Run refused requests to {where}: no instance was free. Either all "
+        f"{args.max_instances} instances (maxInstances) were serving {args.concurrency} requests "
+        "each (concurrency), or traffic rose faster than new instances started. Callers got 429 "
+        "(or 500 during a spike); the handler never answers 429, and Cloud Run's request "
+        "metrics do not count these requests at all.\n\n"
+        f"- Raise maxInstances or concurrency ({scale}), or minInstances for a steeper ramp\n"
+        f"- Instance count and concurrency per instance: {dashboard}\n"
+        f"- The refused requests: `{logs}`"
+    )
 
-    Exposes `policies` (AlertPolicy by suffix), `dashboard` and `dashboard_url` (its console
-    page).
+
+def uptime_documentation(args: MonitoringArgs, where: str, rollback: str) -> str:
+    return (
+        f"GET /health of {where} failed from more than one checker location, or the uptime "
+        "check stopped reporting. The function may be down while nobody calls it: the model "
+        "failed to load, the serving revision cannot start, or callers cannot reach it.\n\n"
+        f"- Errors in the logs: `{logs_command(args, 'severity>=ERROR')}`\n"
+        f"- Just released? Move traffic back to the previous revision: `{rollback}`"
+    )
+
+
+class Monitoring(pulumi.ComponentResource):
+    """One model's alert policies, uptime check and dashboard.
+
+    Exposes `policies` (AlertPolicy by suffix), `uptime` (its UptimeCheck), `dashboard` and
+    `dashboard_url` (its console page).
     """
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
@@ -199,44 +241,31 @@ class Monitoring(pulumi.ComponentResource):
         child = children_of(self, opts)
         channels = [args.channel] if args.channel is not None else []
         console = f"https://console.cloud.google.com/run/detail/{args.region}/{args.function_name}"
+        words = wording(args)
 
-        def threshold_policy(suffix: str, spec: PolicySpec) -> gcp.monitoring.AlertPolicy:
+        def policy(
+            suffix: str,
+            title: str,
+            severity: str,
+            condition: gcp.monitoring.AlertPolicyConditionArgs,
+            documentation: str,
+            strategy: gcp.monitoring.AlertPolicyAlertStrategyArgs | None = None,
+        ) -> gcp.monitoring.AlertPolicy:
             return gcp.monitoring.AlertPolicy(
                 f"{name}-{suffix}",
                 project=args.project,
-                display_name=f"{args.function_name}: {spec.title}",
+                display_name=f"{args.function_name}: {title}",
                 combiner="OR",
-                severity=spec.severity,
-                conditions=[
-                    gcp.monitoring.AlertPolicyConditionArgs(
-                        display_name=spec.condition,
-                        condition_threshold=gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
-                            filter=service_filter(spec.metric, args.function_name, spec.extra),
-                            aggregations=[
-                                gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs(
-                                    alignment_period=WINDOW,
-                                    per_series_aligner=spec.aligner,
-                                    cross_series_reducer=spec.reducer,
-                                    group_by_fields=GROUP_BY_SERVICE,
-                                )
-                            ],
-                            comparison="COMPARISON_GT",
-                            threshold_value=spec.threshold,
-                            duration=spec.duration,
-                            trigger=gcp.monitoring.AlertPolicyConditionConditionThresholdTriggerArgs(
-                                count=1
-                            ),
-                            evaluation_missing_data="EVALUATION_MISSING_DATA_INACTIVE",
-                        ),
-                    )
-                ],
-                alert_strategy=gcp.monitoring.AlertPolicyAlertStrategyArgs(
+                severity=severity,
+                conditions=[condition],
+                alert_strategy=strategy
+                or gcp.monitoring.AlertPolicyAlertStrategyArgs(
                     auto_close="1800s", notification_prompts=["OPENED", "CLOSED"]
                 ),
                 documentation=gcp.monitoring.AlertPolicyDocumentationArgs(
                     mime_type="text/markdown",
-                    subject=f"[{args.function_name}] {spec.title}",
-                    content=spec.documentation,
+                    subject=f"[{args.function_name}] {title}",
+                    content=documentation,
                     links=[
                         gcp.monitoring.AlertPolicyDocumentationLinkArgs(
                             display_name="Cloud Run metrics",
@@ -253,9 +282,56 @@ class Monitoring(pulumi.ComponentResource):
             )
 
         specs = policy_specs(args)
-        self.policies = {suffix: threshold_policy(suffix, spec) for suffix, spec in specs.items()}
+        self.policies = {
+            suffix: policy(
+                suffix, spec.title, spec.severity, threshold(args, spec), spec.documentation
+            )
+            for suffix, spec in specs.items()
+        }
+        titles = {suffix: spec.title for suffix, spec in specs.items()}
 
-        by_title = {specs[suffix].title: policy.name for suffix, policy in self.policies.items()}
+        titles["throttled"] = "requests refused for lack of instances"
+        self.policies["throttled"] = policy(
+            "throttled",
+            titles["throttled"],
+            "ERROR",
+            gcp.monitoring.AlertPolicyConditionArgs(
+                display_name="request-log entries of refused requests",
+                condition_matched_log=gcp.monitoring.AlertPolicyConditionConditionMatchedLogArgs(
+                    filter=refused_requests_filter(args.project, args.function_name),
+                ),
+            ),
+            refused_documentation(args, words.where, words.scale, words.dashboard),
+            # A log-match policy notifies on opening only, at most once per period.
+            gcp.monitoring.AlertPolicyAlertStrategyArgs(
+                auto_close="1800s",
+                notification_prompts=["OPENED"],
+                notification_rate_limit=gcp.monitoring.AlertPolicyAlertStrategyNotificationRateLimitArgs(
+                    period=REFUSED_NOTIFY_PERIOD
+                ),
+            ),
+        )
+
+        self.uptime = UptimeCheck(
+            f"{name}-uptime",
+            UptimeCheckArgs(
+                project=args.project,
+                function_name=args.function_name,
+                service_uri=args.service_uri,
+                authenticated=not args.public,
+            ),
+            pulumi.ResourceOptions(parent=self, depends_on=[*child.depends_on, *args.uptime_after]),
+        )
+        titles["uptime"] = "/health uptime check failing or silent"
+        self.policies["uptime"] = policy(
+            "uptime",
+            titles["uptime"],
+            "CRITICAL",
+            self.uptime.condition,
+            uptime_documentation(args, words.where, words.rollback),
+        )
+
+        by_title = {titles[suffix]: p.name for suffix, p in self.policies.items()}
         self.dashboard = gcp.monitoring.Dashboard(
             f"{name}-dashboard",
             project=args.project,
@@ -275,3 +351,26 @@ class Monitoring(pulumi.ComponentResource):
             {"dashboard_url": self.dashboard_url}
             | {suffix: policy.name for suffix, policy in self.policies.items()}
         )
+
+
+def threshold(args: MonitoringArgs, spec: PolicySpec) -> gcp.monitoring.AlertPolicyConditionArgs:
+    """A metric-threshold condition on the function's service; no data is no incident."""
+    return gcp.monitoring.AlertPolicyConditionArgs(
+        display_name=spec.condition,
+        condition_threshold=gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
+            filter=service_filter(spec.metric, args.function_name, spec.extra),
+            aggregations=[
+                gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs(
+                    alignment_period=WINDOW,
+                    per_series_aligner=spec.aligner,
+                    cross_series_reducer=spec.reducer,
+                    group_by_fields=GROUP_BY_SERVICE,
+                )
+            ],
+            comparison="COMPARISON_GT",
+            threshold_value=spec.threshold,
+            duration=spec.duration,
+            trigger=gcp.monitoring.AlertPolicyConditionConditionThresholdTriggerArgs(count=1),
+            evaluation_missing_data="EVALUATION_MISSING_DATA_INACTIVE",
+        ),
+    )

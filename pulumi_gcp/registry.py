@@ -11,12 +11,16 @@ repository each would widen nothing and narrow nothing; each function's images a
 their own (as in `gcf-artifacts`), and the cleanup policy applies per package. Nothing in it
 depends on how many models there are, so adding one leaves it untouched.
 
-Cleanup: a rollback rebuilds from a source bundle (release.py) and never needs an old image,
-and Cloud Run keeps its own copy of the image of a serving revision ("Cloud Run keeps this
-copy while a serving revision uses it", cloud.google.com/run/docs/deploying). So the policy
-deletes versions older than IMAGE_RETENTION but always keeps the KEEP_RECENT newest of each
-package (the function's image and its build cache), which include the serving one. When a
-version matches both, Artifact Registry's KEEP wins.
+Cleanup keeps what a rollback needs. A rollback moves traffic back to an existing revision
+(release.py), and a revision names its image by digest. Google documents that Cloud Run keeps
+its own copy of the image only while a revision serves ("Cloud Run keeps this copy while a
+serving revision uses it", cloud.google.com/run/docs/deploying), so the revision a rollback
+returns to, which serves nothing, must still find its image here to start. That revision is the
+one that served before the current one: between the two lie only the builds of releases that
+were rejected. The policy keeps the KEEP_RECENT newest versions of each package (the function's
+image and its build cache) whatever their age, and deletes others once older than
+IMAGE_RETENTION; when a version matches both, Artifact Registry's KEEP wins. So a rollback
+target survives any number of days and up to KEEP_RECENT - 2 rejected releases in a row.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from options import children_of
 
 import pulumi_gcp as gcp
 
-KEEP_RECENT = 5
+KEEP_RECENT = 10
 IMAGE_RETENTION = "30d"
 
 

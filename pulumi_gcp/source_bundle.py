@@ -6,11 +6,16 @@ object name carries the SHA-256 of the archive. The archive (archive.py) holds e
 files `handler.bundle.gcf_source_files()` names, so nothing else (caches, tests, this program)
 can reach it or change its hash.
 
-Earlier bundles are what a rollback serves again (release.py), so Pulumi never deletes one: a
-new bundle replaces the old one in the state only (`retain_on_delete`), and the bucket's
-lifecycle rule deletes bundles `retention_days` after their upload. With `pinned_object` set
-(config `sourceObject`, or `sourceObjects.<model>`), the function serves that earlier bundle and
-nothing is uploaded for it.
+What a revision was built from is kept while it matters. A rollback is a traffic change to an
+existing revision (release.py) and needs no bundle, but the release tool judges a revision
+against the model its own bundle holds, and a bundle is the last resort should a revision's image
+be gone. So Pulumi never deletes one (a new bundle replaces the old one in the state only,
+`retain_on_delete`), and the bucket's lifecycle rule deletes a bundle `retention_days` after its
+`customTime`, which the release tool sets (gcp_release/history.py): to the time of each release
+or rollback for the bundles of the serving revision and of the revisions a rollback may return
+to, and to the upload time for any other. A bundle it has not stamped yet is never deleted.
+With `pinned_object` set (config `sourceObject`, or `sourceObjects.<model>`), the function
+serves that earlier bundle and nothing is uploaded for it.
 """
 
 from __future__ import annotations
@@ -74,13 +79,16 @@ class SourceBundle(pulumi.ComponentResource):
             location=args.region,
             uniform_bucket_level_access=True,
             public_access_prevention="enforced",
-            # Cloud Functions keeps its own copy of the source it built, so a deleted bundle
-            # only ends the chance to roll back to it. `make deploy-gcp` refreshes first, so the
-            # working tree's bundle, if past its age, is uploaded again.
+            # Counted from customTime (see above), bundles only: the release tool's records
+            # (releases/*.json) have none. `make deploy-gcp` refreshes first, so the working
+            # tree's bundle, if deleted, is uploaded again.
             lifecycle_rules=[
                 gcp.storage.BucketLifecycleRuleArgs(
                     action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
-                    condition=gcp.storage.BucketLifecycleRuleConditionArgs(age=args.retention_days),
+                    condition=gcp.storage.BucketLifecycleRuleConditionArgs(
+                        days_since_custom_time=args.retention_days,
+                        matches_suffixes=[".zip"],
+                    ),
                 )
             ],
             # Holds only build inputs (each bundle is rebuilt from its commit): let destroy

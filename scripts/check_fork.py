@@ -146,12 +146,24 @@ def _table(name: str, table: dict[str, object]) -> str:
     return "\n".join(lines + nested) + "\n"
 
 
-def run(step: str, command: list[str], fork: Path) -> None:
-    print(f"fork-check: {step}: {' '.join(command)}", flush=True)
+def run(step: str, command: list[str], fork: Path, quiet: bool) -> None:
+    """Run one step in the fork; with `quiet`, show its output only when it fails."""
+    if not quiet:
+        print(f"fork-check: {step}: {' '.join(command)}", flush=True)
     started = time.monotonic()
-    env = {**os.environ, "MAKEFLAGS": "", "MAKELEVEL": ""}
-    result = subprocess.run(command, cwd=fork, env=env)
+    # pytest's own temporary folders: beside another pytest session (make test runs the suite
+    # at the same time), the shared /tmp/pytest-of-<user> would be pruned under its feet.
+    env = {
+        **os.environ,
+        "MAKEFLAGS": "",
+        "MAKELEVEL": "",
+        "PYTEST_ADDOPTS": f"--basetemp={fork / '.pytest-tmp'}",
+    }
+    output = subprocess.PIPE if quiet else None
+    result = subprocess.run(command, cwd=fork, env=env, stdout=output, stderr=subprocess.STDOUT)
     if result.returncode != 0:
+        if quiet:
+            print(result.stdout.decode(errors="replace"), flush=True)
         raise SystemExit(
             f"fork-check: FAILED at {step} (exit {result.returncode}); "
             "`python scripts/check_fork.py --keep` leaves the fork in place to look at"
@@ -163,6 +175,9 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep", action="store_true", help="leave the fork's directory")
     parser.add_argument(
+        "--quiet", action="store_true", help="print a step's output only when it fails"
+    )
+    parser.add_argument(
         "--remove-reference", action="store_true", help="take the model in model/ out too"
     )
     args = parser.parse_args(argv)
@@ -173,10 +188,11 @@ def main(argv: list[str]) -> int:
         fork_gcp(fork)
         name = fork_models(fork, args.remove_reference)
         python = str(fork / ".venv" / "bin" / "python")
-        run(f"train {name}", ["make", "--no-print-directory", "train", f"MODEL={name}"], fork)
-        run("make snapshots", ["make", "--no-print-directory", "snapshots"], fork)
+        train = ["make", "--no-print-directory", "train", f"MODEL={name}"]
+        run(f"train {name}", train, fork, args.quiet)
+        run("make snapshots", ["make", "--no-print-directory", "snapshots"], fork, args.quiet)
         tests = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *CONFIGURATION_TESTS]
-        run("configuration-dependent tests", tests, fork)
+        run("configuration-dependent tests", tests, fork, args.quiet)
     finally:
         if args.keep:
             print(f"fork-check: the fork is in {fork}")

@@ -13,6 +13,7 @@ the way someone with write access could (an unconditional overwrite).
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -70,9 +71,16 @@ def gcs_server() -> Iterator[str]:
 
     server = FakeGCSServer()
     server.start()
+    drain_log(server)
     os.environ.pop("STORAGE_EMULATOR_HOST", None)
     yield server.url
     server.stop()
+
+
+def drain_log(server: Any) -> None:
+    """The wrapper pipes the server's log and never reads it: once the pipe is full the server
+    blocks on its next line and stops answering. Read it away."""
+    threading.Thread(target=server._process.stderr.read, daemon=True).start()
 
 
 @pytest.fixture

@@ -56,6 +56,17 @@ class Recorder(pulumi.runtime.Mocks):
         if args.typ == "gcp:cloudfunctionsv2/function:Function":
             url = f"https://{state['location']}-{project}.cloudfunctions.net/{state['name']}"
             state["url"] = url
+            # The Cloud Run service's own URL, as the provider reports it.
+            state["serviceConfig"] = {
+                **state.get("serviceConfig", {}),
+                "uri": f"https://{state['name']}-abc123def4-uc.a.run.app",
+            }
+        if args.typ == "gcp:projects/serviceIdentity:ServiceIdentity":
+            email = f"service-123456789@gcp-sa-{state['service'].split('.')[0]}-notification"
+            email += ".iam.gserviceaccount.com"
+            state.update(email=email, member=f"serviceAccount:{email}")
+        if args.typ == "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig":
+            state["uptimeCheckId"] = f"{args.name}-0a1b2c3d"
         if args.typ == "gcp:artifactregistry/repository:Repository":
             repository = (
                 f"projects/{project}/locations/{state['location']}"
@@ -162,7 +173,12 @@ def main(argv: list[str]) -> int:
         )
     except pulumi.RunError as error:  # what pulumi-language-python-exec does with one
         print(str(error), file=sys.stderr)
-        return 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # At once, as the language host does: the aborted run leaves Pulumi's event loop
+        # half-closed, and the interpreter's shutdown would sometimes print its "Exception
+        # ignored in BaseEventLoop.__del__" traceback, which is the harness's, not the program's.
+        os._exit(1)
     root = pulumi.runtime.get_root_resource()
     outputs = _sync_await(pulumi.Output.from_input(root.outputs).future())
 

@@ -24,3 +24,18 @@ def load(module: str) -> ModuleType:
     sys.modules[name] = loaded
     spec.loader.exec_module(loaded)
     return loaded
+
+
+def load_release_tool() -> ModuleType:
+    """pulumi_gcp/release.py and its package gcp_release, under the names release.py imports
+    (gcp_release is unique to this repository; nothing else is put on sys.path)."""
+    if "gcp_release" not in sys.modules:
+        package = PROGRAM_DIR / "gcp_release"
+        spec = importlib.util.spec_from_file_location(
+            "gcp_release", package / "__init__.py", submodule_search_locations=[str(package)]
+        )
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["gcp_release"] = module
+        spec.loader.exec_module(module)
+    return load("release")

@@ -7,7 +7,12 @@ from test_gcp_program import ALERT, CHANNEL, FUNCTION, RUN_INVOKER
 
 
 def invoker_members(graph) -> dict[str, str]:
-    return {r.state["member"]: r.state["role"] for r in graph.of_type(RUN_INVOKER)}
+    """The callers granted run.invoker, less the uptime checker (test_gcp_uptime.py)."""
+    return {
+        r.state["member"]: r.state["role"]
+        for r in graph.of_type(RUN_INVOKER)
+        if not r.name.endswith("uptime-check")
+    }
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

@@ -133,3 +133,27 @@ def test_a_stack_of_image_models_has_no_store(graphs: dict[str, Graph]) -> None:
         assert "model_store_bucket" not in graph.outputs
         assert not graph.of_type("sklearn-inference:gcp:ModelStore")
         assert "MODEL_SOURCE" not in function_env(graph)
+
+
+# --- the gated release judges a store model's revision against the version it pins ----------
+
+
+def test_release_judges_a_store_revision_against_its_pinned_version(gcs: Cloud) -> None:
+    from program_modules import load_release_tool
+
+    from ops.model_store import promote, publish
+
+    release = load_release_tool()
+    artifacts = Path(__file__).resolve().parents[2] / "model" / "artifacts"
+    version = publish(gcs.store, "iris", artifacts).version
+    promote(gcs.store, "iris", version)
+    store = f"gs://{gcs.bucket}/models/iris"
+    outputs = {"models": {"iris": {"model_store": store, "model_version": version}}}
+    expected = release.expectation("iris", outputs)
+    # The version the revision pins, with its own reference from the store (not the tree's)
+    assert (expected.model.name, expected.model.version) == ("iris-logistic-regression", version)
+    assert expected.reference is not None and expected.reference.version == version
+    assert store in expected.source
+    # Nothing pinned (nothing promoted when it deployed): health only, which its 503 fails
+    unpinned = {"models": {"iris": {"model_store": store, "model_version": None}}}
+    assert release.expectation("iris", unpinned).model is None

@@ -204,11 +204,13 @@ def test_each_function_waits_for_iam_propagation_and_apis(fork_graphs, model):
 @each_stack
 def test_each_model_has_its_own_alert_policies_with_its_thresholds(fork_graphs, stack):
     graph = fork_graphs[stack]
-    assert len(graph.of_type(ALERT)) == 6
+    assert len(graph.of_type(ALERT)) == 2 * 4  # errors, latency, refused requests, uptime
     for model, latency in (("iris", 1000), ("wine", 1500)):
         service_label = f'resource.labels.service_name = "{service(stack, model)}"'
-        for suffix in ("server-errors", "latency-p99", "throttled"):
+        for suffix in ("server-errors", "latency-p99"):
             assert service_label in threshold(graph, model, suffix)["filter"], (model, suffix)
+        [refused] = graph.one(ALERT, f"{prefix(model)}monitoring-throttled").state["conditions"]
+        assert service_label in refused["conditionMatchedLog"]["filter"], model
         assert threshold(graph, model, "latency-p99")["thresholdValue"] == latency, model
         assert threshold(graph, model, "server-errors")["thresholdValue"] == 5, model
 
@@ -242,7 +244,7 @@ def test_each_model_has_a_dashboard_of_its_own_service(fork_graphs, model):
     }
     assert charted == {
         f"projects/acme-ml-test/alertPolicies/{prefix(model)}monitoring-{s}"
-        for s in ("server-errors", "latency-p99", "throttled")
+        for s in ("server-errors", "latency-p99", "throttled", "uptime")
     }
 
 
@@ -251,7 +253,7 @@ def test_one_email_channel_serves_every_models_policies(program, two_models):
     channel = graph.one(CHANNEL)
     assert channel.name == "alerts-email"
     policies = graph.of_type(ALERT)
-    assert len(policies) == 6
+    assert len(policies) == 2 * 4
     assert all(p.state["notificationChannels"] == [channel.id] for p in policies)
 
 
@@ -261,7 +263,11 @@ def test_one_email_channel_serves_every_models_policies(program, two_models):
 def test_every_models_service_admits_the_configured_invokers(program, two_models):
     member = "serviceAccount:caller@acme.iam.gserviceaccount.com"
     graph = program("prod", f'invokers=["{member}"]', models=two_models)
-    granted = {(r.name, r.state["name"], r.state["member"]) for r in graph.of_type(RUN_INVOKER)}
+    granted = {
+        (r.name, r.state["name"], r.state["member"])
+        for r in graph.of_type(RUN_INVOKER)
+        if not r.name.endswith("uptime-check")
+    }
     assert granted == {
         (
             f"{prefix(m)}invokers-serviceaccount-caller-acme-iam-gserviceaccount-com",

@@ -5,14 +5,15 @@ from __future__ import annotations
 import re
 
 import pytest
-from monitoring_filter import matches, request_count_labels
+from monitoring_filter import log_matches, matches, request_count_labels
 from program_runs import REPO_ROOT, STACKS, Graph
 from served_bundle import extract_bundle, reference_case, serve
 from test_gcp_program import ALERT, CHANNEL
 
 from handler import errors
 
-POLICIES = ("server-errors", "latency-p99", "throttled")
+POLICIES = ("server-errors", "latency-p99", "throttled", "uptime")
+METRIC_POLICIES = ("server-errors", "latency-p99")
 each_stack = pytest.mark.parametrize("stack", STACKS)
 
 
@@ -80,25 +81,23 @@ def test_latency_alert_needs_10_minutes_above_1000_ms(graphs, stack):
 
 
 @each_stack
-def test_throttle_alert_fires_on_any_request_cloud_run_refused(graphs, stack):
-    rule = threshold(graphs[stack], "throttled")
-    assert 'metric.type = "run.googleapis.com/request_count"' in rule["filter"]
-    assert 'metric.labels.response_code = "429"' in rule["filter"]
-    [aggregation] = rule["aggregations"]
-    assert (aggregation["perSeriesAligner"], aggregation["crossSeriesReducer"]) == (
-        "ALIGN_DELTA",
-        "REDUCE_SUM",
-    )
-    assert (rule["comparison"], rule["thresholdValue"], rule["duration"]) == (
-        "COMPARISON_GT",
-        0,
-        "0s",
-    )
+def test_refused_request_alert_fires_on_the_first_request_log_entry(graphs, stack):
+    # A log-match condition: nothing to aggregate, no log-based metric to wait for.
+    policy = graphs[stack].one(ALERT, "monitoring-throttled")
+    [condition] = policy.state["conditions"]
+    assert "conditionThreshold" not in condition
+    query = condition["conditionMatchedLog"]["filter"]
+    assert "run.googleapis.com%2Frequests" in query
+    assert "run.googleapis.com/request_count" not in query, "request_count never sees them"
+    # Google requires a rate limit on log-match policies; they notify on opening only.
+    strategy = policy.state["alertStrategy"]
+    assert strategy["notificationRateLimit"]["period"] == "300s", policy.urn
+    assert strategy["notificationPrompts"] == ["OPENED"], policy.urn
 
 
 @each_stack
-def test_idle_function_raises_no_alert(graphs, stack):
-    for suffix in POLICIES:
+def test_idle_function_raises_no_metric_alert(graphs, stack):
+    for suffix in METRIC_POLICIES:
         rule = threshold(graphs[stack], suffix)
         assert rule["evaluationMissingData"] == "EVALUATION_MISSING_DATA_INACTIVE", suffix
 
@@ -120,10 +119,12 @@ def test_the_handlers_own_503_is_counted_by_the_server_error_alert(graphs, tmp_p
     row = reference_case(REPO_ROOT / "model" / "artifacts")["features"]
     [answer] = serve(tree, [("POST", "/", {"features": row})])
     assert (answer["status"], answer["body"]["error"]["code"]) == (503, "model_unavailable")
-    # THEN the series Cloud Run counts that response in matches the 5xx policy, and only it
+    # THEN the series Cloud Run counts that response in matches the 5xx policy, and its
+    # request-log entry is no refused request
     labels = request_count_labels("sklearn-inference-prod", answer["status"])
     assert matches(threshold(graphs["prod"], "server-errors")["filter"], labels)
-    assert not matches(threshold(graphs["prod"], "throttled")["filter"], labels)
+    entry = request_log_entry("sklearn-inference-prod", answer["status"])
+    assert not log_matches(refused_filter(graphs["prod"]), entry)
 
 
 @pytest.mark.parametrize("status", [400, 404, 405, 413, 422])
@@ -137,26 +138,85 @@ def test_another_services_5xx_are_not_counted(graphs):
     assert not matches(threshold(graphs["prod"], "server-errors")["filter"], labels)
 
 
-def test_the_throttle_alert_counts_only_responses_cloud_run_itself_gives(graphs):
-    # Cloud Run answers 429 when no instance was free within its queueing time; the handler's
-    # error hierarchy never does, so the policy cannot be fired by the handler's own answers.
+def refused_filter(graph: Graph) -> str:
+    [condition] = graph.one(ALERT, "monitoring-throttled").state["conditions"]
+    return condition["conditionMatchedLog"]["filter"]
+
+
+def request_log_entry(service: str, status: int, text: str | None = None) -> dict:
+    """A request-log entry as Cloud Run writes one (Logging's LogEntry, with the
+    cloud_run_revision resource and an HttpRequest)."""
+    entry = {
+        "logName": "projects/acme-ml-test/logs/run.googleapis.com%2Frequests",
+        "resource": {
+            "type": "cloud_run_revision",
+            "labels": {
+                "project_id": "acme-ml-test",
+                "service_name": service,
+                "revision_name": f"{service}-00003-kev",
+                "configuration_name": service,
+                "location": "us-central1",
+            },
+        },
+        "httpRequest": {
+            "requestMethod": "POST",
+            "requestUrl": f"https://{service}-abc123def4-uc.a.run.app/",
+            "status": status,
+            "latency": "0.012s",
+            "protocol": "HTTP/1.1",
+        },
+        "severity": "ERROR" if status >= 500 or text else "INFO",
+        "timestamp": "2026-05-04T10:00:00.123456Z",
+    }
+    if text is not None:
+        entry["textPayload"] = text
+    return entry
+
+
+# The text Cloud Run writes with a request it refused (cloud.google.com/run/docs/troubleshooting).
+REFUSED = (
+    "The request was aborted because there was no available instance. Additional "
+    "troubleshooting documentation can be found at: "
+    "https://cloud.google.com/run/docs/troubleshooting#abort-request"
+)
+
+
+@pytest.mark.parametrize("status", [429, 500])
+def test_the_refused_request_alert_matches_a_refused_requests_log_entry(graphs, status):
+    # 429: every instance busy and max instances reached; 500: scale-out could not keep up.
+    entry = request_log_entry("sklearn-inference-prod", status, REFUSED)
+    assert log_matches(refused_filter(graphs["prod"]), entry)
+
+
+def test_the_refused_request_alert_ignores_what_the_handler_answers(graphs):
+    # The handler's error hierarchy never answers 429; its 503 and 500 are server errors.
     statuses = {
         cls.status
         for cls in vars(errors).values()
         if isinstance(cls, type) and issubclass(cls, errors.RequestError)
     }
     assert 429 not in statuses and {400, 503} <= statuses
-    rule = threshold(graphs["prod"], "throttled")
-    assert matches(rule["filter"], request_count_labels("sklearn-inference-prod", 429))
-    assert not matches(rule["filter"], request_count_labels("sklearn-inference-prod", 503))
+    query = refused_filter(graphs["prod"])
+    for status in (200, *sorted(statuses)):
+        entry = request_log_entry("sklearn-inference-prod", status)
+        assert not log_matches(query, entry), status
+
+
+def test_the_refused_request_alert_ignores_other_services_and_other_logs(graphs):
+    query = refused_filter(graphs["prod"])
+    assert not log_matches(query, request_log_entry("someone-elses-service", 429, REFUSED))
+    # The same words in the function's own stdout are not a request Cloud Run refused.
+    stdout = request_log_entry("sklearn-inference-prod", 429, REFUSED)
+    stdout["logName"] = "projects/acme-ml-test/logs/run.googleapis.com%2Fstdout"
+    assert not log_matches(query, stdout)
 
 
 # --- what a notification says -----------------------------------------------------------------
 
 
 @each_stack
-def test_every_policy_notifies_when_an_incident_opens_and_when_it_closes(graphs, stack):
-    for suffix in POLICIES:
+def test_every_metric_policy_notifies_when_an_incident_opens_and_when_it_closes(graphs, stack):
+    for suffix in (*METRIC_POLICIES, "uptime"):
         policy = graphs[stack].one(ALERT, f"monitoring-{suffix}")
         strategy = policy.state["alertStrategy"]
         assert strategy["notificationPrompts"] == ["OPENED", "CLOSED"], policy.urn

@@ -74,11 +74,19 @@ def test_concurrency_is_explicit_and_backed_by_at_least_one_cpu(graphs, stack):
     assert config["environmentVariables"]["THREADS"] == "8", "gunicorn threads match concurrency"
 
 
-def test_timeout_ingress_and_traffic_on_latest_revision(graphs, stack):
+def test_timeout_and_ingress(graphs, stack):
     config = service_config(graphs[stack])
     assert config["timeoutSeconds"] == 30
     assert config["ingressSettings"] == "ALLOW_ALL"
-    assert config["allTrafficOnLatestRevision"] is True
+
+
+def test_every_function_deploys_new_revisions_without_traffic(graphs, stack):
+    # The release tool judges a new revision before it moves any traffic (release.py); a
+    # deploy must leave traffic where the service has it, and ignore nothing (function.py).
+    functions = graphs[stack].of_type(FUNCTION)
+    assert functions
+    for fn in functions:
+        assert fn.state["serviceConfig"]["allTrafficOnLatestRevision"] is False, fn.urn
 
 
 def test_handler_environment_is_set(graphs, stack):
@@ -147,12 +155,17 @@ def test_source_bucket_is_private_with_uniform_access(graphs, stack):
     assert bucket.state["publicAccessPrevention"] == "enforced", bucket.urn
 
 
-def test_source_bucket_keeps_bundles_90_days_after_upload(graphs, stack):
-    # The window in which make rollback-gcp can still serve an earlier bundle.
+def test_source_bucket_deletes_a_bundle_only_90_days_after_the_release_tool_stamped_it(
+    graphs, stack
+):
+    # customTime is when the bundle last served or was a rollback target (gcp_release/history):
+    # a bundle the release tool has not stamped yet has none, and no rule deletes it.
     bucket = graphs[stack].one(BUCKET)
     [rule] = bucket.state["lifecycleRules"]
     assert rule["action"]["type"] == "Delete", bucket.urn
-    assert rule["condition"]["age"] == 90, bucket.urn
+    assert rule["condition"]["daysSinceCustomTime"] == 90, bucket.urn
+    assert rule["condition"]["matchesSuffixes"] == [".zip"], bucket.urn
+    assert "age" not in rule["condition"], "an age rule would delete what still serves"
 
 
 def test_a_new_bundle_never_deletes_the_previous_one(graphs, stack):
@@ -239,9 +252,10 @@ def test_old_images_are_cleaned_up_but_the_newest_are_kept(graphs, stack):
     assert repository.state["cleanupPolicyDryRun"] is False, repository.urn
     assert policies["delete-old"]["action"] == "DELETE"
     assert policies["delete-old"]["condition"] == {"olderThan": "30d", "tagState": "ANY"}
-    # KEEP wins over DELETE: the newest versions (the serving image among them) always stay.
+    # KEEP wins over DELETE: the newest versions always stay, whatever their age, and with them
+    # the image of the revision a rollback returns to (registry.py).
     assert policies["keep-recent"]["action"] == "KEEP"
-    assert policies["keep-recent"]["mostRecentVersions"] == {"keepCount": 5}
+    assert policies["keep-recent"]["mostRecentVersions"] == {"keepCount": 10}
 
 
 def test_build_account_reads_only_source_buckets(graphs, stack):
@@ -284,7 +298,7 @@ PROTECTED = {FUNCTION, BUCKET, REPOSITORY}
 
 
 def test_prod_protects_the_function_its_sources_and_images_from_deletion(graphs, stack):
-    # Like AWS termination protection: `pulumi destroy` (or a replacement) fails before it
+    # Pulumi's `protect` (in the state, not a cloud-side setting): `pulumi destroy` (or a replacement) fails before it
     # deletes anything until deletionProtection is turned off and applied. Nothing else is
     # protected: bundles, grants and the IAM wait are replaced by ordinary deploys.
     graph = graphs[stack]

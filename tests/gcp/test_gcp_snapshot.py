@@ -29,6 +29,8 @@ COMPUTED = {
     "gcp:cloudfunctionsv2/function:Function": {"url"},
     "gcp:monitoring/alertPolicy:AlertPolicy": {"name"},
     "gcp:monitoring/notificationChannel:NotificationChannel": {"name"},
+    "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig": {"uptimeCheckId"},
+    "gcp:projects/serviceIdentity:ServiceIdentity": {"email", "member"},
 }
 
 

@@ -132,6 +132,26 @@ def test_a_stack_deployed_before_the_primary_model_rule_still_names_each_model(
     assert _target(single, None).output_key("FunctionName") == "FunctionName"
 
 
+def test_a_stack_serving_one_model_that_is_not_the_primary_needs_no_model(
+    aws: boto3.Session, wine_server: Server, fork_catalog: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a fork that removed the reference model: the stack serves wine alone, below its prefix
+    alone = deploy(aws, stack_name="WineOnly", api_url=wine_server.url, models=("wine",))
+    # WHEN verify runs without --model THEN it checks wine, against wine's own artifacts
+    code, report, _ = run(
+        verify.main,
+        capsys,
+        "--stack",
+        "WineOnly",
+        "--requests",
+        "2",
+        session_factory=alone.session_factory,
+    )
+    assert (code, report["failed"]) == (0, [])
+    assert report["target"]["model"] == "wine"
+    assert details(report)["model_identity"].startswith(f"{WINE} 1.0.0")
+
+
 def test_the_models_own_alias_is_checked(
     two_model_stack: Deployment, capsys: pytest.CaptureFixture[str]
 ) -> None:
