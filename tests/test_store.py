@@ -205,3 +205,34 @@ def test_malformed_store_location_fails_closed() -> None:
     assert "MODEL_STORE must look like s3://" in unavailable(
         InferenceService.load(Settings.from_env(env))
     )
+
+
+# --- through the adapters, in a fresh interpreter, as an instance starts -------------------
+
+
+def test_cloud_function_of_a_store_model_starts_from_the_store(gcs: Cloud, gcs_server: str) -> None:
+    from tests.test_init import GCP_CALL, run_probe
+
+    published = publish(gcs.store, "iris", ARTIFACTS)
+    env = {
+        "MODEL_SOURCE": "store",
+        "MODEL_STORE": gcs.uri("iris"),
+        "MODEL_VERSION": published.version,
+        "MODEL_SHA256": published.sha256,
+        "STORAGE_EMULATOR_HOST": gcs_server,
+    }
+    init, probe = run_probe("main", "predict", GCP_CALL, env)
+    assert init["message"] == "init" and init["model_source"] == "store"
+    assert (init["store_version"], init["model_version"]) == (V1, V1)
+    assert probe["result"][0] == 200
+    assert "boto3" not in probe["heavy"]  # the GCS adapter only
+
+
+def test_lambda_of_a_store_model_pinned_to_nothing_fails_closed_at_init() -> None:
+    from tests.test_init import AWS_CALL, run_probe
+
+    env = {"MODEL_SOURCE": "store", "MODEL_STORE": "s3://models/models/iris"}
+    init, probe = run_probe("handler.aws", "lambda_handler", AWS_CALL, env)
+    assert init["level"] == "ERROR" and init["model_source"] == "store"
+    assert "MODEL_VERSION is not set" in init["error"]
+    assert probe["result"][0] == 503

@@ -205,3 +205,24 @@ def test_a_promotion_publishes_a_version_and_a_deploy_that_changes_nothing_does_
     # Rolling back (promoting v1 again) names v1's configuration: a resource the stack no longer
     # holds, so CloudFormation publishes it anew and releases it through the same gates.
     assert version_id(v1) == deployed_v1 != promoted_v2
+
+
+def test_a_deploy_that_cannot_read_a_pointer_stops_with_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A deploy must not unpin a store model because the pointer could not be read.
+    from botocore.exceptions import NoCredentialsError
+
+    import app
+    from ops import model_store
+    from stacks.settings import SettingsError
+
+    def no_credentials(*args: object) -> None:
+        raise NoCredentialsError()
+
+    monkeypatch.setattr(model_store, "stack_pointers", no_credentials)
+    with pytest.raises(SettingsError) as refused:
+        app._deployed_pointers("us-east-1")("SklearnInference-prod", ["wine"])
+    message = str(refused.value)
+    assert "\n" not in message and "no AWS credentials found" in message
+    assert "wine" in message and "-c model_store_offline=true" in message
