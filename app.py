@@ -6,12 +6,12 @@ npx cdk synth                                   # dev
 npx cdk deploy -c env=prod                      # prod
 npx cdk deploy -c env=prod -c alarm_email=oncall@example.com
 npx cdk synth -c models_file=path/to/models.toml   # another declaration (default ./models.toml)
-npx cdk synth -c model_store_offline=true          # store models: do not read their pointers
 
 A store model (models.toml `source = "store"`) is deployed pinned to the version its pointer
 names now: the app reads each pointer from the deployed stack's model store while it
 synthesizes (docs/operate.md, "Model store"). That needs AWS credentials, as a deploy does; a
-stack not deployed yet, or a model never promoted, pins nothing.
+model with no pointer yet (a stack not deployed yet, a model never promoted) is served from its
+image until one is promoted.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def build(
     env = Environment(account=account, region=region) if account and region else None
     stored = [entry.name for entry in models.models if entry.store]
     pointers: Mapping[str, Pointer | None] = {}
-    if stored and not _true(context.get("model_store_offline")):
+    if stored:
         reader = read_pointers or _deployed_pointers(region)
         pointers = reader(settings.stack_name, stored)
     stack = InferenceStack(
@@ -76,10 +76,6 @@ def build(
     return stack
 
 
-def _true(value: object) -> bool:
-    return str(value).strip().lower() in ("true", "1", "yes")
-
-
 def _deployed_pointers(region: str | None) -> PointerReader:
     """Read the pointers from the deployed stack with the default credentials (boto3)."""
 
@@ -93,8 +89,8 @@ def _deployed_pointers(region: str | None) -> PointerReader:
             reason = describe_aws_error(exc) or str(exc)
             raise SettingsError(
                 f'models.toml: {", ".join(names)} (source = "store"): cannot read the pointer '
-                f"to pin from stack {stack_name}'s model store: {reason}. A deploy needs it; to "
-                "synthesize without AWS, pass -c model_store_offline=true (nothing is pinned)"
+                f"to pin from stack {stack_name}'s model store: {reason}. Synthesizing without it "
+                "would serve the checkout's artifacts again, undoing the promotion"
             ) from None
 
     return read

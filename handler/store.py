@@ -242,13 +242,13 @@ def _read(store: ObjectStore, key: str, version: str) -> bytes:
 
 def pinned(version: str | None, sha256: str | None) -> Pointer | None:
     """The pin a deployment set (MODEL_VERSION, MODEL_SHA256); None for MODEL_VERSION=current,
-    which reads the pointer instead. A deployment made before any version was promoted pins
-    nothing, and its instances fail closed rather than follow the pointer ungated."""
+    which reads the pointer instead. Without a pin an instance fails closed rather than follow
+    the live pointer ungated."""
     if version is None:
         raise StoreError(
-            "MODEL_VERSION is not set: no version of this model had been promoted when it was "
-            "deployed (make publish-model, make promote, then deploy: the deploy pins the "
-            f"version the pointer names); MODEL_VERSION={FOLLOW_POINTER} follows the pointer"
+            "MODEL_VERSION is not set: a store model's deployment pins the version its pointer "
+            f"names (MODEL_VERSION, MODEL_SHA256); MODEL_VERSION={FOLLOW_POINTER} follows the "
+            "pointer instead, for local serving"
         )
     if version == FOLLOW_POINTER:
         return None
@@ -262,12 +262,13 @@ def reference_key(name: str, version: str) -> str:
     return f"{model_prefix(name)}/{VERSIONS}/{version}/{REFERENCE_FILE}"
 
 
-def deployment_environment(uri: str, pointer: Pointer | None) -> dict[str, str]:
+def deployment_environment(uri: str, pointer: Pointer) -> dict[str, str]:
     """What a deployment sets for a store model (read by handler/settings.py): where its
-    folder is, and the version its pointer named when it deployed. None, nothing promoted yet:
-    no pin, so its instances fail closed rather than follow the pointer ungated."""
-    environment = {"MODEL_SOURCE": "store", "MODEL_STORE": uri}
-    if pointer is not None:
-        environment["MODEL_VERSION"] = pointer.version
-        environment["MODEL_SHA256"] = pointer.sha256
-    return environment
+    folder is, and the version its pointer named when it deployed, with its manifest's SHA-256.
+    (A store model whose pointer does not exist yet is deployed from its image instead.)"""
+    return {
+        "MODEL_SOURCE": "store",
+        "MODEL_STORE": uri,
+        "MODEL_VERSION": pointer.version,
+        "MODEL_SHA256": pointer.sha256,
+    }

@@ -389,6 +389,12 @@ def main(
         if args.command == "promote" and not args.version:
             raise CannotRun("promote needs --version (make promote MODEL=... VERSION=...)")
         store = locate(args, session_factory or aws_session)
+        if not entry.store:
+            print(
+                f"model_store: note: models.toml serves {entry.name} from its image; deploys pin "
+                f'this store\'s pointer once its table says source = "store"',
+                file=sys.stderr,
+            )
         if args.command == "publish":
             published = publish(store, entry.name, entry.artifacts)
             _report_publish(store, entry.name, published, args.json)

@@ -56,7 +56,16 @@ class ModelDeployment:
         after_apis = pulumi.ResourceOptions(depends_on=shared.apis.services)
         self.model = model
 
-        store = shared.model_store if model.store else None
+        # A store model is served from the store once a version is promoted; until then (a new
+        # stack, or a model moving to the store) from its bundle, like any other.
+        pointer = shared.pointers.get(model.name)
+        store = shared.model_store if model.store and pointer is not None else None
+        if model.store and store is None:
+            pulumi.log.warn(
+                f'model {model.name} (source = "store"): no version is promoted in the model '
+                "store yet, so this deploy serves the artifacts of the checkout from its bundle; "
+                f"make publish-model MODEL={model.name}, make promote, then deploy"
+            )
         try:
             files = gcf_source_files(
                 cfg.source_root, model.artifacts, source="store" if store else "image"
@@ -79,19 +88,12 @@ class ModelDeployment:
         runtime_account: pulumi.Input[str] = shared.identities.runtime.email
         environment = dict(cfg.handler_environment)
         ready: list[pulumi.Resource] = [shared.identities.ready]
-        pointer = shared.pointers.get(model.name)
-        if store is not None:
+        if store is not None and pointer is not None:
             # Its own account, reading its own prefix; the pointer `pulumi up` read, pinned:
             # a promotion is a new revision, released like any change (handler/store.py).
             reader = store.add_reader(prefix, model.name, cfg.function_name)
             runtime_account, ready = reader.account.email, [*ready, reader.ready]
             environment.update(deployment_environment(store.uri(model.name), pointer))
-            if pointer is None:
-                pulumi.log.warn(
-                    f"model {model.name}: no version is promoted in {store.uri(model.name)}, so "
-                    "this deploy pins none and its function answers 503: make publish-model, "
-                    "make promote, then deploy"
-                )
         self.function = Function(
             f"{prefix}inference",
             FunctionArgs(
@@ -169,9 +171,9 @@ class ModelDeployment:
                 "latency_p99_ms": cfg.alert_latency_p99_ms,
             },
         }
-        if store is not None:
+        if store is not None and pointer is not None:
             self.outputs["model_store"] = store.uri(model.name)
-            self.outputs["model_version"] = pointer.version if pointer else None
+            self.outputs["model_version"] = pointer.version
 
 
 def example_row(artifacts: Path) -> list[float] | None:

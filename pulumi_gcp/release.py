@@ -137,16 +137,14 @@ def expectation(model: str | None, outputs: dict[str, Any]) -> Expected:
     store = found.get("model_store") if isinstance(found, dict) else None
     if not store:
         return tree_expectation(model)
-    version = found.get("model_version")
-    if not version:
-        return Expected(None, source=f"nothing pinned (no version of {store} was promoted)")
+    version = str(found.get("model_version"))
     from handler.store import ModelPrefix, StoreError
     from handler.store_gcs import GcsStore
     from ops.model_store import Refused, verify_version
 
     try:
         location = ModelPrefix.parse(store)
-        stored = verify_version(GcsStore(location.bucket), location, str(version))
+        stored = verify_version(GcsStore(location.bucket), location, version)
     except (Refused, StoreError) as exc:
         raise Unavailable(f"cannot read the version its revision pins: {exc}") from None
     return Expected.from_reference(

@@ -55,7 +55,7 @@ class ModelDeployment:
                 context=entry.root,
                 model_path=entry.path,
                 others=tuple(other.path for other in others),
-                source=entry.source,
+                source="store" if store is not None else "image",
             ),
             names=names,
             store=store,

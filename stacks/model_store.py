@@ -102,24 +102,23 @@ class ModelStore(Construct):
 
 @dataclass(frozen=True)
 class StoreBinding:
-    """One store model's place in the store, and the pointer its deployment read (None: nothing
-    was promoted when the app was synthesized)."""
+    """One store model's place in the store, and the pointer its deployment read."""
 
     store: ModelStore
     model: str
-    pointer: Pointer | None
+    pointer: Pointer
 
     @property
     def uri(self) -> str:
         """The handler's MODEL_STORE: s3://<bucket>/models/<name>."""
         return f"s3://{self.store.bucket.bucket_name}/{model_prefix(self.model)}"
 
-    def reference_key(self) -> str | None:
+    def reference_key(self) -> str:
         """The golden reference of the pinned version, which the pre-traffic hook checks."""
-        return None if self.pointer is None else reference_key(self.model, self.pointer.version)
+        return reference_key(self.model, self.pointer.version)
 
     def handler_environment(self) -> dict[str, str]:
-        """What handler/settings.py reads for a store model: the pin, when there is one."""
+        """What handler/settings.py reads for a store model, the pin included."""
         return deployment_environment(self.uri, self.pointer)
 
 

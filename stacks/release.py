@@ -109,15 +109,7 @@ class InferenceRelease(Construct):
         super().__init__(scope, id)
         version = alias.version.version
         reference: Path | StoreBinding | None = reference_file if store is None else store
-        if store is not None:
-            if settings.pre_traffic_hook and store.pointer is None:
-                Annotations.of(self).add_warning(
-                    f"model {store.model}: no version is promoted in the model store, so this "
-                    "deploy pins none: the function answers 503 and the pre-traffic hook fails "
-                    f"every release until `make publish-model MODEL={store.model}` and "
-                    "`make promote` (then deploy)"
-                )
-        elif settings.pre_traffic_hook and not reference_file.is_file():
+        if store is None and settings.pre_traffic_hook and not reference_file.is_file():
             # Fail closed where it matters, without breaking synthesis: the hook is deployed
             # without a reference and fails every release until one exists.
             Annotations.of(self).add_warning(
@@ -305,8 +297,7 @@ class _PreTrafficHook(Construct):
         if names.route_prefix:  # not the primary model: its routes are below the prefix
             environment["ROUTE_PREFIX"] = names.route_prefix
         stored = reference_file if isinstance(reference_file, StoreBinding) else None
-        has_reference = stored.reference_key() is not None if stored else reference_file is not None
-        window = canary_seconds(settings.deployment_config) if has_reference else 0
+        window = canary_seconds(settings.deployment_config) if reference_file else 0
         if window:
             # Evidence for the canary: traffic of its own through `live` while the first step
             # holds its share on the new version (pre_traffic.canary).
@@ -388,15 +379,8 @@ def _read_stored_reference(
     """Point the hook at the pinned version's reference in the model store. The grant covers
     every version's reference.json of this model, so it does not change, and need not
     propagate, in the very update whose hook reads the new one."""
-    key = stored.reference_key()
-    if key is None:
-        environment["NO_REFERENCE"] = (
-            f"no version of {stored.model} was promoted when this stack was synthesized "
-            f"({stored.uri}/current.json): make publish-model, make promote, then deploy"
-        )
-    else:
-        environment["REFERENCE_BUCKET"] = stored.store.bucket.bucket_name
-        environment["REFERENCE_KEY"] = key
+    environment["REFERENCE_BUCKET"] = stored.store.bucket.bucket_name
+    environment["REFERENCE_KEY"] = stored.reference_key()
     pattern = f"{model_prefix(stored.model)}/versions/*/reference.json"
     role.add_to_policy(
         iam.PolicyStatement(

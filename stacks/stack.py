@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Aws, CfnOutput, DefaultStackSynthesizer, Fn, Stack, Tags
+from aws_cdk import Annotations, Aws, CfnOutput, DefaultStackSynthesizer, Fn, Stack, Tags
 from constructs import Construct
 
 from handler.store import Pointer
@@ -30,7 +30,8 @@ class InferenceStack(Stack):
 
     A stack serving a store model (models.toml `source = "store"`) also has the model store
     bucket; `store_pointers` is what each store model's pointer named when the app was
-    synthesized (None: nothing promoted), the version its function pins.
+    synthesized, the version its function pins. A store model with no pointer yet (None) is
+    served from its image until one is promoted.
     """
 
     def __init__(
@@ -82,6 +83,16 @@ class InferenceStack(Stack):
             if self.model_store is None or not entry.store:
                 return None
             pointer = (store_pointers or {}).get(entry.name)
+            if pointer is None:
+                # Nothing promoted yet (a new stack, or a model moving to the store): it keeps
+                # serving its image until a version is, and the next deploy pins that one.
+                Annotations.of(self).add_warning(
+                    f'model {entry.name} (source = "store"): no version is promoted in the '
+                    "model store yet, so this deploy serves the artifacts of the checkout from "
+                    f"its image; `make publish-model MODEL={entry.name}`, `make promote`, then "
+                    "deploy"
+                )
+                return None
             return StoreBinding(self.model_store, entry.name, pointer)
 
         # Creation order is the template's order: per model its function, then the API in

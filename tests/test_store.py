@@ -137,7 +137,7 @@ def test_missing_pointer_fails_closed(store: Cloud) -> None:
     assert f"no pointer at {store.scheme}://{store.bucket}/models/iris/{POINTER_FILE}" in reason
 
 
-def test_deployment_made_before_any_promotion_fails_closed(store: Cloud) -> None:
+def test_store_model_without_a_pin_fails_closed(store: Cloud) -> None:
     # Nothing pinned: the instance must not fall back to the live pointer (ungated)
     publish(store.store, "iris", ARTIFACTS)
     promote(store.store, "iris", V1)

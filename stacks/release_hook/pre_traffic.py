@@ -11,8 +11,7 @@ stack's primary one) and checks:
 
 The reference (REFERENCE_BUCKET, REFERENCE_KEY) is the model's artifacts/reference.json, shipped
 as an asset, or, for a model served from the model store, the reference of the very version the
-stack pinned, in the store: every promotion is checked against its own predictions. Without one
-(NO_REFERENCE says why) every release fails.
+stack pinned, in the store: every promotion is checked against its own predictions.
 
 It then reports Succeeded or Failed to CodeDeploy. Anything unexpected is a failure: a hook that
 never reports holds the deployment for an hour before CodeDeploy gives up.
@@ -171,8 +170,7 @@ def check(deployment: str, clients: Clients, environ: dict[str, str]) -> list[st
     function, version = environ["FUNCTION_NAME"], environ["TARGET_VERSION"]
     if "REFERENCE_KEY" not in environ:
         return [
-            environ.get("NO_REFERENCE")
-            or "no reference predictions were deployed with this stack: model/artifacts/"
+            "no reference predictions were deployed with this stack: model/artifacts/"
             "reference.json was missing when it was synthesized (make train writes it)"
         ]
     raw = clients.s3.get_object(Bucket=environ["REFERENCE_BUCKET"], Key=environ["REFERENCE_KEY"])

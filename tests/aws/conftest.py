@@ -384,7 +384,7 @@ def store_prod_app(
 
 @pytest.fixture(scope="session")
 def store_dev_app(store_fork: Path, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """dev of the store fork before any promotion: nothing to pin."""
+    """dev of the store fork before any promotion: nothing to pin, wine served from its image."""
     return synthesize(
         "store-dev",
         own_context(store_fork, env="dev"),

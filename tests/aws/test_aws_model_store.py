@@ -78,10 +78,22 @@ def test_store_model_is_pinned_to_the_pointer_read_at_synth(
     assert (env["MODEL_VERSION"], env["MODEL_SHA256"]) == (store_pin.version, store_pin.sha256)
 
 
-def test_store_model_before_any_promotion_pins_nothing(store_dev_app: Synthesized) -> None:
+def test_store_model_serves_its_image_until_a_version_is_promoted(
+    store_dev_app: Synthesized,
+) -> None:
+    # GIVEN a stack before any promotion (new, or a model moving to the store): the bucket is
+    # there to publish to, and the model is served exactly as an image model, with its reference
+    assert store_dev_app.resources("AWS::S3::Bucket")
     env = store_dev_app.functions()["wine"][1]["Environment"]["Variables"]
-    assert env["MODEL_SOURCE"] == "store"
-    assert "MODEL_VERSION" not in env and "MODEL_SHA256" not in env
+    assert not {"MODEL_SOURCE", "MODEL_STORE", "MODEL_VERSION"} & set(env)
+    images = [
+        i["source"].get("dockerBuildArgs", {})
+        for i in store_dev_app.assets["dockerImages"].values()
+    ]
+    assert not [args for args in images if "MODEL_SOURCE" in args]
+    hook = hook_of(store_dev_app, "wine")["Environment"]["Variables"]
+    assert not str(hook["REFERENCE_KEY"]).startswith("models/")  # the reference asset
+    assert "WineModelStore" not in store_dev_app.template["Outputs"]
 
 
 def test_store_model_image_ships_no_artifacts(store_prod_app: Synthesized) -> None:
@@ -143,12 +155,6 @@ def test_hook_checks_the_pinned_versions_own_reference(
     assert [rendered(s["Resource"]) for s in reads] == [
         f"<{bucket_id}.Arn>/models/wine/versions/*/reference.json"
     ]
-
-
-def test_hook_without_a_promoted_version_fails_every_release(store_dev_app: Synthesized) -> None:
-    env = hook_of(store_dev_app, "wine")["Environment"]["Variables"]
-    assert "REFERENCE_KEY" not in env
-    assert "no version of wine was promoted" in rendered(env["NO_REFERENCE"])
 
 
 def test_store_outputs_name_the_bucket_and_each_store_models_folder(
@@ -225,4 +231,4 @@ def test_a_deploy_that_cannot_read_a_pointer_stops_with_one_line(
         app._deployed_pointers("us-east-1")("SklearnInference-prod", ["wine"])
     message = str(refused.value)
     assert "\n" not in message and "no AWS credentials found" in message
-    assert "wine" in message and "-c model_store_offline=true" in message
+    assert "wine" in message and "undoing the promotion" in message

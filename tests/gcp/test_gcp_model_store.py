@@ -62,18 +62,27 @@ def test_store_model_is_pinned_to_the_pointer_pulumi_up_read(
     assert graph.outputs["models"]["iris"]["model_version"] == "0"
 
 
-def test_store_model_before_any_promotion_pins_nothing(
-    program: Program, store_root: Path, gcs: Cloud
-) -> None:
-    env = function_env(run(program, "dev", store_root, gcs.bucket))
-    assert env["MODEL_SOURCE"] == "store" and "MODEL_VERSION" not in env
+def served_from_its_bundle(graph: Graph) -> bool:
+    """Served as an image model: no store in its environment, its artifacts in its bundle."""
+    archive = graph.one("gcp:storage/bucketObject:BucketObject")
+    with zipfile.ZipFile(archive.state["source"]["path"]) as bundle:
+        shipped = [n for n in bundle.namelist() if n.startswith("model/")]
+    return "MODEL_SOURCE" not in function_env(graph) and bool(shipped)
 
 
-def test_first_deploy_before_the_bucket_exists_pins_nothing(
+def test_store_model_serves_its_bundle_until_a_version_is_promoted(
     program: Program, store_root: Path, gcs: Cloud
 ) -> None:
-    env = function_env(run(program, "dev", store_root, f"{gcs.bucket}-not-yet"))
-    assert "MODEL_VERSION" not in env
+    graph = run(program, "dev", store_root, gcs.bucket)
+    assert served_from_its_bundle(graph)
+    assert graph.outputs["model_store_bucket"] == gcs.bucket  # there to publish to
+    assert "model_store" not in graph.outputs["models"]["iris"]
+
+
+def test_first_deploy_before_the_bucket_exists_serves_its_bundle(
+    program: Program, store_root: Path, gcs: Cloud
+) -> None:
+    assert served_from_its_bundle(run(program, "dev", store_root, f"{gcs.bucket}-not-yet"))
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
@@ -96,7 +105,7 @@ def test_store_bucket_is_versioned_private_and_kept_in_prod(
 def test_store_models_function_reads_its_own_prefix_only(
     program: Program, store_root: Path, gcs: Cloud
 ) -> None:
-    graph = run(program, "dev", store_root, gcs.bucket)
+    graph = run(program, "dev", store_root, promoted(gcs, store_root).bucket)
     reader = graph.one("gcp:serviceaccount/account:Account", "model-store-reader")
     assert reader.state["accountId"] == "sklearn-inference-dev-read"
     email = f"sklearn-inference-dev-read@{GCP_PROJECT}.iam.gserviceaccount.com"
@@ -119,7 +128,7 @@ def test_store_models_function_reads_its_own_prefix_only(
 def test_store_models_bundle_ships_no_artifact_and_reads_the_store(
     program: Program, store_root: Path, gcs: Cloud
 ) -> None:
-    graph = run(program, "dev", store_root, gcs.bucket)
+    graph = run(program, "dev", store_root, promoted(gcs, store_root).bucket)
     archive = graph.one("gcp:storage/bucketObject:BucketObject")
     with zipfile.ZipFile(archive.state["source"]["path"]) as bundle:
         names = bundle.namelist()
@@ -154,6 +163,3 @@ def test_release_judges_a_store_revision_against_its_pinned_version(gcs: Cloud) 
     assert (expected.model.name, expected.model.version) == ("iris-logistic-regression", version)
     assert expected.reference is not None and expected.reference.version == version
     assert store in expected.source
-    # Nothing pinned (nothing promoted when it deployed): health only, which its 503 fails
-    unpinned = {"models": {"iris": {"model_store": store, "model_version": None}}}
-    assert release.expectation("iris", unpinned).model is None

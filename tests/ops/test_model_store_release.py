@@ -64,7 +64,10 @@ class FakeRelease:
     def deploy(self) -> str:
         # The CDK app pins what the pointer names now (app.py, ops.model_store.stack_pointers).
         pointer = model_store.read_pointer(self.cloud.store, "iris")
-        configuration = deployment_environment(self.cloud.uri("iris"), pointer)
+        # Nothing promoted yet: served from its image (the committed artifacts), as the stack does
+        configuration = (
+            {} if pointer is None else deployment_environment(self.cloud.uri("iris"), pointer)
+        )
         if self.configurations and configuration == self.configurations[-1]:
             return "nothing published"  # Lambda publishes no version of an unchanged function
         self.configurations.append(configuration)
@@ -143,15 +146,18 @@ def verified(api: str, cloud: Cloud, capsys: pytest.CaptureFixture[str]) -> dict
 def test_publish_promote_and_roll_back_each_through_the_release_gates(
     s3: Cloud, release: FakeRelease, api: str, iris_v2: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # The stack's first deploy, before anything is promoted: nothing pinned, 503 (fail closed)
+    # The stack's first deploy, before anything is promoted: the model is served from its image
     assert release.deploy() == "created version 1"
-    assert release.serving.model is None
+    assert release.serving.settings.model_source == "image"
 
-    # v1: publish, promote, release (the hook checks it against v1's reference)
+    # v1: publish, promote, release (the hook checks it against v1's reference, from the store)
     publish(s3.store, "iris", ARTIFACTS)
     promote(s3.store, "iris", V1)
     assert release.deploy() == "released version 2"
-    assert release.serving.model.manifest.version == V1
+    assert (release.serving.settings.model_source, release.serving.model.manifest.version) == (
+        "store",
+        V1,
+    )
     assert all(check["passed"] for check in verified(api, s3, capsys).values())
 
     # A deploy that changes nothing (a clean checkout, CI's next run) publishes nothing, and
@@ -180,7 +186,7 @@ def test_a_promoted_version_that_fails_its_check_never_serves(
 ) -> None:
     publish(s3.store, "iris", ARTIFACTS)
     promote(s3.store, "iris", V1)
-    assert release.deploy() == "created version 1"  # v1 serves from the first deploy on
+    assert release.deploy() == "created version 1"  # v1 from the store, from the first deploy on
     live = release.live
     # GIVEN v2 promoted, then its artifact altered in the store before the release
     publish(s3.store, "iris", iris_v2)
