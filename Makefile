@@ -55,8 +55,10 @@ train: $(VENV_STAMP) ## Retrain every model in models.toml, or MODEL=<name>, and
 # the Lambda image's, plus the model's backend at the version its manifest records). They never
 # need .venv: the model's artifacts are committed.
 SERVE_VENV := .venv-serve
-SERVE_STAMP := $(SERVE_VENV)/.installed
-SERVE_MODEL := model/artifacts
+# MODEL=<name> serves another model of models.toml (its artifacts; the catalog needs only the
+# standard library), with what that model's backend needs installed too.
+SERVE_MODEL := $(if $(MODEL),$(shell $(PYTHON) -m model.catalog artifacts $(MODEL) || echo undeclared),model/artifacts)
+SERVE_STAMP := $(SERVE_VENV)/.installed-$(subst /,-,$(SERVE_MODEL))
 
 $(SERVE_STAMP): $(wildcard handler/requirements/*.txt) $(SERVE_MODEL)/manifest.json
 	test -x $(SERVE_VENV)/bin/python || $(PYTHON) -m venv $(SERVE_VENV)
@@ -67,13 +69,14 @@ $(SERVE_STAMP): $(wildcard handler/requirements/*.txt) $(SERVE_MODEL)/manifest.j
 
 # Only when a fork has deleted the committed artifacts: train them (that needs .venv).
 $(SERVE_MODEL)/manifest.json:
+	@test "$(SERVE_MODEL)" != undeclared  # model.catalog said why
 	@$(MAKE) --no-print-directory model
 
-serve: $(SERVE_STAMP) ## Serve the Cloud Functions adapter on $(HOST):$(PORT) with functions-framework
-	$(SERVE_VENV)/bin/functions-framework --source main.py --target predict --host $(HOST) --port $(PORT)
+serve: $(SERVE_STAMP) ## Serve the Cloud Functions adapter on $(HOST):$(PORT) with functions-framework (MODEL=<name>: another model)
+	MODEL_DIR=$(SERVE_MODEL) $(SERVE_VENV)/bin/functions-framework --source main.py --target predict --host $(HOST) --port $(PORT)
 
 invoke-local: $(SERVE_STAMP) ## Run the Lambda adapter on a genuine HTTP API event (BODY=..., or EVENT=file)
-	$(SERVE_VENV)/bin/python scripts/invoke_local.py $(if $(EVENT),--event $(EVENT)) $(if $(BODY),--body '$(BODY)')
+	MODEL_DIR=$(SERVE_MODEL) $(SERVE_VENV)/bin/python scripts/invoke_local.py $(if $(EVENT),--event $(EVENT)) $(if $(BODY),--body '$(BODY)')
 
 # --- Tests ------------------------------------------------------------------------------------
 test: model $(CHECKOV_STAMP) ## The quality gate CI runs: workflow lint, ruff, mypy on handler/ ops/ model/, every test-* part, then fork-check

@@ -14,6 +14,7 @@ program, `make train` and the post-deploy tools.
     python -m model.catalog train [NAME ...]   # train every declared model, or those named
     python -m model.catalog ensure             # train only those with no manifest yet
     python -m model.catalog list               # name, directory and served backend of each
+    python -m model.catalog artifacts NAME     # its artifacts directory (standard library only)
 
 How a model is named on the clouds depends on that model alone, never on which or how many
 others are declared, so adding, removing or reordering models never renames or moves another:
@@ -272,6 +273,9 @@ def main(argv: list[str]) -> int:
                 status = pipeline.main(load_spec(entry), entry.artifacts, [])
                 if status:
                     return status
+        elif command == "artifacts":  # where `make serve MODEL=<name>` loads the model from
+            for entry in entries:
+                print(entry.artifacts.relative_to(REPO_ROOT))
         elif command == "list":
             for entry in entries:
                 try:
@@ -280,7 +284,9 @@ def main(argv: list[str]) -> int:
                     backend = "not trained"
                 print(f"{entry.name:16} {entry.path:24} {backend:12} {entry.source}")
         else:
-            raise CatalogError("usage: python -m model.catalog {train,ensure,list} [NAME ...]")
+            raise CatalogError(
+                "usage: python -m model.catalog {train,ensure,list,artifacts} [NAME ...]"
+            )
     except CatalogError as exc:
         print(f"model.catalog: {exc}", file=sys.stderr)
         return 2

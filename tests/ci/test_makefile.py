@@ -12,6 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from model import catalog
+
 ROOT = Path(__file__).resolve().parents[2]
 MAKEFILE = (ROOT / "Makefile").read_text()
 TEST_PARTS = re.findall(r"^(test-[a-z0-9-]+):", MAKEFILE, re.MULTILINE)
@@ -81,7 +83,18 @@ def test_serving_locally_installs_what_the_function_installs_and_never_needs_dot
         runtime = ".venv-serve/bin/python -m handler.runtime requirements gcp"
         assert any(c.startswith(runtime) for c in commands), commands
         assert any(".venv-serve/bin/python -m pip install" in c for c in commands), commands
-        assert commands[-1].startswith(".venv-serve/bin/"), commands
+        assert commands[-1].startswith("MODEL_DIR=model/artifacts .venv-serve/bin/"), commands
+
+
+def test_serve_takes_any_declared_model_and_refuses_an_undeclared_one() -> None:
+    for entry in catalog.load().models:
+        done = make("--dry-run", "serve", f"MODEL={entry.name}")
+        assert done.returncode == 0, done.stderr
+        served = entry.artifacts.relative_to(ROOT)
+        assert done.stdout.splitlines()[-1].startswith(f"MODEL_DIR={served} .venv-serve/bin/")
+    done = make("serve", "MODEL=undeclared0")
+    assert done.returncode != 0
+    assert "no model named 'undeclared0' in models.toml" in done.stderr
 
 
 def test_the_cdk_runs_on_the_node_of_nvmrc_locally_and_in_ci() -> None:
