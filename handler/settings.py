@@ -51,7 +51,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """`MODEL_DIR`, `MODEL_BACKEND` (auto|onnx|joblib), `MAX_BATCH_ROWS`, `MAX_BODY_BYTES`,
-        `LOG_LEVEL`, `POWERTOOLS_SERVICE_NAME`, `POWERTOOLS_METRICS_NAMESPACE`, `ROUTE_PREFIX`
+        `LOG_LEVEL`, `POWERTOOLS_SERVICE_NAME`, `POWERTOOLS_METRICS_NAMESPACE`, `ROUTE_PREFIX`,
         `MODEL_SOURCE` (image|store), `MODEL_STORE`, `MODEL_VERSION`, `MODEL_SHA256` and Lambda's
         `AWS_LAMBDA_INITIALIZATION_TYPE`; unset or empty means the default."""
         env = os.environ if env is None else env
