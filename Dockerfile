@@ -7,6 +7,9 @@
 #   docker buildx imagetools inspect public.ecr.aws/lambda/python:3.12
 # and refresh the pin on a schedule, since AWS patches the runtime through new digests.
 ARG BASE_IMAGE=public.ecr.aws/lambda/python:3.12
+# image: the model's artifacts ship in the image; store: the handler and the model's runtime only,
+# and each instance fetches the version its deployment pinned (models.toml `source`).
+ARG MODEL_SOURCE=image
 
 # What ships, decided from the model's manifest (handler/runtime.py, standard library only):
 # every artifact must match its SHA-256, only the one the model serves is kept, and the
@@ -14,11 +17,13 @@ ARG BASE_IMAGE=public.ecr.aws/lambda/python:3.12
 # trained or verified it. MODEL is the model's directory (the one holding artifacts/).
 FROM ${BASE_IMAGE} AS stage
 ARG MODEL=model
+ARG MODEL_SOURCE
 COPY handler/ /build/handler/
 COPY ${MODEL}/artifacts/ /build/model/
-RUN cd /build && python -m handler.runtime stage aws model out
+RUN cd /build && python -m handler.runtime stage aws model out --source ${MODEL_SOURCE}
 
 FROM ${BASE_IMAGE}
+ARG MODEL_SOURCE
 # Dependencies first, so this layer stays cached until the requirements change. Wheels only:
 # nothing compiles at build time, and an arm64 build on an x86 laptop gets the right ones.
 COPY --from=stage /build/out/requirements.txt /tmp/requirements.txt
@@ -31,6 +36,6 @@ COPY --from=stage /build/out/artifacts/ ${LAMBDA_TASK_ROOT}/model/artifacts/
 # does not have to compile.
 RUN python -m compileall -q ${LAMBDA_TASK_ROOT}/handler
 # A model that cannot run with what was installed stops the build, not a cold start in prod.
-RUN python -m handler.runtime check ${LAMBDA_TASK_ROOT}/model/artifacts
+RUN python -m handler.runtime check ${LAMBDA_TASK_ROOT}/model/artifacts --source ${MODEL_SOURCE}
 
 CMD ["handler.aws.lambda_handler"]

@@ -136,7 +136,7 @@ fork-check: model ## Make a representative fork in a temporary copy and check it
 events: $(VENV_STAMP) ## Regenerate tests/events/ with sam local generate-event
 	$(PY) scripts/generate_events.py
 
-bench: model ## Cold init, warm latency and image size: this handler vs a naive one
+bench: model ## Cold init, warm latency and image size: this handler vs a naive one; a store model's cold start
 	$(PY) bench/run.py $(ARGS)
 
 lint: $(VENV_STAMP) ## ruff, and mypy on everything (slow the first time: the CDK's type stubs)
@@ -290,6 +290,19 @@ endif
 # MODEL=<name> picks one model of a deployment serving several (models.toml), as for make train.
 OPS_TARGET = $(if $(URL),--url '$(URL)',$(if $(PULUMI_STACK),--pulumi-stack '$(PULUMI_STACK)',$(OPS_STACK)))$(if $(MODEL), --model '$(MODEL)')
 OPS_NEEDS_TARGET = $(if $(OPS_TARGET),,$(error give the deployment: URL=..., STACK=<CloudFormation stack> or PULUMI_STACK=<Pulumi stack>))
+
+# --- The model store (docs/operate.md, "Model store") --------------------------------------------
+# MODEL=<name> of models.toml (source = "store"); the store of STACK=<CloudFormation stack>,
+# PULUMI_STACK=<Pulumi stack> or STORE=s3://<bucket> | gs://<bucket>.
+.PHONY: publish-model promote
+STORE_TARGET = $(if $(STORE),--store '$(STORE)',$(if $(PULUMI_STACK),--pulumi-stack '$(PULUMI_STACK)',$(OPS_STACK)))
+STORE_NEEDS = $(if $(MODEL),,$(error give MODEL=<name> of models.toml))$(if $(STORE_TARGET),,$(error give the store: STACK=..., PULUMI_STACK=... or STORE=s3://<bucket>))
+
+publish-model: model ## Upload MODEL's trained artifacts as version <manifest version>, never over another (STACK=... | PULUMI_STACK=... | STORE=...)
+	$(STORE_NEEDS)$(PY) -m ops.model_store publish --model '$(MODEL)' $(STORE_TARGET) $(ARGS)
+
+promote: $(VENV_STAMP) ## Point MODEL at VERSION (compare-and-swap; the next deploy releases it); rolling back is promoting the previous one
+	$(STORE_NEEDS)$(if $(VERSION),,$(error give VERSION=<a published version>))$(PY) -m ops.model_store promote --model '$(MODEL)' --version '$(VERSION)' $(STORE_TARGET) $(ARGS)
 
 verify: model ## Check a deployment (exit 0/1/2): make verify URL=http://127.0.0.1:8080 | STACK=... | PULUMI_STACK=... [MODEL=wine] [ARGS=--json]
 	$(OPS_NEEDS_TARGET)$(PY) -m ops.verify $(OPS_TARGET) $(ARGS)

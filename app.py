@@ -6,18 +6,25 @@ npx cdk synth                                   # dev
 npx cdk deploy -c env=prod                      # prod
 npx cdk deploy -c env=prod -c alarm_email=oncall@example.com
 npx cdk synth -c models_file=path/to/models.toml   # another declaration (default ./models.toml)
+
+A store model (models.toml `source = "store"`) is deployed pinned to the version its pointer
+names now: the app reads each pointer from the deployed stack's model store while it
+synthesizes (docs/operate.md, "Model store"). That needs AWS credentials, as a deploy does; a
+model with no pointer yet (a stack not deployed yet, a model never promoted) is served from its
+image until one is promoted.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
+from handler.store import Pointer, StoreError
 from model import catalog
 from stacks.ci_access import CONSTRUCT_ID, GitHubDeployAccessStack, ci_access_settings
 from stacks.settings import SettingsError, build_settings
@@ -26,12 +33,19 @@ from stacks.stack import InferenceStack
 HERE = Path(__file__).resolve().parent
 
 
+PointerReader = Callable[[str, Sequence[str]], Mapping[str, Pointer | None]]
+
+
 def build(
-    app: App, environ: Mapping[str, str], references: Mapping[str, Path] | None = None
+    app: App,
+    environ: Mapping[str, str],
+    references: Mapping[str, Path] | None = None,
+    read_pointers: PointerReader | None = None,
 ) -> InferenceStack:
     """Everything `cdk synth` runs, minus `synth()` itself, so tests build the very same app
     (with golden references of their own, by model name, so the snapshots do not move with the
-    model)."""
+    model, and the store models' pointers from a store of their own: `read_pointers(stack name,
+    store model names)`)."""
     context = app.node.get_all_context()
     settings = build_settings(context)
     # The declared models; the file's directory is also every image's Docker build context.
@@ -40,12 +54,18 @@ def build(
     # credentials are configured). Nothing in the stack needs lookups either way.
     account, region = environ.get("CDK_DEFAULT_ACCOUNT"), environ.get("CDK_DEFAULT_REGION")
     env = Environment(account=account, region=region) if account and region else None
+    stored = [entry.name for entry in models.models if entry.store]
+    pointers: Mapping[str, Pointer | None] = {}
+    if stored:
+        reader = read_pointers or _deployed_pointers(region)
+        pointers = reader(settings.stack_name, stored)
     stack = InferenceStack(
         app,
         settings.stack_name,
         settings=settings,
         models=models.models,
         references=references,
+        store_pointers=pointers,
         env=env,
     )
     access = ci_access_settings(app.node.get_all_context())
@@ -56,11 +76,31 @@ def build(
     return stack
 
 
+def _deployed_pointers(region: str | None) -> PointerReader:
+    """Read the pointers from the deployed stack with the default credentials (boto3)."""
+
+    def read(stack_name: str, names: Sequence[str]) -> Mapping[str, Pointer | None]:
+        from ops.aws import aws_session, describe_aws_error
+        from ops.model_store import stack_pointers
+
+        try:
+            return stack_pointers(aws_session(region=region), stack_name, names)
+        except Exception as exc:
+            reason = describe_aws_error(exc) or str(exc)
+            raise SettingsError(
+                f'models.toml: {", ".join(names)} (source = "store"): cannot read the pointer '
+                f"to pin from stack {stack_name}'s model store: {reason}. Synthesizing without it "
+                "would serve the checkout's artifacts again, undoing the promotion"
+            ) from None
+
+    return read
+
+
 def main() -> int:
     cdk_app = App()
     try:
         build(cdk_app, os.environ)
-    except (SettingsError, catalog.CatalogError) as error:
+    except (SettingsError, catalog.CatalogError, StoreError) as error:
         # A settings mistake is the user's to fix, not a crash: one line each, no traceback.
         for line in str(error).splitlines():
             print(f"error: {line}", file=sys.stderr)

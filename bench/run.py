@@ -6,8 +6,9 @@ naive handler measured here, not absolute numbers, so a slower or busier machine
 Also prints the installed size of the Lambda image's dependencies (what
 `python -m handler.runtime requirements aws` lists) for the image's platform, for the committed
 ONNX model and for a joblib-only one, beside the naive scikit-learn stack's (pip --target with
-manylinux wheels, cached in .bench/), and the peak memory one request costs for the worst
-bodies on each adapter (bench/memory.py).
+manylinux wheels, cached in .bench/), the peak memory one request costs for the worst
+bodies on each adapter (bench/memory.py), and a store model's cold start beside a baked-in one's
+(bench/store_cold_start.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import memory
+import store_cold_start
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -167,6 +169,7 @@ def main() -> int:
             line += f"  {'met ' if mb <= target else 'MISS'} (<= {target:g} MB)"
         print(line)
     memory_met = memory.report()
+    store_cold_start.report(args.repeats)
     return 1 if args.check and (missed or not memory_met) else 0
 
 

@@ -104,6 +104,7 @@ def _healthcheck(context: Any) -> dict[str, Any]:
             "version": manifest.version,
             "sha256": SERVICE.model.artifact.sha256[:12],
             "backend": SERVICE.model.backend,
+            "source": SETTINGS.model_source,
         }
     return answer
 

@@ -16,7 +16,7 @@ ARTIFACTS = Path("model") / "artifacts"
 
 
 def gcf_source_files(
-    root: Path = REPO_ROOT, artifacts: Path | None = None
+    root: Path = REPO_ROOT, artifacts: Path | None = None, *, source: str = "image"
 ) -> dict[str, Path | bytes]:
     """Archive name (POSIX, relative to the archive root) -> file on disk or content, sorted.
 
@@ -28,17 +28,20 @@ def gcf_source_files(
     stops before an altered byte can ship). The root `requirements.txt` is the handler's for
     GCP plus what the model's backend needs, pinned as its manifest records
     (handler/runtime.py): a joblib-only model gets scikit-learn, an ONNX model does not.
+
+    A store model (`source="store"`) ships no artifact: the handler, its runtime as the
+    manifest in `artifacts` records it, and google-cloud-storage to fetch its pinned version.
     """
     model_dir = root / ARTIFACTS if artifacts is None else artifacts
     files: dict[str, Path | bytes] = {
         "main.py": root / "main.py",
         "requirements.txt": requirements(
-            "gcp", model_dir, requirements_dir=root / "handler" / "requirements"
+            "gcp", model_dir, requirements_dir=root / "handler" / "requirements", source=source
         ).encode(),
     }
     for module in (root / "handler").glob("*.py"):
         files[f"handler/{module.name}"] = module
-    for path in shipped_artifacts(model_dir):
+    for path in shipped_artifacts(model_dir) if source == "image" else []:
         files[(ARTIFACTS / path.relative_to(model_dir)).as_posix()] = path
 
     missing = sorted(n for n, p in files.items() if isinstance(p, Path) and not p.is_file())

@@ -12,7 +12,7 @@ import json
 import time
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -31,6 +31,7 @@ from handler.limits import MAX_DERIVED_BODY_BYTES, body_limit
 from handler.model import LoadedModel, UnusableProbabilities, load_model
 from handler.request import parse_rows
 from handler.settings import Settings, SettingsError
+from handler.store import Fetched, ModelPrefix, fetch, open_store, pinned
 from handler.text import printable
 
 ROUTES = {"/predict": "POST", "/health": "GET"}
@@ -91,10 +92,13 @@ class InferenceService:
         *,
         load_ms: float = 0.0,
         init_ms: float | None = None,
+        fetched: Fetched | None = None,
     ) -> None:
         self.settings = settings
         self.model = model
         self.load_error = load_error
+        # A store model's version as verified on local disk (None for an image model).
+        self.fetched = fetched
         self.load_ms = load_ms
         # Imports plus model load: what a request that waited on this instance's start paid.
         self.init_ms = load_ms if init_ms is None else init_ms
@@ -124,10 +128,16 @@ class InferenceService:
 
     @classmethod
     def load(cls, settings: Settings, *, init_started: float | None = None) -> InferenceService:
-        """Load the model, or remember why not: the instance then answers 503 to every request."""
+        """Load the model (a store model: fetch and verify its pinned version first), or
+        remember why not: the instance then answers 503 to every request."""
         started = time.perf_counter()
+        fetched = None
         try:
-            model, error = load_model(settings.model_dir, settings.backend), None
+            model_dir = settings.model_dir
+            if settings.model_source == "store":
+                fetched = fetch_version(settings)
+                model_dir = fetched.directory
+            model, error = load_model(model_dir, settings.backend), None
         except Exception as exc:  # fail closed on anything, including a corrupt pickle
             model, error = None, str(exc) or type(exc).__name__
         finished = time.perf_counter()
@@ -137,6 +147,7 @@ class InferenceService:
             error,
             load_ms=(finished - started) * 1000,
             init_ms=None if init_started is None else (finished - init_started) * 1000,
+            fetched=fetched,
         )
 
     def init_report(self) -> dict[str, Any]:
@@ -145,7 +156,13 @@ class InferenceService:
             "import_ms": round(self.init_ms - self.load_ms, 1),
             "model_loaded_ms": round(self.load_ms, 1),
             "model_loaded": self.model is not None,
+            "model_source": self.settings.model_source,
         }
+        if self.settings.model_source == "store":
+            report["model_store"] = self.settings.model_store
+            if self.fetched is not None:
+                report["store_version"] = self.fetched.pointer.version
+                report["store_fetch_ms"] = round(self.fetched.fetch_ms, 1)
         if self.model is not None:
             manifest = self.model.manifest
             report.update(
@@ -229,6 +246,7 @@ class InferenceService:
                     "version": manifest.version,
                     "sha256": self.model.artifact.sha256[:12],
                     "backend": self.model.backend,
+                    "source": self.settings.model_source,
                 },
                 "limits": {
                     "max_batch_rows": self.settings.max_batch_rows,
@@ -264,6 +282,17 @@ class InferenceService:
             "model": {"name": manifest.name, "version": manifest.version},
         }
         return Response(200, body_out), len(predictions)
+
+
+def fetch_version(settings: Settings) -> Fetched:
+    """A store model's pinned version, verified on local disk (handler/store.py)."""
+    assert settings.model_store is not None  # Settings.from_env requires it for a store model
+    started = time.perf_counter()
+    location = ModelPrefix.parse(settings.model_store)
+    pin = pinned(settings.model_version, settings.model_sha256)
+    fetched = fetch(open_store(location), location, pin, backend=settings.backend)
+    # What the store costs a cold start: the adapter's import and client too, not only the GETs.
+    return replace(fetched, fetch_ms=(time.perf_counter() - started) * 1000)
 
 
 def _normalise(path: str) -> str:

@@ -16,6 +16,7 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "model" / "artifact
 BACKENDS = ("auto", "onnx", "joblib")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_MAX_BATCH_ROWS = 1000
+SOURCES = ("image", "store")
 
 
 class SettingsError(ValueError):
@@ -38,12 +39,21 @@ class Settings:
     # Lambda sets AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency on instances it
     # initialises ahead of traffic: no request they serve waits on a cold start.
     prewarmed: bool = False
+    # Where the model comes from (handler/store.py): `image`, the artifacts in model_dir, or
+    # `store`, the version pinned by model_version and model_sha256 (the pointer as the
+    # deployment read it; model_version "current" reads the pointer at start-up instead) in
+    # the folder model_store names, s3://<bucket>/models/<name> or gs://...
+    model_source: str = "image"
+    model_store: str | None = None
+    model_version: str | None = None
+    model_sha256: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """`MODEL_DIR`, `MODEL_BACKEND` (auto|onnx|joblib), `MAX_BATCH_ROWS`, `MAX_BODY_BYTES`,
-        `LOG_LEVEL`, `POWERTOOLS_SERVICE_NAME`, `POWERTOOLS_METRICS_NAMESPACE`, `ROUTE_PREFIX`
-        and Lambda's `AWS_LAMBDA_INITIALIZATION_TYPE`; unset or empty means the default."""
+        `LOG_LEVEL`, `POWERTOOLS_SERVICE_NAME`, `POWERTOOLS_METRICS_NAMESPACE`, `ROUTE_PREFIX`,
+        `MODEL_SOURCE` (image|store), `MODEL_STORE`, `MODEL_VERSION`, `MODEL_SHA256` and Lambda's
+        `AWS_LAMBDA_INITIALIZATION_TYPE`; unset or empty means the default."""
         env = os.environ if env is None else env
 
         def get(name: str) -> str | None:
@@ -65,6 +75,11 @@ class Settings:
             raise SettingsError(
                 f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}"
             )
+        source = (get("MODEL_SOURCE") or cls.model_source).lower()
+        if source not in SOURCES:
+            raise SettingsError(f"MODEL_SOURCE must be one of {', '.join(SOURCES)}, got {source!r}")
+        if source == "store" and not get("MODEL_STORE"):
+            raise SettingsError("MODEL_SOURCE=store needs MODEL_STORE, s3://<bucket>/models/<name>")
         return cls(
             model_dir=Path(get("MODEL_DIR") or DEFAULT_MODEL_DIR),
             backend=backend,
@@ -75,6 +90,10 @@ class Settings:
             metrics_namespace=get("POWERTOOLS_METRICS_NAMESPACE") or cls.metrics_namespace,
             route_prefix=route_prefix,
             prewarmed=get("AWS_LAMBDA_INITIALIZATION_TYPE") == "provisioned-concurrency",
+            model_source=source,
+            model_store=get("MODEL_STORE"),
+            model_version=get("MODEL_VERSION"),
+            model_sha256=(get("MODEL_SHA256") or "").lower() or None,
         )
 
 

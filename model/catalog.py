@@ -6,6 +6,7 @@ program, `make train` and the post-deploy tools.
 
     [models.wine]
     path = "models/wine"
+    source = "store"             # served from the model store, not the image (default "image")
     memory_mb = 2048             # a per-model setting overrides the environment's value...
     [models.wine.prod]
     provisioned_concurrency = 2  # ...or only one environment's
@@ -26,6 +27,12 @@ others are declared, so adding, removing or reordering models never renames or m
 
 A model may override the settings in PER_MODEL_SETTINGS; each cloud reads those it knows
 (named as in stacks/settings.py on AWS) and validates the values itself.
+
+`source` says where a deployment's instances get the model: "image" (the default) ships its
+artifacts inside the container image or source bundle; "store" ships the handler and runtime
+only, and the instances load the version the model store's pointer named when the deployment
+was made (handler/store.py, docs/operate.md "Model store"). It is the model's, in every
+environment.
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ NAME = re.compile(r"^[a-z][a-z0-9]{0,15}$")
 PATH = re.compile(r"^(model|models/[a-z][a-z0-9_]*)$")
 # The directory of the stack's primary model (see above).
 PRIMARY_PATH = "model"
+SOURCES = ("image", "store")
 # A model outside model/ carries its name in front of its alarms' concerns (`<stack>-wine-errors`)
 # while the primary model's have none (`<stack>-errors`, `<stack>-server-errors`,
 # `<stack>-release-...`, the stack's `<stack>-api-5xx`): a model named like the first word of a
@@ -107,6 +115,12 @@ class ModelEntry:
     root: Path = field(default=REPO_ROOT, compare=False)
     settings: Mapping[str, Any] = field(default_factory=dict)
     environments: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    source: str = "image"  # image | store (see above)
+
+    @property
+    def store(self) -> bool:
+        """Whether its instances load it from the model store rather than their image."""
+        return self.source == "store"
 
     @property
     def directory(self) -> Path:
@@ -197,7 +211,21 @@ def _entry(name: str, table: Any, root: Path, problems: list[str]) -> ModelEntry
         model_path = ""
     elif not (root / model_path / "train.py").is_file():
         problems.append(f"{where}: {model_path}/train.py does not exist")
+    source = table.pop("source", "image")
+    if source not in SOURCES:
+        problems.append(f'{where}: source must be "image" or "store", got {source!r}')
+        source = "image"
     environments = {env: table.pop(env) for env in ENVIRONMENTS if isinstance(table.get(env), dict)}
+    problems += [
+        f"[models.{name}.{env}]: source is the model's, the same in every environment: set it "
+        f"in {where}"
+        for env, values in environments.items()
+        if "source" in values
+    ]
+    environments = {
+        env: {k: v for k, v in values.items() if k != "source"}
+        for env, values in environments.items()
+    }
     for scope, values in (("", table), *((f".{e}", v) for e, v in environments.items())):
         for key in sorted(set(values) - set(PER_MODEL_SETTINGS)):
             if key in RETIRED_SETTINGS:
@@ -212,7 +240,7 @@ def _entry(name: str, table: Any, root: Path, problems: list[str]) -> ModelEntry
                 f"[models.{name}{scope}]: unknown setting {key}; {hint}a model may set "
                 + ", ".join(PER_MODEL_SETTINGS)
             )
-    return ModelEntry(name, model_path, root, table, environments)
+    return ModelEntry(name, model_path, root, table, environments, source)
 
 
 def load_spec(entry: ModelEntry) -> Any:
@@ -254,7 +282,7 @@ def main(argv: list[str]) -> int:
                     backend = served_backend(Manifest.load(entry.artifacts).raw)
                 except ManifestError:
                     backend = "not trained"
-                print(f"{entry.name:16} {entry.path:24} {backend}")
+                print(f"{entry.name:16} {entry.path:24} {backend:12} {entry.source}")
         else:
             raise CatalogError(
                 "usage: python -m model.catalog {train,ensure,list,artifacts} [NAME ...]"

@@ -84,6 +84,27 @@ def check_model_identity(health: HttpResponse, expected: ExpectedModel) -> Check
     return _result(name, problems, f"{shown} = local manifest")
 
 
+def check_store_version(health: HttpResponse, version: str, uri: str) -> CheckResult:
+    """A store model serves the version its pointer names, from the store."""
+    name = "store_version"
+    body = health.json()
+    model = body.get("model") if isinstance(body, dict) and health.status == 200 else None
+    if not isinstance(model, dict):
+        return CheckResult(name, False, f"no model in /health: {health.brief()}")
+    served = f"serves {model.get('version')} from its {model.get('source')}"
+    if model.get("source") != "store":
+        return CheckResult(name, False, f"{served}, but {uri} is its model store")
+    if model.get("version") != version:
+        return CheckResult(
+            name,
+            False,
+            f"{served}, but {uri}/current.json names {version}: a promotion not released yet "
+            f"(deploy it), or a release of {version} that rolled back (promote "
+            f"{model.get('version')} again, or fix {version})",
+        )
+    return CheckResult(name, True, f"{served}: the version {uri}/current.json names")
+
+
 def _same_prefix(a: str, b: str) -> bool:
     n = min(len(a), len(b))
     return n > 0 and a[:n].lower() == b[:n].lower()

@@ -48,6 +48,13 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
         help="one of the models of models.toml: compare with its artifacts and, on a deployment "
         "serving several, check that one (required there)",
     )
+    target.add_argument(
+        "--store",
+        metavar="URI",
+        help="a store model's folder, s3://<bucket>/models/<name> or gs://...: compare with the "
+        "version its pointer names (default with --stack or --pulumi-stack: the deployment's "
+        "ModelStore / model_store output, for a store model)",
+    )
     auth = parser.add_argument_group("auth")
     auth.add_argument(
         "--id-token",

@@ -37,6 +37,7 @@ from ops.cold_start import LOG_WAIT_S, ForcedColdStart, force_cold_starts, http_
 from ops.errors import CannotRun
 from ops.latency import COLD_TARGET_MS, WARM_TARGET_MS, summarise
 from ops.load import Request, run_load
+from ops.model_store import pointed_version
 from ops.probe_report import render_text, to_json
 from ops.reference import load_reference
 from ops.targets import SessionFactory, Target, resolve_target
@@ -136,8 +137,12 @@ def _run(args: argparse.Namespace, session_factory: SessionFactory) -> int:
 
         check_plot_path(args.plot)
     target = resolve_target(args, session_factory=session_factory)
-    # A row of the model the target serves (a deployment of one model needs no --model).
-    reference = load_reference(local_artifacts(target.model))
+    # A row of the model the target serves (a deployment of one model needs no --model); for a
+    # store model, of the version its pointer names.
+    if target.store is not None:
+        reference = pointed_version(target.store, target.session).version.reference
+    else:
+        reference = load_reference(local_artifacts(target.model))
     body = json.dumps({"features": list(reference.cases[0].features)}).encode()
 
     forced = _force_cold(target, args, body) if args.force_cold else []

@@ -46,6 +46,8 @@ class Target:
     # (whose alarms are not this model's)
     primary: bool = True
     others: tuple[str, ...] = ()
+    # A store model's folder in its model store (--store, or the deployment's output).
+    store: str | None = None
 
     @property
     def route_prefix(self) -> str:
@@ -113,7 +115,7 @@ def resolve_target(
         session = session_factory(profile=args.profile, region=args.region)
         region = _execute_api_region(base_url) or region_of(session)
         auth = SigV4(credentials(session), region)
-    return Target("url", args.url, base_url, auth, model=args.model)
+    return Target("url", args.url, base_url, auth, model=args.model, store=args.store)
 
 
 def _aws_stack(
@@ -140,6 +142,7 @@ def _aws_stack(
     else:
         auth = bearer or NO_AUTH
     others = tuple(name for name in served if name != model)
+    title = (model or "").capitalize()  # the model's outputs: `WineModelStore`
     return Target(
         "stack",
         args.stack,
@@ -150,6 +153,7 @@ def _aws_stack(
         model=model,
         primary=primary,
         others=others,
+        store=args.store or stack.outputs.get(f"{'' if primary else title}ModelStore"),
     )
 
 
@@ -175,7 +179,15 @@ def _pulumi_stack(args: argparse.Namespace, bearer: BearerToken | None) -> Targe
     auth: RequestAuth = bearer or (
         NO_AUTH if outputs.get("public") is True else gcloud_identity_token(base_url)
     )
-    return Target("pulumi-stack", args.pulumi_stack, base_url, auth, model=model)
+    store = found.get("model_store") if isinstance(found, dict) else None
+    return Target(
+        "pulumi-stack",
+        args.pulumi_stack,
+        base_url,
+        auth,
+        model=model,
+        store=args.store or (store if isinstance(store, str) and store else None),
+    )
 
 
 def _chosen_model(requested: str | None, served: Sequence[str], where: str) -> str | None:

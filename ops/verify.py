@@ -1,6 +1,7 @@
 """Is the deployment right? Health, model identity, golden predictions, the error contract and
 latency against the alarm threshold; with --stack also the alias, provisioned concurrency,
-alarms and the stack itself.
+alarms and the stack itself. A store model (its deployment's ModelStore output, or --store) is
+compared with the version its store's pointer names, and that version's own reference.
 
     python -m ops.verify --url http://127.0.0.1:8080
     python -m ops.verify --stack SklearnInference-dev [--region eu-west-1]
@@ -42,6 +43,7 @@ from ops.checks import (
     check_reference,
     check_server_timing,
     check_stack_status,
+    check_store_version,
     settling,
 )
 from ops.cli import (
@@ -56,6 +58,7 @@ from ops.cli import (
 )
 from ops.errors import CannotRun
 from ops.http_client import HttpClient, HttpResponse
+from ops.model_store import Pointed, pointed_version
 from ops.reference import Reference, load_reference
 from ops.report import render_checks, verdict
 from ops.targets import SessionFactory, Target, resolve_target
@@ -153,10 +156,16 @@ def _run(
     clock: Callable[[], float],
 ) -> int:
     # The target says which model it serves (a deployment of one model needs no --model), then
-    # the local files: a stale reference is the user's to fix before any request is sent.
+    # the files to compare with: a store model's are the version its pointer names, in the store;
+    # any other's are local (a stale reference is the user's to fix before any request is sent).
     target = resolve_target(args, session_factory=session_factory)
     model = target.model if args.model_dir is None else args.model
-    reference = load_reference(local_artifacts(model, args.model_dir))
+    pointed = _pointed(target)
+    reference = (
+        pointed.version.reference
+        if pointed is not None
+        else load_reference(local_artifacts(model, args.model_dir))
+    )
     # load_reference has held it to manifest.json: the same name, version and artifact hashes.
     expected = ExpectedModel(
         reference.name, reference.version, reference.sha256, pinned_sha256=args.expect_sha256
@@ -168,7 +177,9 @@ def _run(
         else None
     )
     with target.client(args.timeout, retry_throttled=THROTTLE_RETRIES) as client:
-        results = http_checks(client, target, reference, expected, args.requests, args.p99_ms)
+        results = http_checks(
+            client, target, reference, expected, args.requests, args.p99_ms, pointed
+        )
     if target.stack is not None:
         results += stack_checks(target, settled)
     if args.json:
@@ -192,6 +203,7 @@ def http_checks(
     expected: ExpectedModel,
     requests: int,
     p99_ms: float,
+    pointed: Pointed | None = None,
 ) -> list[CheckResult]:
     health = client.request("GET", "/health")
     _refuse_on_auth_failure(health, target)
@@ -202,6 +214,7 @@ def http_checks(
     results = [
         check_health(health),
         check_model_identity(health, expected),
+        *([check_store_version(health, pointed.pointer.version, pointed.uri)] if pointed else []),
         check_reference(predicted, reference),
         check_error(
             "error_invalid_json",
@@ -236,6 +249,11 @@ def http_checks(
     results.append(check_server_timing([health, predicted, *timed]))
     results.append(check_latency(timed, p99_ms, throttled=client.throttled))
     return results
+
+
+def _pointed(target: Target) -> Pointed | None:
+    """A store model's pointed version (ops/model_store.py); None for an image model."""
+    return None if target.store is None else pointed_version(target.store, target.session)
 
 
 def _body_limit_checks(

@@ -24,6 +24,7 @@ from apis import Apis, ApisArgs  # noqa: E402
 from config import ConfigError, load, model_configs  # noqa: E402
 from identities import Identities, IdentitiesArgs  # noqa: E402
 from model_deployment import ModelDeployment, SharedResources  # noqa: E402
+from model_store import ModelStore, ModelStoreArgs, default_bucket_name, read_pointers  # noqa: E402
 from monitoring import email_channel  # noqa: E402
 from registry import Registry, RegistryArgs  # noqa: E402
 from source_bundle import SourceBundle, SourceBundleArgs  # noqa: E402
@@ -81,6 +82,26 @@ identities = Identities(
     after_apis,
 )
 channel = email_channel(cfg.project, cfg.alert_email, after_apis) if cfg.alert_email else None
+# Store models (models.toml source = "store"): the stack's model store, and the pointers this
+# deploy pins, read now (model_store.py).
+stored = [model.name for model in models if model.store]
+store_bucket = cfg.model_store_bucket or default_bucket_name(cfg.project, cfg.function_name)
+model_store = (
+    ModelStore(
+        "model-store",
+        ModelStoreArgs(
+            project=cfg.project,
+            region=cfg.region,
+            bucket_name=store_bucket,
+            function_name=cfg.function_name,
+            retain=cfg.deletion_protection,
+            propagation_seconds=cfg.iam_propagation_seconds,
+        ),
+        after_apis,
+    )
+    if stored
+    else None
+)
 shared = SharedResources(
     stack=stack,
     apis=apis,
@@ -88,6 +109,8 @@ shared = SharedResources(
     registry=registry,
     identities=identities,
     alert_channel=channel.id if channel else None,
+    model_store=model_store,
+    pointers=read_pointers(store_bucket, stored) if stored else {},
 )
 deployments = [ModelDeployment(model, shared) for model in models]
 
@@ -103,3 +126,5 @@ pulumi.export("bucket_name", source.bucket.name)
 pulumi.export("runtime_service_account", identities.runtime.email)
 pulumi.export("build_service_account", identities.build.email)
 pulumi.export("public", cfg.public)
+if model_store is not None:
+    pulumi.export("model_store_bucket", model_store.bucket.name)

@@ -133,6 +133,9 @@ class StackConfig:
     # `source_objects` pins the others, one by one (model name -> bundle).
     source_object: str | None = None
     source_objects: Mapping[str, str] = field(default_factory=dict)
+    # The model store's bucket, when a model is served from it (models.toml source = "store");
+    # None: <project>-<functionName>-models (model_store.py).
+    model_store_bucket: str | None = None
     model_backend: str = "auto"
     max_batch_rows: int = 1000
     # Unset: the handler derives the limit from the model's width and max_batch_rows
@@ -395,6 +398,8 @@ class ModelConfig:
     pin_key: str  # the config key that pins its bundle: sourceObject or sourceObjects.<name>
     # Prefix of its Pulumi resource names: "" for the primary model, "<name>-" for the others.
     prefix: str
+    # Served from the model store (models.toml source = "store"), not from its bundle.
+    store: bool = False
 
 
 def model_configs(
@@ -440,6 +445,7 @@ def model_configs(
                 primary=primary,
                 pin_key=pin_key,
                 prefix="" if primary else f"{entry.name}-",
+                store=entry.store,
             )
         )
     if problems:
@@ -585,6 +591,7 @@ def load(stack: str, config: Any, gcp_config: Any, keys: Collection[str] = ()) -
         release_canary_minutes=whole("releaseCanaryMinutes", defaults.release_canary_minutes),
         source_object=config.get("sourceObject") or None,
         source_objects={name: bundle for name, bundle in pins.items() if bundle},
+        model_store_bucket=config.get("modelStoreBucket") or None,
         model_backend=config.get("modelBackend") or defaults.model_backend,
         max_batch_rows=whole("maxBatchRows", defaults.max_batch_rows),
         max_body_bytes=max_body_bytes,

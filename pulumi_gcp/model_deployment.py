@@ -10,7 +10,8 @@ config.model_configs) keeps the models' resource names apart instead.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,14 @@ from apis import Apis
 from config import ModelConfig
 from function import Function, FunctionArgs
 from identities import Identities
+from model_store import ModelStore
 from monitoring import Monitoring, MonitoringArgs
 from registry import Registry
 from source_bundle import ArchiveArgs, SourceBundle
 
 from handler.bundle import gcf_source_files
 from handler.manifest import ManifestError
+from handler.store import Pointer, deployment_environment
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,9 @@ class SharedResources:
     identities: Identities
     # The stack's e-mail channel (alertEmail), which every model's alert policies notify.
     alert_channel: pulumi.Input[str] | None
+    # With a store model: the model store, and each store model's pointer as `pulumi up` read it.
+    model_store: ModelStore | None = None
+    pointers: Mapping[str, Pointer | None] = field(default_factory=dict)
 
 
 class ModelDeployment:
@@ -50,8 +56,20 @@ class ModelDeployment:
         after_apis = pulumi.ResourceOptions(depends_on=shared.apis.services)
         self.model = model
 
+        # A store model is served from the store once a version is promoted; until then (a new
+        # stack, or a model moving to the store) from its bundle, like any other.
+        pointer = shared.pointers.get(model.name)
+        store = shared.model_store if model.store and pointer is not None else None
+        if model.store and store is None:
+            pulumi.log.warn(
+                f'model {model.name} (source = "store"): no version is promoted in the model '
+                "store yet, so this deploy serves the artifacts of the checkout from its bundle; "
+                f"make publish-model MODEL={model.name}, make promote, then deploy"
+            )
         try:
-            files = gcf_source_files(cfg.source_root, model.artifacts)
+            files = gcf_source_files(
+                cfg.source_root, model.artifacts, source="store" if store else "image"
+            )
         except (OSError, ManifestError) as error:
             raise pulumi.RunError(
                 f"model {model.name} ({model.artifacts}): {error}; (re)train it with "
@@ -67,6 +85,15 @@ class ModelDeployment:
                 pin_key=model.pin_key,
             ),
         )
+        runtime_account: pulumi.Input[str] = shared.identities.runtime.email
+        environment = dict(cfg.handler_environment)
+        ready: list[pulumi.Resource] = [shared.identities.ready]
+        if store is not None and pointer is not None:
+            # Its own account, reading its own prefix; the pointer `pulumi up` read, pinned:
+            # a promotion is a new revision, released like any change (handler/store.py).
+            reader = store.add_reader(prefix, model.name, cfg.function_name)
+            runtime_account, ready = reader.account.email, [*ready, reader.ready]
+            environment.update(deployment_environment(store.uri(model.name), pointer))
         self.function = Function(
             f"{prefix}inference",
             FunctionArgs(
@@ -75,7 +102,7 @@ class ModelDeployment:
                 function_name=cfg.function_name,
                 source_bucket=shared.source.bucket.name,
                 source_object=self.archive.served_object,
-                runtime_service_account=shared.identities.runtime.email,
+                runtime_service_account=runtime_account,
                 build_service_account=shared.identities.build.id,
                 docker_repository=shared.registry.repository.id,
                 min_instances=cfg.min_instances,
@@ -85,11 +112,11 @@ class ModelDeployment:
                 concurrency=cfg.concurrency,
                 timeout_seconds=cfg.timeout_seconds,
                 ingress=cfg.ingress,
-                environment=cfg.handler_environment,
+                environment=environment,
                 protect=cfg.deletion_protection,
                 model=model.name,
             ),
-            pulumi.ResourceOptions(depends_on=[*shared.apis.services, shared.identities.ready]),
+            pulumi.ResourceOptions(depends_on=[*shared.apis.services, *ready]),
         )
         invokers = Invokers(
             f"{prefix}invokers",
@@ -144,6 +171,9 @@ class ModelDeployment:
                 "latency_p99_ms": cfg.alert_latency_p99_ms,
             },
         }
+        if store is not None and pointer is not None:
+            self.outputs["model_store"] = store.uri(model.name)
+            self.outputs["model_version"] = pointer.version
 
 
 def example_row(artifacts: Path) -> list[float] | None:

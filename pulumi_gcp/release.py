@@ -128,6 +128,30 @@ def tree_expectation(model: str | None) -> Expected:
         raise Unavailable(str(exc)) from None
 
 
+def expectation(model: str | None, outputs: dict[str, Any]) -> Expected:
+    """What the function's new revision must serve. A store model's: the version its revision
+    pins (the `model_version` output: the pointer as `pulumi up` read it), checked in the store
+    with that version's own reference; any other model's: the working tree's."""
+    models = outputs.get("models")
+    found = models.get(model) if model is not None and isinstance(models, dict) else outputs
+    store = found.get("model_store") if isinstance(found, dict) else None
+    if not store:
+        return tree_expectation(model)
+    version = str(found.get("model_version"))
+    from handler.store import ModelPrefix, StoreError
+    from handler.store_gcs import GcsStore
+    from ops.model_store import Refused, verify_version
+
+    try:
+        location = ModelPrefix.parse(store)
+        stored = verify_version(GcsStore(location.bucket), location, version)
+    except (Refused, StoreError) as exc:
+        raise Unavailable(f"cannot read the version its revision pins: {exc}") from None
+    return Expected.from_reference(
+        stored.reference, f"version {version} of {store}, which the revision pins"
+    )
+
+
 def google_ports(settings: dict[str, Any], bucket: str, public: bool, p99_ms: float) -> Ports:
     """Ports on Google's client libraries, with application-default credentials."""
     from google.auth.exceptions import DefaultCredentialsError
@@ -203,11 +227,14 @@ def run_release(args: argparse.Namespace, stack: PulumiCli) -> int:
     if not stack.up():
         say(f"the deploy failed; traffic did not move. {FIRST_DEPLOY_HELP}")
         return 1
-    deployed = {u.function: u for u, _ in units_from(stack.outputs(), args.model)}
+    outputs = stack.outputs()
+    deployed = {u.function: u for u, _ in units_from(outputs, args.model)}
     status = 0
     for unit, _ in units:
         unit = deployed.get(unit.function, unit)
-        status = max(status, flow.release(unit, tree_expectation(unit.model), ports[unit.function]))
+        status = max(
+            status, flow.release(unit, expectation(unit.model, outputs), ports[unit.function])
+        )
     return status
 
 

@@ -15,6 +15,7 @@ from constructs import Construct
 
 from stacks.findings import ENVIRONMENT_KMS, NO_NETWORK_CALLS, skip_checkov
 from stacks.logs import log_group
+from stacks.model_store import StoreBinding
 from stacks.naming import PRIMARY, ModelNames
 from stacks.settings import DeploySettings
 
@@ -41,13 +42,15 @@ class ModelImage:
     context: Path = REPO_ROOT
     model_path: str = DEFAULT_MODEL_PATH
     others: tuple[str, ...] = ()
+    source: str = "image"  # "store": the Dockerfile's MODEL_SOURCE, no artifacts in the image
 
 
 class InferenceFunction(Construct):
     """`DockerImageFunction` plus the `live` alias every caller (API, alarms) goes through.
 
     Exposes `function`, `alias`, `log_group` and `role`. One of several models (`names`) is
-    served under its ROUTE_PREFIX, `/models/<name>`.
+    served under its ROUTE_PREFIX, `/models/<name>`. A store model (`store`) reads the version
+    its binding pins from the stack's model store, and may read its own prefix there only.
     """
 
     def __init__(
@@ -58,6 +61,7 @@ class InferenceFunction(Construct):
         settings: DeploySettings,
         image: ModelImage = ModelImage(),
         names: ModelNames = PRIMARY,
+        store: StoreBinding | None = None,
     ) -> None:
         super().__init__(scope, id)
         architecture, platform = _ARCHITECTURES[settings.architecture]
@@ -77,6 +81,12 @@ class InferenceFunction(Construct):
             description=names.label(f"{settings.stack_name} inference function"),
         )
         self.log_group.grant_write(self.role)
+        if store is not None:
+            store.store.grant_model_read(self.role, store.model)
+        environment = _handler_environment(settings, names)
+        if store is not None:
+            # The pin is part of the configuration: a promotion publishes a new version.
+            environment.update(store.handler_environment())
 
         self.function = lambda_.DockerImageFunction(
             self,
@@ -110,7 +120,7 @@ class InferenceFunction(Construct):
                 removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
             ),
             description=names.label(f"scikit-learn inference ({settings.env_name})"),
-            environment=_handler_environment(settings, names),
+            environment=environment,
         )
         skip_checkov(
             self.function,
@@ -119,7 +129,12 @@ class InferenceFunction(Construct):
                 "answer and nothing is retried. The only asynchronous caller is the health-check "
                 "schedule, and a lost check is what the health-check alarm reports (missing data "
                 "breaches); a dead-letter queue would hold nothing anyone acts on.",
-                "CKV_AWS_117": "The model ships in the image. " + NO_NETWORK_CALLS,
+                "CKV_AWS_117": (
+                    "The model ships in the image. "
+                    if store is None
+                    else "It reads its model from the stack's S3 bucket through S3's endpoint. "
+                )
+                + NO_NETWORK_CALLS,
                 "CKV_AWS_173": ENVIRONMENT_KMS,
             },
         )
@@ -215,6 +230,8 @@ def _image_code(
     build_args = {"BASE_IMAGE": settings.base_image} if settings.base_image else {}
     if image.model_path != DEFAULT_MODEL_PATH:
         build_args["MODEL"] = image.model_path
+    if image.source != "image":  # only a store model's build differs (and hashes differently)
+        build_args["MODEL_SOURCE"] = image.source
     return lambda_.DockerImageCode.from_image_asset(
         str(image.context),
         file="Dockerfile",

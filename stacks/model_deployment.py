@@ -13,6 +13,7 @@ from model.catalog import ModelEntry
 from stacks.api import RouteTarget
 from stacks.function import InferenceFunction, ModelImage
 from stacks.health import InferenceHealthCheck
+from stacks.model_store import StoreBinding
 from stacks.monitoring import FunctionMetrics, MonitoredModel
 from stacks.naming import ModelNames
 from stacks.release import InferenceRelease
@@ -41,9 +42,11 @@ class ModelDeployment:
         names: ModelNames,
         others: Sequence[ModelEntry] = (),
         reference_file: Path | None = None,
+        store: StoreBinding | None = None,
     ) -> None:
         self.stack, self.settings, self.names, self.name = stack, settings, names, entry.name
         self.reference_file = reference_file or entry.artifacts / "reference.json"
+        self.store = store
         self.inference = InferenceFunction(
             stack,
             names.id("Inference"),
@@ -52,8 +55,10 @@ class ModelDeployment:
                 context=entry.root,
                 model_path=entry.path,
                 others=tuple(other.path for other in others),
+                source="store" if store is not None else "image",
             ),
             names=names,
+            store=store,
         )
         self.release: InferenceRelease | None = None
 
@@ -89,11 +94,12 @@ class ModelDeployment:
             alias=self.inference.alias,
             reference_file=self.reference_file,
             names=self.names,
+            store=self.store,
         )
 
     def add_function_outputs(self, api_url: str, auth: str) -> None:
-        """PredictCommand, FunctionName, FunctionLogGroup, AliasArn (`Wine...` for a model other
-        than the primary one)."""
+        """PredictCommand, FunctionName, FunctionLogGroup, AliasArn, and for a store model
+        ModelStore (`Wine...` for a model other than the primary one)."""
         output = self.names.id
         CfnOutput(
             self.stack,
@@ -114,6 +120,15 @@ class ModelDeployment:
             value=self.inference.alias.function_arn,
             description="The live alias (what the API invokes; use it for direct invokes too)",
         )
+        if self.store is not None:
+            CfnOutput(
+                self.stack,
+                output("ModelStore"),
+                value=self.store.uri,
+                description=self.names.label(
+                    "Where its versions and pointer live (make publish-model / make promote)"
+                ),
+            )
 
     def add_release_outputs(self) -> None:
         assert self.release is not None, "add_release first"

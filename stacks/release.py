@@ -61,9 +61,11 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
+from handler.store import model_prefix
 from stacks.findings import ENVIRONMENT_KMS, NO_NETWORK_CALLS, skip_checkov
 from stacks.function import ALIAS_NAME
 from stacks.logs import log_group
+from stacks.model_store import StoreBinding
 from stacks.monitoring import handler_dimensions, new_alarm
 from stacks.naming import PRIMARY, ModelNames, alarm_name
 from stacks.settings import DeploySettings
@@ -86,7 +88,9 @@ class InferenceRelease(Construct):
     alarm could judge it in time) and `hook` (None when `pre_traffic_hook` is off).
     `reference_file` is the golden reference the hook checks (the model's
     artifacts/reference.json); without it synthesis warns and the hook fails every release
-    until it exists. The release alarms of a model other than the primary one carry its name
+    until it exists. A store model's reference is its pinned version's, in the model store
+    (`store`): every promotion is checked against that version's own predictions. The release
+    alarms of a model other than the primary one carry its name
     (`<stack>-wine-release-errors-v7`).
     """
 
@@ -100,11 +104,12 @@ class InferenceRelease(Construct):
         alias: lambda_.Alias,
         reference_file: Path,
         names: ModelNames = PRIMARY,
+        store: StoreBinding | None = None,
     ) -> None:
         super().__init__(scope, id)
         version = alias.version.version
-        reference: Path | None = reference_file
-        if settings.pre_traffic_hook and not reference_file.is_file():
+        reference: Path | StoreBinding | None = reference_file if store is None else store
+        if store is None and settings.pre_traffic_hook and not reference_file.is_file():
             # Fail closed where it matters, without breaking synthesis: the hook is deployed
             # without a reference and fails every release until one exists.
             Annotations.of(self).add_warning(
@@ -268,7 +273,7 @@ class _PreTrafficHook(Construct):
         id: str,
         settings: DeploySettings,
         version: lambda_.IVersion,
-        reference_file: Path | None,
+        reference_file: Path | StoreBinding | None,
         names: ModelNames,
     ) -> None:
         super().__init__(scope, id)
@@ -291,13 +296,16 @@ class _PreTrafficHook(Construct):
         }
         if names.route_prefix:  # not the primary model: its routes are below the prefix
             environment["ROUTE_PREFIX"] = names.route_prefix
+        stored = reference_file if isinstance(reference_file, StoreBinding) else None
         window = canary_seconds(settings.deployment_config) if reference_file else 0
         if window:
             # Evidence for the canary: traffic of its own through `live` while the first step
             # holds its share on the new version (pre_traffic.canary).
             environment["CANARY_SECONDS"] = str(window)
             environment["CANARY_MIN_REQUESTS"] = str(CANARY_MIN_REQUESTS)
-        if reference_file is not None:
+        if stored is not None:
+            _read_stored_reference(role, stored, environment)
+        elif reference_file is not None:
             reference = s3_assets.Asset(self, "Reference", path=str(reference_file))
             environment["REFERENCE_BUCKET"] = reference.s3_bucket_name
             environment["REFERENCE_KEY"] = reference.s3_object_key
@@ -363,6 +371,35 @@ class _PreTrafficHook(Construct):
                 "versions so that it is in place before the deploy that needs it.",
             )
         )
+
+
+def _read_stored_reference(
+    role: iam.Role, stored: StoreBinding, environment: dict[str, str]
+) -> None:
+    """Point the hook at the pinned version's reference in the model store. The grant covers
+    every version's reference.json of this model, so it does not change, and need not
+    propagate, in the very update whose hook reads the new one."""
+    environment["REFERENCE_BUCKET"] = stored.store.bucket.bucket_name
+    environment["REFERENCE_KEY"] = stored.reference_key()
+    pattern = f"{model_prefix(stored.model)}/versions/*/reference.json"
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["s3:GetObject"], resources=[stored.store.bucket.arn_for_objects(pattern)]
+        )
+    )
+    Validations.of(role).acknowledge(
+        Acknowledgment(
+            id=f"AwsSolutions-IAM5[Resource::<{_bucket_id(stored)}.Arn>/{pattern}]",
+            reason="The hook reads the golden reference of the version being released, one "
+            "per published version of this model.",
+        )
+    )
+
+
+def _bucket_id(stored: StoreBinding) -> str:
+    bucket = stored.store.bucket
+    stack = Stack.of(bucket)
+    return str(stack.resolve(stack.get_logical_id(bucket.node.default_child)))  # type: ignore[arg-type]
 
 
 def canary_seconds(deployment_config: str) -> int:

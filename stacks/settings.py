@@ -88,6 +88,9 @@ class DeploySettings:
     tracing: bool = True  # X-Ray active tracing
     log_retention_days: int = 90  # function and API access logs
     retain_logs: bool = True  # keep log groups when the stack is destroyed
+    # Keep the model store bucket (store models' versions and pointers) when the stack is
+    # destroyed; otherwise the stack empties and deletes it. Only a store model brings one.
+    retain_model_store: bool = True
     termination_protection: bool = True
     # The CDK bootstrap this environment deploys through (`cdk bootstrap --qualifier Q`); None:
     # cdk.json's @aws-cdk/core:bootstrapQualifier, else CDK's default. Dev and prod in one account
@@ -165,6 +168,7 @@ ENV_DEFAULTS: dict[str, dict[str, Any]] = {
         "autoscaling_max": None,
         "log_retention_days": 7,
         "retain_logs": False,
+        "retain_model_store": False,
         "termination_protection": False,
         "throttle_rate_limit": 10.0,
         "throttle_burst_limit": 20,

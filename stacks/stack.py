@@ -7,12 +7,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Aws, CfnOutput, DefaultStackSynthesizer, Fn, Stack, Tags
+from aws_cdk import Annotations, Aws, CfnOutput, DefaultStackSynthesizer, Fn, Stack, Tags
 from constructs import Construct
 
+from handler.store import Pointer
 from model.catalog import ModelEntry
 from stacks.api import InferenceApi
 from stacks.model_deployment import ModelDeployment
+from stacks.model_store import ModelStore, StoreBinding
 from stacks.monitoring import ApiMetrics, InferenceMonitoring
 from stacks.naming import ModelNames
 from stacks.settings import DeploySettings, SettingsError, for_model
@@ -25,6 +27,11 @@ class InferenceStack(Stack):
 
     `references` replaces a model's golden reference (by model name; default its
     artifacts/reference.json), so tests can pin one that does not move with the model.
+
+    A stack serving a store model (models.toml `source = "store"`) also has the model store
+    bucket; `store_pointers` is what each store model's pointer named when the app was
+    synthesized, the version its function pins. A store model with no pointer yet (None) is
+    served from its image until one is promoted.
     """
 
     def __init__(
@@ -35,6 +42,7 @@ class InferenceStack(Stack):
         settings: DeploySettings,
         models: Sequence[ModelEntry],
         references: Mapping[str, Path] | None = None,
+        store_pointers: Mapping[str, Pointer | None] | None = None,
         **kwargs: Any,
     ) -> None:
         if not models:
@@ -64,6 +72,29 @@ class InferenceStack(Stack):
         for key, value in settings.tags.items():
             Tags.of(self).add(key, value)
 
+        # Only a stack with a store model has a store: the templates of the others do not move.
+        self.model_store = (
+            ModelStore(self, "ModelStore", retain=settings.retain_model_store)
+            if any(entry.store for entry in models)
+            else None
+        )
+
+        def binding(entry: ModelEntry) -> StoreBinding | None:
+            if self.model_store is None or not entry.store:
+                return None
+            pointer = (store_pointers or {}).get(entry.name)
+            if pointer is None:
+                # Nothing promoted yet (a new stack, or a model moving to the store): it keeps
+                # serving its image until a version is, and the next deploy pins that one.
+                Annotations.of(self).add_warning(
+                    f'model {entry.name} (source = "store"): no version is promoted in the '
+                    "model store yet, so this deploy serves the artifacts of the checkout from "
+                    f"its image; `make publish-model MODEL={entry.name}`, `make promote`, then "
+                    "deploy"
+                )
+                return None
+            return StoreBinding(self.model_store, entry.name, pointer)
+
         # Creation order is the template's order: per model its function, then the API in
         # front of all of them, per model its health check, then the alarms and dashboard,
         # per model its release. Construct ids come from each model alone (ModelNames.of), so
@@ -76,6 +107,7 @@ class InferenceStack(Stack):
                 names=ModelNames.of(entry),
                 others=[other for other in models if other is not entry],
                 reference_file=(references or {}).get(entry.name),
+                store=binding(entry),
             )
             for entry in models
         }

@@ -21,6 +21,7 @@ import pytest
 from handler.service import InferenceService
 from handler.settings import Settings
 from model import catalog, pipeline
+from tests.stores import gcs, gcs_server, iris_v2, s3, store  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "model" / "artifacts"

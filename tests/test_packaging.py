@@ -106,14 +106,22 @@ def test_dockerfile_stages_then_installs_what_the_stage_chose() -> None:
     froms = [rest for op, rest in instructions if op == "FROM"]
     assert froms == ["${BASE_IMAGE} AS stage", "${BASE_IMAGE}"]
     assert ["ARG", "BASE_IMAGE=public.ecr.aws/lambda/python:3.12"] in instructions
+    # An image model by default; the CDK app passes MODEL_SOURCE=store for a store model only.
+    assert ["ARG", "MODEL_SOURCE=image"] in instructions
     assert instructions[-1] == ["CMD", '["handler.aws.lambda_handler"]']
     runs = [rest for op, rest in instructions if op == "RUN"]
     # The stage verifies every artifact, keeps the served one, writes the requirements...
-    assert "cd /build && python -m handler.runtime stage aws model out" in runs
+    assert (
+        "cd /build && python -m handler.runtime stage aws model out --source ${MODEL_SOURCE}"
+        in runs
+    )
     # ...and the image installs exactly those, then proves the model loads with them.
     installs = [r for r in runs if "pip install" in r]
     assert [re.findall(r"-r (\S+)", r) for r in installs] == [["/tmp/requirements.txt"]]
-    assert "python -m handler.runtime check ${LAMBDA_TASK_ROOT}/model/artifacts" in runs
+    assert (
+        "python -m handler.runtime check ${LAMBDA_TASK_ROOT}/model/artifacts --source ${MODEL_SOURCE}"
+        in runs
+    )
     copies = [rest for op, rest in instructions if op == "COPY"]
     assert "--from=stage /build/out/requirements.txt /tmp/requirements.txt" in copies
     assert "--from=stage /build/out/artifacts/ ${LAMBDA_TASK_ROOT}/model/artifacts/" in copies
@@ -232,14 +240,24 @@ PROVIDED = {
     "functions_framework": "functions-framework",
     "flask": "functions-framework",
     "werkzeug": "functions-framework",
+    # A store model's adapters: boto3 ships with the Lambda runtime, google-cloud-storage comes
+    # from requirements/gcs.txt (handler/runtime.py adds it for a store model).
+    "boto3": "the Lambda runtime",
+    "botocore": "the Lambda runtime",
+    "google": "google-cloud-storage",
 }
 # Which cloud each module serves; the rest is the shared core.
-ONLY_ON = {"gcp.py": "gcp", "aws.py": "aws"}
+ONLY_ON = {"gcp.py": "gcp", "aws.py": "aws", "store_s3.py": "aws", "store_gcs.py": "gcp"}
+# What a store model's function has beyond its cloud's requirements file.
+STORE_PINS = {
+    "aws": {"the Lambda runtime": "provided"},
+    "gcp": _pins("\n".join(read_requirements(ROOT / "handler" / "requirements" / "gcs.txt"))),
+}
 
 
 @pytest.mark.parametrize("cloud", ["aws", "gcp"])
 def test_every_third_party_import_on_a_cloud_is_installed_there(cloud: str) -> None:
-    pins = {**_cloud_pins(cloud), "onnxruntime": "model"}
+    pins = {**_cloud_pins(cloud), **STORE_PINS[cloud], "onnxruntime": "model"}
     stdlib = set(__import__("sys").stdlib_module_names)
     for module in (ROOT / "handler").glob("*.py"):
         if ONLY_ON.get(module.name, cloud) != cloud:

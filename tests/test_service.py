@@ -84,6 +84,7 @@ def test_health_reports_model_backend_and_hash_prefix(service: InferenceService)
         "version": manifest["version"],
         "sha256": manifest["artifacts"]["onnx"]["sha256"][:12],
         "backend": "onnx",
+        "source": "image",
     }
 
 
@@ -551,6 +552,7 @@ def test_init_report_rounds_each_timing_to_a_tenth_of_a_millisecond(
         "import_ms": 567.9,
         "model_loaded_ms": 234.6,
         "model_loaded": True,
+        "model_source": "image",
         "backend": "onnx",
         "model_name": service.model.manifest.name,
         "model_version": service.model.manifest.version,
@@ -564,6 +566,7 @@ def test_a_service_that_loaded_nothing_reports_no_load_time() -> None:
         "import_ms": 0.0,
         "model_loaded_ms": 0.0,
         "model_loaded": False,
+        "model_source": "image",
         "error": "no model",
     }
 

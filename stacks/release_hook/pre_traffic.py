@@ -9,6 +9,10 @@ stack's primary one) and checks:
 - the version serves the model the reference was computed for (name, version, artifact SHA-256);
 - labels are identical and every probability is within the reference's tolerance.
 
+The reference (REFERENCE_BUCKET, REFERENCE_KEY) is the model's artifacts/reference.json, shipped
+as an asset, or, for a model served from the model store, the reference of the very version the
+stack pinned, in the store: every promotion is checked against its own predictions.
+
 It then reports Succeeded or Failed to CodeDeploy. Anything unexpected is a failure: a hook that
 never reports holds the deployment for an hour before CodeDeploy gives up.
 

@@ -33,6 +33,7 @@ from aws_cdk import App
 from aws_cdk.assertions import Template
 
 import app as cdk_entry
+from handler.store import Pointer, sha256_hex
 from model import catalog
 from model.catalog import Catalog
 from stacks.settings import DeploySettings, build_settings
@@ -47,9 +48,12 @@ FEATURE_FLAGS = {key: value for key, value in CDK_CONTEXT.items() if key.startsw
 REFERENCE = Path(__file__).resolve().parent / "fixtures" / "reference.json"
 
 
-def build(app: App, environ: dict[str, str] | None = None) -> Any:
-    """app.build, as `cdk synth` runs it, with the pinned reference for the Iris model."""
-    return cdk_entry.build(app, environ=environ or {}, references={"iris": REFERENCE})
+def build(app: App, environ: dict[str, str] | None = None, read_pointers: Any = None) -> Any:
+    """app.build, as `cdk synth` runs it, with the pinned reference for the Iris model (and a
+    store model's pointers from `read_pointers`)."""
+    return cdk_entry.build(
+        app, environ=environ or {}, references={"iris": REFERENCE}, read_pointers=read_pointers
+    )
 
 
 DIGEST = "sha256:" + "ab" * 32
@@ -184,9 +188,11 @@ def rendered(value: Any) -> str:
     return separator.join(rendered(part) for part in parts)
 
 
-def synthesize(name: str, context: dict[str, Any], outdir: Path) -> Synthesized:
+def synthesize(
+    name: str, context: dict[str, Any], outdir: Path, read_pointers: Any = None
+) -> Synthesized:
     app = App(context=context, outdir=str(outdir))
-    stack = build(app)
+    stack = build(app, read_pointers=read_pointers)
     assembly = app.synth()  # raises if cdk-nag reports an unacknowledged finding
     manifest = json.loads((outdir / "manifest.json").read_text())
     models_file = context.get("models_file")
@@ -334,3 +340,54 @@ def masked(value: Any) -> Any:
 @pytest.fixture(scope="session")
 def mask() -> Any:
     return masked
+
+
+# --- a fork serving a model from the model store ----------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def store_fork(two_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """models.toml of the two-model fork with wine served from the model store (source =
+    "store") and the reference model from its image."""
+    wine = two_models.parent / "models" / "wine" / "artifacts"
+    declaration = write_fork(tmp_path_factory.mktemp("store-fork"), ("iris", "wine"), wine)
+    text = declaration.read_text().replace(
+        'path = "models/wine"\n', 'path = "models/wine"\nsource = "store"\n'
+    )
+    declaration.write_text(text)
+    return declaration
+
+
+def pointer_of(artifacts: Path) -> Pointer:
+    """What `make promote` would point at for these artifacts."""
+    manifest = artifacts / "manifest.json"
+    return Pointer(json.loads(manifest.read_text())["version"], sha256_hex(manifest.read_bytes()))
+
+
+@pytest.fixture(scope="session")
+def store_pin(store_fork: Path) -> Pointer:
+    return pointer_of(store_fork.parent / "models" / "wine" / "artifacts")
+
+
+@pytest.fixture(scope="session")
+def store_prod_app(
+    store_fork: Path, store_pin: Pointer, tmp_path_factory: pytest.TempPathFactory
+) -> Synthesized:
+    """prod of the store fork, wine's pointer naming its committed version."""
+    return synthesize(
+        "store-prod",
+        own_context(store_fork, env="prod"),
+        tmp_path_factory.mktemp("cdk-store-prod"),
+        read_pointers=lambda stack, names: {name: store_pin for name in names},
+    )
+
+
+@pytest.fixture(scope="session")
+def store_dev_app(store_fork: Path, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """dev of the store fork before any promotion: nothing to pin, wine served from its image."""
+    return synthesize(
+        "store-dev",
+        own_context(store_fork, env="dev"),
+        tmp_path_factory.mktemp("cdk-store-dev"),
+        read_pointers=lambda stack, names: dict.fromkeys(names),
+    )

@@ -1,9 +1,10 @@
 """checkov on the synthesized templates, once for this session.
 
 checkov runs from a virtualenv of its own (`make checkov-venv`, which `make test` runs): its
-dependency pins are many and must not decide the project's. One run scans ten files: the
-templates of the tests' own settings (dev, prod, prod serving two models), those this
-repository's cdk.json and models.toml give (`live-dev`, `live-prod`), and the same five with
+dependency pins are many and must not decide the project's. One run scans fourteen files: the
+templates of the tests' own settings (dev, prod, prod serving two models, and dev and prod
+serving one of them from the model store), those this repository's cdk.json and models.toml give
+(`live-dev`, `live-prod`), and the same seven with
 every checkov skip removed, so the test can say both that nothing fails and that every skip
 answers a finding that would otherwise fail.
 """
@@ -29,19 +30,26 @@ def _without_skips(template: dict[str, Any]) -> dict[str, Any]:
     return stripped
 
 
-SCANNED = ["dev", "prod", "two-models", "live-dev", "live-prod"]
+SCANNED = ["dev", "prod", "two-models", "store-dev", "store-prod", "live-dev", "live-prod"]
 
 
 @pytest.fixture(scope="module")
 def scan(
-    dev, prod, two_model_app, live_dev, live_prod, tmp_path_factory
+    dev,
+    prod,
+    two_model_app,
+    store_dev_app,
+    store_prod_app,
+    live_dev,
+    live_prod,
+    tmp_path_factory,
 ) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """Failed and skipped checks per scanned file (each of SCANNED, and `<name>-unskipped`)."""
     if not CHECKOV.exists():
         pytest.fail(f"{CHECKOV} is missing: run `make checkov-venv` (make test does)")
     folder = tmp_path_factory.mktemp("checkov")
     files = []
-    for app in (dev, prod, two_model_app, live_dev, live_prod):
+    for app in (dev, prod, two_model_app, store_dev_app, store_prod_app, live_dev, live_prod):
         for label, template in ((app.name, app.template), (f"{app.name}-unskipped", None)):
             path = folder / f"{label}.template.json"
             path.write_text(json.dumps(template or _without_skips(app.template)))
