@@ -51,12 +51,23 @@ def build(
     # The declared models; the file's directory is also every image's Docker build context.
     models = catalog.load(HERE / str(context.get("models_file") or catalog.DEFAULT_FILE))
     # Environment-agnostic unless the CLI resolved an account and region (it does when
-    # credentials are configured). Nothing in the stack needs lookups either way.
+    # credentials are configured). Nothing in the stack needs lookups; a store model's pointer
+    # is read from the deployed stack when there is an account to read it in (below).
     account, region = environ.get("CDK_DEFAULT_ACCOUNT"), environ.get("CDK_DEFAULT_REGION")
     env = Environment(account=account, region=region) if account and region else None
     stored = [entry.name for entry in models.models if entry.store]
     pointers: Mapping[str, Pointer | None] = {}
-    if stored:
+    if stored and read_pointers is None and account is None:
+        # The CLI found no credentials (a laptop offline, a pull request's checks), so nothing
+        # synthesized now can be deployed by it: keep synth offline, say what it did.
+        print(
+            f'warning: {", ".join(stored)} (source = "store"): synthesized unpinned, as '
+            "served before any promotion; a synth with credentials (cdk deploy) pins each "
+            "model's promoted version",
+            file=sys.stderr,
+        )
+        pointers = dict.fromkeys(stored)
+    elif stored:
         reader = read_pointers or _deployed_pointers(region)
         pointers = reader(settings.stack_name, stored)
     stack = InferenceStack(

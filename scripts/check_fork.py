@@ -11,7 +11,8 @@ The fork changes what a platform team changes first:
   region for both stacks, prod's memory, warm instances, function name and latency alert;
 - models.toml: examples/wine added the way docs/fork.md says (copy it into models/, declare it,
   `make train`), beside the models already declared. With --remove-reference, the model in
-  model/ is taken out of models.toml instead of keeping it.
+  model/ is taken out of models.toml instead of keeping it; with --store, the added model is a
+  store model (docs/operate.md, "Model store").
 
     python scripts/check_fork.py              # what `make test` runs (make fork-check)
     python scripts/check_fork.py --keep       # leave the fork's directory for a look
@@ -120,7 +121,7 @@ def fork_gcp(fork: Path) -> None:
         stack_file.write_text(yaml.safe_dump(settings, sort_keys=False))
 
 
-def fork_models(fork: Path, remove_reference: bool) -> str:
+def fork_models(fork: Path, remove_reference: bool, store: bool) -> str:
     """Add examples/wine as docs/fork.md says; return the name it got."""
     declaration = fork / "models.toml"
     declared = tomllib.loads(declaration.read_text()).get("models", {})
@@ -130,7 +131,12 @@ def fork_models(fork: Path, remove_reference: bool) -> str:
     if remove_reference:
         kept = {n: t for n, t in declared.items() if t.get("path") != "model"}
         text = "\n".join(_table(n, t) for n, t in kept.items())
-    declaration.write_text(text.rstrip("\n") + "\n" + WINE_TABLE.format(name=name))
+    table = WINE_TABLE.format(name=name)
+    if store:
+        table = table.replace(
+            f'path = "models/{name}"\n', f'path = "models/{name}"\nsource = "store"\n'
+        )
+    declaration.write_text(text.rstrip("\n") + "\n" + table)
     return name
 
 
@@ -180,13 +186,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--remove-reference", action="store_true", help="take the model in model/ out too"
     )
+    parser.add_argument(
+        "--store", action="store_true", help='declare the added model source = "store"'
+    )
     args = parser.parse_args(argv)
     fork = Path(tempfile.mkdtemp(prefix="fork-check-"))
     try:
         copy_tree(fork)
         fork_aws(fork)
         fork_gcp(fork)
-        name = fork_models(fork, args.remove_reference)
+        name = fork_models(fork, args.remove_reference, args.store)
         python = str(fork / ".venv" / "bin" / "python")
         train = ["make", "--no-print-directory", "train", f"MODEL={name}"]
         run(f"train {name}", train, fork, args.quiet)

@@ -48,11 +48,20 @@ FEATURE_FLAGS = {key: value for key, value in CDK_CONTEXT.items() if key.startsw
 REFERENCE = Path(__file__).resolve().parent / "fixtures" / "reference.json"
 
 
+def no_pointers(stack: str, names: Any) -> dict[str, None]:
+    """A store that has promoted nothing yet: what the tests' apps read unless they say
+    otherwise, so that no test ever reaches a real account for a store model's pointer."""
+    return dict.fromkeys(names)
+
+
 def build(app: App, environ: dict[str, str] | None = None, read_pointers: Any = None) -> Any:
     """app.build, as `cdk synth` runs it, with the pinned reference for the Iris model (and a
-    store model's pointers from `read_pointers`)."""
+    store model's pointers from `read_pointers`, by default none promoted)."""
     return cdk_entry.build(
-        app, environ=environ or {}, references={"iris": REFERENCE}, read_pointers=read_pointers
+        app,
+        environ=environ or {},
+        references={"iris": REFERENCE},
+        read_pointers=read_pointers or no_pointers,
     )
 
 

@@ -7,16 +7,18 @@ wine from the store, wine's pointer naming its committed version in prod and not
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_cdk import App, Stack
+from aws_cdk.assertions import Template
 
 from handler.store import Pointer
 from stacks.function import InferenceFunction, ModelImage
 from stacks.model_store import ModelStore, StoreBinding
 from stacks.settings import build_settings
-from tests.aws.conftest import Synthesized, masked, rendered
+from tests.aws.conftest import Synthesized, masked, own_context, rendered
 
 pytestmark = pytest.mark.slow
 
@@ -232,3 +234,27 @@ def test_a_deploy_that_cannot_read_a_pointer_stops_with_one_line(
     message = str(refused.value)
     assert "\n" not in message and "no AWS credentials found" in message
     assert "wine" in message and "undoing the promotion" in message
+
+
+def test_an_offline_synth_serves_a_store_model_unpinned_and_says_so(
+    store_fork: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN `cdk synth` where the CLI found no credentials (no CDK_DEFAULT_ACCOUNT): a pull
+    # request's checks, a laptop offline. Nothing it writes can be deployed by that CLI.
+    import app as cdk_entry
+    from ops import model_store
+
+    def reached(*args: object) -> None:
+        raise AssertionError("an offline synth must not try to read the store")
+
+    monkeypatch.setattr(model_store, "stack_pointers", reached)
+    stack = cdk_entry.build(App(context=own_context(store_fork, env="prod")), {})
+    # THEN it synthesizes, wine as before any promotion, and the warning says a deploy pins it
+    env = Template.from_stack(stack).find_resources("AWS::Lambda::Function")
+    assert not [
+        f for f in env.values() if "MODEL_VERSION" in str(f["Properties"].get("Environment"))
+    ]
+    assert capsys.readouterr().err.splitlines()[0] == (
+        'warning: wine (source = "store"): synthesized unpinned, as served before any '
+        "promotion; a synth with credentials (cdk deploy) pins each model's promoted version"
+    )
