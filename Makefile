@@ -79,8 +79,10 @@ invoke-local: $(SERVE_STAMP) ## Run the Lambda adapter on a genuine HTTP API eve
 	MODEL_DIR=$(SERVE_MODEL) $(SERVE_VENV)/bin/python scripts/invoke_local.py $(if $(EVENT),--event $(EVENT)) $(if $(BODY),--body '$(BODY)')
 
 # --- Tests ------------------------------------------------------------------------------------
-test: model $(CHECKOV_STAMP) ## The quality gate CI runs: workflow lint, ruff, mypy on handler/ ops/ model/, every test-* part, then fork-check
-	@$(MAKE) --no-print-directory lint-workflows
+test: ## The quality gate CI runs: workflow lint, ruff, mypy on handler/ ops/ model/, every test-* part, then fork-check
+	@# Its three environments install side by side: pip waits on the network and the disk.
+	@$(MAKE) --no-print-directory -j3 $(VENV_STAMP) $(CHECKOV_STAMP) $(LINT_STAMP)
+	@$(MAKE) --no-print-directory model lint-workflows
 	$(VENV)/bin/ruff check --quiet .
 	$(VENV)/bin/ruff format --check --quiet .
 	$(VENV)/bin/mypy handler ops model
