@@ -188,15 +188,34 @@ def test_every_role_has_only_the_policy_this_stack_writes(template):
         assert "Policies" not in role["Properties"]
 
 
+def _store_read(sid: str, objects: str) -> dict[str, Any]:
+    return {
+        "Sid": sid,
+        "Action": "s3:GetObject",
+        "Condition": {"StringEquals": {"s3:ResourceAccount": {"Ref": "AWS::AccountId"}}},
+        "Effect": "Allow",
+        "Resource": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":s3:::{objects}"]]},
+    }
+
+
 @pytest.mark.parametrize("environment", QUALIFIERS)
 def test_a_deploy_role_may_only_assume_its_own_environments_bootstrap_roles(template, environment):
-    (statement,) = _statements(template, _output(environment, "Deploy"))
+    statement, stack, pointers = _statements(template, _output(environment, "Deploy"))
     assert statement["Effect"] == "Allow"
     assert statement["Action"] == "sts:AssumeRole"
     assert statement["Resource"] == [
         _bootstrap_role_arn(QUALIFIERS[environment], name)
         for name in ("deploy", "file-publishing", "image-publishing", "lookup")
     ]
+    # ...and, for the app that `cdk deploy` runs with these credentials, read a store model's
+    # pointer (app.py): its own stack's outputs, and pointer objects of this account only
+    assert stack == {
+        "Sid": "ReadOwnStackOutputs",
+        "Action": "cloudformation:DescribeStacks",
+        "Effect": "Allow",
+        "Resource": _arn("cloudformation", f"stack/{STACKS[environment]}/*"),
+    }
+    assert pointers == _store_read("ReadStorePointers", "*/models/*/current.json")
 
 
 @pytest.mark.parametrize("environment", QUALIFIERS)
@@ -277,6 +296,8 @@ def test_a_verify_role_may_only_read_its_stack_and_call_the_apis(template, envir
             "Effect": "Allow",
             "Resource": _arn("execute-api", "*/$default/*"),
         },
+        # A store model: its pointer, and the pointed version's manifest and reference
+        _store_read("ReadModelStore", "*/models/*"),
     ]
 
 
@@ -331,7 +352,8 @@ def test_verify_role_grants_exactly_the_aws_calls_ops_verify_makes(template, mon
             [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
         )
     }
-    assert calls == granted - {"execute-api:Invoke"}
+    # (s3:GetObject: only a store model's verify reads its store, ops/model_store.py)
+    assert calls == granted - {"execute-api:Invoke", "s3:GetObject"}
 
 
 @pytest.mark.parametrize(("environment", "role"), ROLES)
@@ -396,11 +418,13 @@ def test_one_environment_per_account_needs_no_guard_and_may_share_the_default_bo
         "AWS::IAM::Policy",
         {
             "PolicyDocument": {
-                "Statement": [
-                    Match.object_like(
-                        {"Resource": Match.array_with([_bootstrap_role_arn("team1", "deploy")])}
-                    )
-                ]
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {"Resource": Match.array_with([_bootstrap_role_arn("team1", "deploy")])}
+                        )
+                    ]
+                )
             }
         },
     )
