@@ -41,6 +41,11 @@ BUILD_PROJECT_ROLES = ("roles/logging.logWriter",)
 SOURCE_COPY_CONDITION = 'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-")'
 
 
+def role_slug(role: str) -> str:
+    """A role as part of a resource name: `roles/logging.logWriter` -> `logging-logWriter`."""
+    return role.split("/")[1].replace(".", "-")
+
+
 @dataclass(frozen=True)
 class IdentitiesArgs:
     project: str
@@ -80,7 +85,7 @@ class Identities(pulumi.ComponentResource):
 
         grants: list[pulumi.Resource] = [
             gcp.projects.IAMMember(
-                f"{name}-{who}-{role.split('/')[1].replace('.', '-')}",
+                f"{name}-{who}-{role_slug(role)}",
                 project=args.project,
                 role=role,
                 member=member,

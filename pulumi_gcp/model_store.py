@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumiverse_time as time
-from identities import RUNTIME_ROLES
+from identities import RUNTIME_ROLES, role_slug
 from options import children_of
 
 import pulumi_gcp as gcp
@@ -98,7 +98,7 @@ class ModelStore(pulumi.ComponentResource):
         )
         grants: list[pulumi.Resource] = [
             gcp.projects.IAMMember(
-                f"{prefix}{self._name}-reader-{role.split('/')[1].replace('.', '-')}",
+                f"{prefix}{self._name}-reader-{role_slug(role)}",
                 project=args.project,
                 role=role,
                 member=account.member,
