@@ -157,6 +157,16 @@ class Synthesized:
             for alias_id, alias in self.resources("AWS::Lambda::Alias").items()
         }
 
+    def routes(self) -> dict[str, str]:
+        """Each route key, and the logical ID of the alias its integration invokes."""
+        integrations = self.resources("AWS::ApiGatewayV2::Integration")
+        routed = {}
+        for route in self.resources("AWS::ApiGatewayV2::Route").values():
+            props = route["Properties"]
+            integration = integrations[props["Target"]["Fn::Join"][1][1]["Ref"]]
+            routed[props["RouteKey"]] = integration["Properties"]["IntegrationUri"]["Ref"]
+        return routed
+
     def policy_of(self, role_id: str) -> dict[str, Any]:
         """The one inline policy CDK attaches to a role (its DefaultPolicy)."""
         (found,) = [

@@ -59,15 +59,9 @@ def test_each_declared_model_has_a_function_sized_by_its_settings(live: Synthesi
 
 
 def test_routes_follow_the_naming_rule(live: Synthesized) -> None:
-    aliases = live.aliases()
-    integrations = live.resources("AWS::ApiGatewayV2::Integration")
-    routed: dict[str, Any] = {}
-    for route in live.resources("AWS::ApiGatewayV2::Route").values():
-        props = route["Properties"]
-        integration = props["Target"]["Fn::Join"][1][1]["Ref"]
-        routed[props["RouteKey"]] = integrations[integration]["Properties"]["IntegrationUri"]
+    aliases, routed = live.aliases(), live.routes()
     for entry, names, _ in models(live):
-        alias = {"Ref": aliases[entry.name]}
+        alias = aliases[entry.name]
         prefix = names.route_prefix
         assert routed.pop(f"POST {prefix}/predict") == alias
         assert routed.pop(f"GET {prefix}/health") == alias
@@ -75,7 +69,7 @@ def test_routes_follow_the_naming_rule(live: Synthesized) -> None:
             assert routed.pop(f"ANY {prefix}/{{proxy+}}") == alias
         routed.pop(f"OPTIONS {prefix}/{{proxy+}}", None)  # a CORS preflight, when configured
     catch_all = live.models.primary or live.models.models[0]
-    assert routed == {"$default": {"Ref": aliases[catch_all.name]}}
+    assert routed == {"$default": aliases[catch_all.name]}
 
 
 def test_each_models_alarms_carry_its_thresholds(live: Synthesized) -> None:

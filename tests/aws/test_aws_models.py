@@ -24,14 +24,6 @@ from tests.aws.conftest import DIGEST, masked
 pytestmark = pytest.mark.slow
 
 
-def functions(app):
-    return app.functions()
-
-
-def aliases(app):
-    return app.aliases()
-
-
 def tag(image):
     (destination,) = image["destinations"].values()
     return destination["imageTag"]
@@ -42,21 +34,8 @@ def images(app):
     by_tag = {tag(image): image for image in app.assets["dockerImages"].values()}
     return {
         name: by_tag[props["Code"]["ImageUri"]["Fn::Sub"].rsplit(":", 1)[1]]
-        for name, (_, props) in functions(app).items()
+        for name, (_, props) in app.functions().items()
     }
-
-
-def routes(app):
-    """Route key -> the alias logical ID its integration invokes."""
-    integrations = app.resources("AWS::ApiGatewayV2::Integration")
-    routed = {}
-    for route in app.resources("AWS::ApiGatewayV2::Route").values():
-        props = route["Properties"]
-        integration_id = props["Target"]["Fn::Join"][1][1]["Ref"]
-        routed[props["RouteKey"]] = integrations[integration_id]["Properties"]["IntegrationUri"][
-            "Ref"
-        ]
-    return routed
 
 
 def resources(app):
@@ -74,7 +53,7 @@ def owned_by(title: str, logical_id: str) -> bool:
 
 
 def test_each_model_has_its_own_function_and_image(two_model_app, prod):
-    assert set(functions(two_model_app)) == {"iris", "wine"}
+    assert set(two_model_app.functions()) == {"iris", "wine"}
     built = images(two_model_app)
     # The primary model's image is built exactly as when it is alone: no build argument, and
     # the other models' directories outside the context, so adding wine moves nothing of Iris
@@ -101,9 +80,9 @@ def test_each_image_context_holds_its_own_model_only(two_model_app):
 
 
 def test_the_primary_model_keeps_the_stacks_routes_and_the_others_get_their_own(two_model_app):
-    alias_of = aliases(two_model_app)
+    alias_of = two_model_app.aliases()
     iris, wine = alias_of["iris"], alias_of["wine"]
-    assert routes(two_model_app) == {
+    assert two_model_app.routes() == {
         "POST /predict": iris,
         "GET /health": iris,
         "$default": iris,  # outside every model's prefix: the primary model's 404 or 405
@@ -119,7 +98,7 @@ def test_the_primary_model_keeps_the_stacks_routes_and_the_others_get_their_own(
 
 
 def test_only_the_other_models_serve_under_a_route_prefix(two_model_app):
-    fns = functions(two_model_app)
+    fns = two_model_app.functions()
     assert "ROUTE_PREFIX" not in fns["iris"][1]["Environment"]["Variables"]
     assert fns["wine"][1]["Environment"]["Variables"]["ROUTE_PREFIX"] == "/models/wine"
 
@@ -127,22 +106,19 @@ def test_only_the_other_models_serve_under_a_route_prefix(two_model_app):
 @pytest.mark.parametrize("bigger", ["two_model_app", "three_model_app"])
 def test_adding_models_leaves_every_resource_of_the_first_in_place(prod, bigger, request):
     # GIVEN the reference model alone, then the same stack with more models
-    alone, grown = resources(prod), resources(request.getfixturevalue(bigger))
+    grown_app = request.getfixturevalue(bigger)
+    alone, grown = resources(prod), resources(grown_app)
     # THEN every resource the lone model had keeps its logical ID and type: CloudFormation
     # replaces nothing and moves no route
     assert {k: v["Type"] for k, v in alone.items()}.items() <= {
         k: v["Type"] for k, v in grown.items()
     }.items()
-    # ...and, but for what lists every model (the dashboard, the API's catch-all permission's
-    # scope stays), the primary model's resources are unchanged property for property
+    # ...and all but the dashboard, which lists every model, are unchanged property for property
     changed = sorted(k for k in alone if alone[k] != grown[k])
     assert changed == ["MonitoringDashboard0C3675C6"]
-    assert routes(prod).items() <= routes(request.getfixturevalue(bigger)).items()
-    outputs = prod.template["Outputs"]
-    grown_outputs = request.getfixturevalue(bigger).template["Outputs"]
-    assert {k: v for k, v in outputs.items() if k != "Models"}.items() <= {
-        k: v for k, v in grown_outputs.items()
-    }.items()
+    assert prod.routes().items() <= grown_app.routes().items()
+    outputs = {k: v for k, v in prod.template["Outputs"].items() if k != "Models"}
+    assert outputs.items() <= grown_app.template["Outputs"].items()
 
 
 def test_removing_a_model_removes_only_its_own_resources(two_model_app, three_model_app):
@@ -160,8 +136,8 @@ def test_a_model_keeps_its_names_without_the_primary_model(two_model_app, wine_a
     wine = {k for k in alone if owned_by("Wine", k)}
     assert wine and {k: alone[k] for k in wine} == {k: beside[k] for k in wine}
     # THEN its routes stay below its prefix, and the API's catch-all answers with it
-    alias = aliases(wine_alone_app)["wine"]
-    assert routes(wine_alone_app) == {
+    alias = wine_alone_app.aliases()["wine"]
+    assert wine_alone_app.routes() == {
         "POST /models/wine/predict": alias,
         "GET /models/wine/health": alias,
         "ANY /models/wine/{proxy+}": alias,
@@ -177,7 +153,7 @@ def test_per_model_settings_override_the_environment(two_model_app):
     # alarm_latency_p99_ms 1500; iris keeps the environment's (upstream defaults here)
     stack = two_model_app.settings.stack_name
     defaults = two_model_app.settings
-    fns = functions(two_model_app)
+    fns = two_model_app.functions()
     assert fns["wine"][1]["MemorySize"] == 2048
     assert fns["iris"][1]["MemorySize"] == defaults.memory_mb
     assert fns["wine"][1]["Environment"]["Variables"]["MAX_BATCH_ROWS"] == "500"
@@ -208,13 +184,13 @@ def test_alarm_names_say_which_model(three_model_app):
 
 def _version(app, name):
     """The new version's number as a release alarm's name renders it (<LogicalId.Version>)."""
-    alias_id = aliases(app)[name]
+    alias_id = app.aliases()[name]
     return app.template["Resources"][alias_id]["Properties"]["FunctionVersion"]
 
 
 def test_each_models_alarms_watch_its_own_function(two_model_app):
     alarms, stack = two_model_app.alarms(), two_model_app.settings.stack_name
-    for name, (fn_id, _) in functions(two_model_app).items():
+    for name, (fn_id, _) in two_model_app.functions().items():
         prefix = "" if name == "iris" else f"{name}-"
         dimensions = alarms[f"{stack}-{prefix}errors"]["Dimensions"]
         assert {"Name": "FunctionName", "Value": {"Ref": fn_id}} in dimensions
@@ -223,7 +199,7 @@ def test_each_models_alarms_watch_its_own_function(two_model_app):
 
 
 def test_each_model_has_its_health_check_and_release(two_model_app):
-    alias_of = aliases(two_model_app)
+    alias_of = two_model_app.aliases()
     rules = two_model_app.resources("AWS::Events::Rule").values()
     assert sorted(r["Properties"]["Targets"][0]["Arn"]["Ref"] for r in rules) == sorted(
         alias_of.values()
@@ -243,7 +219,7 @@ def test_each_models_hook_checks_its_function_on_its_routes(two_model_app):
         if r["Properties"].get("Handler") == "pre_traffic.handler"
     ]
     checked = {hook.get("ROUTE_PREFIX", ""): hook["FUNCTION_NAME"] for hook in hooks}
-    fns = functions(two_model_app)
+    fns = two_model_app.functions()
     assert checked == {"": {"Ref": fns["iris"][0]}, "/models/wine": {"Ref": fns["wine"][0]}}
     # Each with its own model's reference (two distinct objects)
     assert len({hook["REFERENCE_KEY"] for hook in hooks}) == 2
@@ -271,9 +247,9 @@ def test_outputs_per_model_and_shared(two_model_app):
     assert set(outputs) == shared | {f"{t}{o}" for t in ("", "Wine") for o in per_model}
     assert outputs["Models"]["Value"] == "iris,wine"
     assert outputs["PrimaryModel"]["Value"] == "iris"
-    fns = functions(two_model_app)
+    fns = two_model_app.functions()
     assert outputs["WineFunctionName"]["Value"] == {"Ref": fns["wine"][0]}
-    assert outputs["WineAliasArn"]["Value"] == {"Ref": aliases(two_model_app)["wine"]}
+    assert outputs["WineAliasArn"]["Value"] == {"Ref": two_model_app.aliases()["wine"]}
     assert outputs["FunctionName"]["Value"] == {"Ref": fns["iris"][0]}
 
 
