@@ -9,9 +9,10 @@ npx cdk synth -c models_file=path/to/models.toml   # another declaration (defaul
 
 A store model (models.toml `source = "store"`) is deployed pinned to the version its pointer
 names now: the app reads each pointer from the deployed stack's model store while it
-synthesizes (docs/operate.md, "Model store"). That needs AWS credentials, as a deploy does; a
-model with no pointer yet (a stack not deployed yet, a model never promoted) is served from its
-image until one is promoted.
+synthesizes (docs/operate.md, "Model store"), with the credentials a deploy has. A model with no
+pointer yet (a stack not deployed yet, a model never promoted) is served from its image until
+one is promoted; a synth with no credentials at all (which no `cdk deploy` can be) goes on
+unpinned and says so.
 """
 
 from __future__ import annotations

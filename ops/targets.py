@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -128,32 +128,33 @@ def _aws_stack(
     model = _chosen_model(args.model, served, f"stack {args.stack}")
     # A stack without `Models` predates several models: its one model is the primary one.
     primary = not served or stack.outputs.get("PrimaryModel") == model
-    base_url = normalise_base_url(stack.output("ApiUrl"))
-    if not primary:
-        base_url += f"/models/{model}"
+    api_url = normalise_base_url(stack.output("ApiUrl"))
     api_auth = stack.outputs.get("ApiAuth", "none")
     auth: RequestAuth
     if args.sigv4 or api_auth == "iam":
-        auth = SigV4(credentials(session), _execute_api_region(base_url) or stack.region)
+        auth = SigV4(credentials(session), _execute_api_region(api_url) or stack.region)
     elif api_auth == "jwt" and bearer is None:
         raise CannotRun(
             f"the API of stack {args.stack} requires a JWT (ApiAuth=jwt): pass --id-token TOKEN"
         )
     else:
         auth = bearer or NO_AUTH
-    others = tuple(name for name in served if name != model)
-    title = (model or "").capitalize()  # the model's outputs: `WineModelStore`
-    return Target(
+    target = Target(
         "stack",
         args.stack,
-        base_url,
+        api_url,
         auth,
         stack=stack,
         session=session,
         model=model,
         primary=primary,
-        others=others,
-        store=args.store or stack.outputs.get(f"{'' if primary else title}ModelStore"),
+        others=tuple(name for name in served if name != model),
+    )
+    # The model's routes and its outputs (`WineModelStore`), where the naming rule puts them
+    return replace(
+        target,
+        base_url=api_url + target.route_prefix,
+        store=args.store or stack.outputs.get(target.output_key("ModelStore")),
     )
 
 
